@@ -1,0 +1,229 @@
+//! Mailbox-level commands built on [`Client::command`]: NAMESPACE, LIST,
+//! LSUB, SELECT/EXAMINE, CREATE, SUBSCRIBE and metadata FETCH.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::client::{quote, Client};
+use crate::error::Error;
+use crate::parse::{Untagged, Value};
+
+/// One LIST/LSUB entry. The name is as on the wire (modified UTF-7 unless
+/// UTF8=ACCEPT is enabled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub name: Vec<u8>,
+    pub delimiter: Option<u8>,
+    pub attributes: Vec<String>,
+}
+
+impl ListEntry {
+    pub fn has_attribute(&self, attr: &str) -> bool {
+        self.attributes.iter().any(|a| a.eq_ignore_ascii_case(attr))
+    }
+}
+
+/// The personal namespace (RFC 2342): prefix and delimiter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub prefix: Vec<u8>,
+    pub delimiter: Option<u8>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub exists: u32,
+    pub uidvalidity: u32,
+    pub uidnext: Option<u32>,
+    /// PERMANENTFLAGS; contains `\*` when new keywords may be created.
+    pub permanent_flags: Vec<String>,
+}
+
+/// Metadata of one message, fetched without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub seq: u32,
+    pub uid: u32,
+    pub flags: Vec<String>,
+    /// INTERNALDATE exactly as the server wrote it (RFC 3501 date-time).
+    pub internal_date: String,
+    pub size: u64,
+    /// The requested header fields, when asked for.
+    pub headers: Option<Vec<u8>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// NAMESPACE (RFC 2342), or None when the server lacks it.
+    pub async fn personal_namespace(&mut self) -> Result<Option<Namespace>, Error> {
+        if !self.has_capability("NAMESPACE") {
+            return Ok(None);
+        }
+        let done = self.command(b"NAMESPACE").await?;
+        Ok(done.untagged.into_iter().find_map(|u| match u {
+            Untagged::Namespace([personal, _, _]) => personal
+                .into_iter()
+                .next()
+                .map(|(prefix, delimiter)| Namespace { prefix, delimiter }),
+            _ => None,
+        }))
+    }
+
+    /// `LIST "" "*"`, with SPECIAL-USE attributes (RFC 6154) when offered.
+    pub async fn list_all(&mut self) -> Result<Vec<ListEntry>, Error> {
+        let cmd: &[u8] =
+            if self.has_capability("SPECIAL-USE") && self.has_capability("LIST-EXTENDED") {
+                b"LIST \"\" \"*\" RETURN (SPECIAL-USE)"
+            } else {
+                b"LIST \"\" \"*\""
+            };
+        self.list_command(cmd).await
+    }
+
+    /// `LSUB "" "*"`: the subscribed names.
+    pub async fn lsub_all(&mut self) -> Result<Vec<ListEntry>, Error> {
+        self.list_command(b"LSUB \"\" \"*\"").await
+    }
+
+    async fn list_command(&mut self, cmd: &[u8]) -> Result<Vec<ListEntry>, Error> {
+        let done = self.command(cmd).await?;
+        Ok(done
+            .untagged
+            .into_iter()
+            .filter_map(|u| match u {
+                Untagged::List {
+                    attributes,
+                    delimiter,
+                    name,
+                    ..
+                } => Some(ListEntry {
+                    name,
+                    delimiter,
+                    attributes,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// SELECT (or EXAMINE when `read_only`).
+    pub async fn select(
+        &mut self,
+        mailbox: &[u8],
+        read_only: bool,
+    ) -> Result<MailboxStatus, Error> {
+        let mut cmd = if read_only {
+            b"EXAMINE ".to_vec()
+        } else {
+            b"SELECT ".to_vec()
+        };
+        cmd.extend(quote(mailbox)?);
+        let done = self.command(&cmd).await?;
+        let mut st = MailboxStatus::default();
+        for u in &done.untagged {
+            match u {
+                Untagged::Exists(n) => st.exists = *n,
+                Untagged::Status { text, .. } => match text.code.as_deref() {
+                    Some("UIDVALIDITY") => {
+                        st.uidvalidity = text.code_args.first().and_then(Value::as_u32).unwrap_or(0)
+                    }
+                    Some("UIDNEXT") => st.uidnext = text.code_args.first().and_then(Value::as_u32),
+                    Some("PERMANENTFLAGS") => {
+                        if let Some(Value::List(l)) = text.code_args.first() {
+                            st.permanent_flags = l
+                                .iter()
+                                .filter_map(Value::as_bytes)
+                                .map(|b| String::from_utf8_lossy(b).into_owned())
+                                .collect();
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        Ok(st)
+    }
+
+    pub async fn create(&mut self, mailbox: &[u8]) -> Result<(), Error> {
+        let mut cmd = b"CREATE ".to_vec();
+        cmd.extend(quote(mailbox)?);
+        self.command(&cmd).await.map(|_| ())
+    }
+
+    pub async fn subscribe(&mut self, mailbox: &[u8]) -> Result<(), Error> {
+        let mut cmd = b"SUBSCRIBE ".to_vec();
+        cmd.extend(quote(mailbox)?);
+        self.command(&cmd).await.map(|_| ())
+    }
+
+    /// `UID FETCH <set> (UID FLAGS INTERNALDATE RFC822.SIZE [BODY.PEEK[HEADER.FIELDS (...)]])`
+    /// on the selected mailbox. Messages lacking UID, date or size are an error:
+    /// without them a copy cannot be faithful.
+    pub async fn fetch_meta(
+        &mut self,
+        uid_set: &str,
+        header_fields: &[&str],
+    ) -> Result<Vec<MessageMeta>, Error> {
+        let mut cmd = format!("UID FETCH {uid_set} (UID FLAGS INTERNALDATE RFC822.SIZE");
+        let section = if header_fields.is_empty() {
+            None
+        } else {
+            let s =
+                format!("BODY[HEADER.FIELDS ({})]", header_fields.join(" ")).to_ascii_uppercase();
+            cmd.push_str(&format!(
+                " BODY.PEEK[HEADER.FIELDS ({})]",
+                header_fields.join(" ")
+            ));
+            Some(s)
+        };
+        cmd.push(')');
+        let done = self.command(cmd.as_bytes()).await?;
+        let mut out = Vec::new();
+        for u in done.untagged {
+            let Untagged::Fetch { seq, items } = u else {
+                continue;
+            };
+            let get = |k: &str| items.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+            // Unsolicited FETCH (flag updates) carries no UID+date+size: skip it.
+            let (Some(uid), Some(date), Some(size)) =
+                (get("UID"), get("INTERNALDATE"), get("RFC822.SIZE"))
+            else {
+                continue;
+            };
+            let uid = uid
+                .as_u32()
+                .ok_or_else(|| Error::Malformed(format!("bad UID in FETCH {seq}")))?;
+            let internal_date = date
+                .as_bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .ok_or_else(|| Error::Malformed(format!("bad INTERNALDATE for UID {uid}")))?;
+            let size = size
+                .as_u64()
+                .ok_or_else(|| Error::Malformed(format!("bad RFC822.SIZE for UID {uid}")))?;
+            let flags = match get("FLAGS") {
+                Some(Value::List(l)) => l
+                    .iter()
+                    .filter_map(Value::as_bytes)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let headers = section.as_ref().map(|s| {
+                items
+                    .iter()
+                    .find(|(n, _)| n.starts_with("BODY[HEADER.FIELDS") || n == s)
+                    .and_then(|(_, v)| v.as_bytes().map(<[u8]>::to_vec))
+                    .unwrap_or_default()
+            });
+            out.push(MessageMeta {
+                seq,
+                uid,
+                flags,
+                internal_date,
+                size,
+                headers,
+            });
+        }
+        out.sort_by_key(|m| m.uid);
+        Ok(out)
+    }
+}
