@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod date;
 pub mod error;
 pub mod parse;
 pub mod uidset;

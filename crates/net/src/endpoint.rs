@@ -61,25 +61,32 @@ impl std::str::FromStr for Endpoint {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| err("expected scheme://user@host, e.g. imaps://alice@mail.example.net"))?;
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
-            "imaps" => Scheme::Imaps,
-            "imap" => Scheme::Imap,
-            "pop3" | "pop3s" | "maildir" | "mbox" => {
-                return Err(err("this scheme is not supported yet; use imap:// or imaps://"))
-            }
-            _ => return Err(err("unknown scheme; use imaps:// (TLS, port 993) or imap:// (STARTTLS, port 143)")),
-        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            err("expected scheme://user@host, e.g. imaps://alice@mail.example.net")
+        })?;
+        let scheme =
+            match scheme.to_ascii_lowercase().as_str() {
+                "imaps" => Scheme::Imaps,
+                "imap" => Scheme::Imap,
+                "pop3" | "pop3s" | "maildir" | "mbox" => {
+                    return Err(err(
+                        "this scheme is not supported yet; use imap:// or imaps://",
+                    ))
+                }
+                _ => return Err(err(
+                    "unknown scheme; use imaps:// (TLS, port 993) or imap:// (STARTTLS, port 143)",
+                )),
+            };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') || rest.contains('?') || rest.contains('#') {
-            return Err(err("a path, query or fragment is not allowed; give scheme://user@host[:port]"));
+            return Err(err(
+                "a path, query or fragment is not allowed; give scheme://user@host[:port]",
+            ));
         }
         // The last '@' separates the user from the host: `alice@example.com@host` works.
-        let (userinfo, hostport) = rest
-            .rsplit_once('@')
-            .ok_or_else(|| err("no user name; write it before the host, e.g. imaps://alice@host"))?;
+        let (userinfo, hostport) = rest.rsplit_once('@').ok_or_else(|| {
+            err("no user name; write it before the host, e.g. imaps://alice@host")
+        })?;
         if userinfo.contains(':') {
             return Err(err(
                 "passwords do not belong in URLs; use --from-password-file/--to-password-file, \
@@ -92,7 +99,12 @@ impl std::str::FromStr for Endpoint {
         }
         let (host, port) = split_host_port(hostport).map_err(|r| err(&r))?;
         let port = port.unwrap_or(scheme.default_port());
-        Ok(Endpoint { scheme, user, host, port })
+        Ok(Endpoint {
+            scheme,
+            user,
+            host,
+            port,
+        })
     }
 }
 
@@ -114,7 +126,10 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
     if host.is_empty() {
         return Err("empty host name".into());
     }
-    if !host.chars().all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c)) {
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c))
+    {
         return Err(format!("{host:?} is not a valid host name"));
     }
     let port = match port {
@@ -155,9 +170,15 @@ mod tests {
     #[test]
     fn parses_common_forms() {
         let e = ep("imaps://alice@old.example.net");
-        assert_eq!((e.scheme, e.user.as_str(), e.host.as_str(), e.port), (Scheme::Imaps, "alice", "old.example.net", 993));
+        assert_eq!(
+            (e.scheme, e.user.as_str(), e.host.as_str(), e.port),
+            (Scheme::Imaps, "alice", "old.example.net", 993)
+        );
         let e = ep("imap://alice@example.com@127.0.0.1:1143");
-        assert_eq!((e.user.as_str(), e.host.as_str(), e.port), ("alice@example.com", "127.0.0.1", 1143));
+        assert_eq!(
+            (e.user.as_str(), e.host.as_str(), e.port),
+            ("alice@example.com", "127.0.0.1", 1143)
+        );
         assert_eq!(ep("imap://a%40b.c@h/").user, "a@b.c");
         assert_eq!(ep("imaps://u@[::1]:994").host, "::1");
         assert_eq!(ep("IMAPS://u@h").to_string(), "imaps://u@h");
@@ -180,7 +201,10 @@ mod tests {
         ] {
             let e = url.parse::<Endpoint>().unwrap_err().to_string();
             assert!(e.contains(needle), "{url}: {e}");
-            assert!(!e.contains("secret") || !url.contains("secret") || e.contains("passwords"), "{e}");
+            assert!(
+                !e.contains("secret") || !url.contains("secret") || e.contains("passwords"),
+                "{e}"
+            );
         }
     }
 }

@@ -23,7 +23,10 @@ pub struct TlsOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("cannot connect to {addr}: {source}")]
-    Tcp { addr: String, source: std::io::Error },
+    Tcp {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("connecting to {addr} timed out after {secs} s")]
     Timeout { addr: String, secs: u64 },
     #[error("TLS handshake with {host} failed: {reason}")]
@@ -34,7 +37,10 @@ pub enum ConnectError {
 
 impl ConnectError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, ConnectError::Tcp { .. } | ConnectError::Timeout { .. })
+        matches!(
+            self,
+            ConnectError::Tcp { .. } | ConnectError::Timeout { .. }
+        )
     }
 }
 
@@ -51,7 +57,11 @@ impl MaybeTls {
 }
 
 impl AsyncRead for MaybeTls {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -60,7 +70,11 @@ impl AsyncRead for MaybeTls {
 }
 
 impl AsyncWrite for MaybeTls {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -101,16 +115,23 @@ impl TlsConnector {
             let mut roots = rustls::RootCertStore::empty();
             match &opts.ca_file {
                 Some(path) => {
-                    let pem = std::fs::read(path)
-                        .map_err(|e| ConnectError::Config(format!("cannot read CA file {}: {e}", path.display())))?;
+                    let pem = std::fs::read(path).map_err(|e| {
+                        ConnectError::Config(format!("cannot read CA file {}: {e}", path.display()))
+                    })?;
                     let certs = pem_certificates(&pem);
                     if certs.is_empty() {
-                        return Err(ConnectError::Config(format!("{} holds no PEM certificate", path.display())));
+                        return Err(ConnectError::Config(format!(
+                            "{} holds no PEM certificate",
+                            path.display()
+                        )));
                     }
                     for c in certs {
-                        roots
-                            .add(c)
-                            .map_err(|e| ConnectError::Config(format!("bad CA certificate in {}: {e}", path.display())))?;
+                        roots.add(c).map_err(|e| {
+                            ConnectError::Config(format!(
+                                "bad CA certificate in {}: {e}",
+                                path.display()
+                            ))
+                        })?;
                     }
                 }
                 None => {
@@ -133,22 +154,37 @@ impl TlsConnector {
     }
 
     /// Runs the TLS handshake on `tcp`, sending SNI for `host`.
-    pub async fn wrap(&self, host: &str, tcp: TcpStream, timeout: Duration) -> Result<MaybeTls, ConnectError> {
+    pub async fn wrap(
+        &self,
+        host: &str,
+        tcp: TcpStream,
+        timeout: Duration,
+    ) -> Result<MaybeTls, ConnectError> {
         let name = ServerName::try_from(host.to_string()).map_err(|_| ConnectError::Tls {
             host: host.into(),
             reason: "not a valid DNS name or IP address".into(),
         })?;
-        let tls_err = |reason: String| ConnectError::Tls { host: host.into(), reason };
+        let tls_err = |reason: String| ConnectError::Tls {
+            host: host.into(),
+            reason,
+        };
         match tokio::time::timeout(timeout, self.inner.connect(name, tcp)).await {
             Ok(Ok(s)) => Ok(MaybeTls::Tls(Box::new(s))),
             Ok(Err(e)) => Err(tls_err(e.to_string())),
-            Err(_) => Err(tls_err(format!("no handshake within {} s", timeout.as_secs()))),
+            Err(_) => Err(tls_err(format!(
+                "no handshake within {} s",
+                timeout.as_secs()
+            ))),
         }
     }
 }
 
 /// Opens a TCP connection with a timeout.
-pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
+pub async fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
     let addr = format!("{host}:{port}");
     match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
         Ok(Ok(s)) => {
@@ -156,14 +192,19 @@ pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<Tcp
             Ok(s)
         }
         Ok(Err(source)) => Err(ConnectError::Tcp { addr, source }),
-        Err(_) => Err(ConnectError::Timeout { addr, secs: timeout.as_secs() }),
+        Err(_) => Err(ConnectError::Timeout {
+            addr,
+            secs: timeout.as_secs(),
+        }),
     }
 }
 
 /// Extracts the DER certificates of a PEM file.
 pub fn pem_certificates(pem: &[u8]) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem).filter_map(Result::ok).collect()
+    CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .collect()
 }
 
 #[derive(Debug)]
@@ -186,7 +227,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -194,7 +240,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()

@@ -1,1 +1,17 @@
-//! placeholder
+//! Test harness for mailport: real servers, started privately.
+//!
+//! - [`dovecot`]: private Dovecot instances (own config, temp dirs, free
+//!   loopback ports, passwd-file users, generated TLS certificates); stopped on drop.
+//!   A harness that cannot start its server returns an error: tests fail, never skip.
+//! - [`corpus`]: a deterministic, realistic sample mailbox.
+//! - [`session`]: load a corpus over IMAP, and snapshot an account (hashes,
+//!   flags, dates, folders, subscriptions) to compare source and destination.
+//! - [`certs`]: a throw-away CA and server certificate.
+
+pub mod certs;
+pub mod corpus;
+pub mod dovecot;
+pub mod session;
+
+pub use corpus::{Corpus, CorpusOptions};
+pub use dovecot::{Dovecot, DovecotOptions, Layout};

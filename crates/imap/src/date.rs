@@ -1,0 +1,88 @@
+//! INTERNALDATE (RFC 3501 `date-time`) to and from Unix time.
+//!
+//! ```text
+//! date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE
+//! ```
+//! Servers keep the instant but not always the zone (Dovecot answers in its own
+//! zone), so fidelity is judged on the instant.
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses `17-Jul-1996 02:44:25 -0700` (day may be space-padded) to Unix seconds.
+pub fn parse_internal_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, rest) = s.split_once(' ')?;
+    let mut dp = date.split('-');
+    let day: u32 = dp.next()?.trim().parse().ok()?;
+    let month_name = dp.next()?;
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month_name))? as u32
+        + 1;
+    let year: i64 = dp.next()?.parse().ok()?;
+    let (time, zone) = rest.trim().split_once(' ')?;
+    let mut tp = time.split(':');
+    let h: i64 = tp.next()?.parse().ok()?;
+    let mi: i64 = tp.next()?.parse().ok()?;
+    let se: i64 = tp.next()?.parse().ok()?;
+    if !(1..=31).contains(&day) || h > 23 || mi > 59 || se > 60 || zone.len() != 5 {
+        return None;
+    }
+    let sign = match zone.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let zh: i64 = zone[1..3].parse().ok()?;
+    let zm: i64 = zone[3..5].parse().ok()?;
+    let local = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + se;
+    Some(local - sign * (zh * 3600 + zm * 60))
+}
+
+/// Parses `YYYY-MM-DD` (command-line dates) to Unix seconds at 00:00 UTC.
+pub fn parse_ymd(s: &str) -> Option<i64> {
+    let mut p = s.split('-');
+    let y: i64 = p.next()?.parse().ok()?;
+    let m: u32 = p.next()?.parse().ok()?;
+    let d: u32 = p.next()?.parse().ok()?;
+    if p.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86_400)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_answers() {
+        assert_eq!(parse_internal_date("01-Jan-1970 00:00:00 +0000"), Some(0));
+        // RFC 3501 example.
+        assert_eq!(
+            parse_internal_date("17-Jul-1996 02:44:25 -0700"),
+            Some(837_596_665)
+        );
+        assert_eq!(
+            parse_internal_date(" 4-Sep-2004 08:22:48 +0000"),
+            parse_internal_date("04-Sep-2004 04:52:48 -0330")
+        );
+        assert_eq!(parse_ymd("2000-03-01"), Some(951_868_800));
+        assert_eq!(parse_internal_date("17-Jul-1996 02:44:25"), None);
+        assert_eq!(parse_internal_date("32-Jul-1996 02:44:25 +0000"), None);
+        assert_eq!(parse_ymd("2020-13-01"), None);
+    }
+}

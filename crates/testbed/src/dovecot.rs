@@ -1,0 +1,293 @@
+//! Private Dovecot instances: own config, temp dirs, free loopback ports,
+//! passwd-file users. Never the system service.
+//!
+//! Facts that shaped this (see docs/TESTBED.md): Dovecot refuses to run mail
+//! processes as root, so mail is owned by the `mail` user (uid 8) and every
+//! directory on the way must be traversable by it; `dovecot -c CONF`
+//! daemonizes and writes `base_dir/master.pid`, which is how we stop it.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::certs::{self, TestCerts};
+
+/// Folder layout and namespace of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Maildir++ with `.` separator and the personal namespace prefix `INBOX.`
+    /// (what Courier and many older hosts look like).
+    CourierDot,
+    /// `maildir:~/Maildir:LAYOUT=fs`, `/` separator, no prefix.
+    FsSlash,
+}
+
+#[derive(Debug, Clone)]
+pub struct DovecotOptions {
+    pub layout: Layout,
+    /// (user, password) pairs.
+    pub users: Vec<(String, String)>,
+    /// Mailboxes with a SPECIAL-USE role, auto-created: (name, `\Sent` etc.).
+    /// Names are given with `/` as the hierarchy separator.
+    pub special_use: Vec<(String, String)>,
+    /// `mail_fsync = never` (benchmarks: shows the tools' own overhead).
+    pub fsync_never: bool,
+    /// Extra lines appended to the configuration.
+    pub extra_conf: String,
+}
+
+impl Default for DovecotOptions {
+    fn default() -> Self {
+        DovecotOptions {
+            layout: Layout::FsSlash,
+            users: vec![("alice".into(), "alice-secret".into())],
+            special_use: vec![
+                ("Sent".into(), "\\Sent".into()),
+                ("Drafts".into(), "\\Drafts".into()),
+                ("Trash".into(), "\\Trash".into()),
+                ("Junk".into(), "\\Junk".into()),
+                ("Archive".into(), "\\Archive".into()),
+            ],
+            fsync_never: false,
+            extra_conf: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("dovecot is not installed (apt-get install dovecot-imapd); scripts/test installs it")]
+    NotInstalled,
+    #[error("dovecot failed to start: {0}")]
+    Start(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running private Dovecot. Stopped on drop.
+pub struct Dovecot {
+    dir: tempfile::TempDir,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub certs: TestCerts,
+    pub options: DovecotOptions,
+}
+
+const MAIL_UID: u32 = 8;
+
+impl Dovecot {
+    pub fn start(options: DovecotOptions) -> Result<Dovecot, HarnessError> {
+        let binary = which("dovecot").ok_or(HarnessError::NotInstalled)?;
+        let dir = tempfile::Builder::new()
+            .prefix("mailport-dovecot-")
+            .tempdir()?;
+        let root = dir.path();
+        // The mail user must reach the homes below the temp dir.
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))?;
+        for sub in ["run", "state", "home"] {
+            std::fs::create_dir_all(root.join(sub))?;
+        }
+        let certs = certs::generate(root)?;
+        let imap_port = free_port()?;
+        let imaps_port = free_port()?;
+        let mut passwd = String::new();
+        for (user, pass) in &options.users {
+            let home = root.join("home").join(user);
+            std::fs::create_dir_all(&home)?;
+            chown(&home, MAIL_UID)?;
+            writeln!(
+                passwd,
+                "{user}:{{PLAIN}}{pass}:{MAIL_UID}:{MAIL_UID}::{}::",
+                home.display()
+            )
+            .ok();
+        }
+        std::fs::write(root.join("passwd"), passwd)?;
+        std::fs::write(
+            root.join("dovecot.conf"),
+            config(root, &options, &certs, imap_port, imaps_port),
+        )?;
+
+        // The daemon keeps inherited descriptors open: a pipe here would never
+        // reach EOF, so its early complaints go to a file.
+        let startup_log = std::fs::File::create(root.join("startup.log"))?;
+        let status = Command::new(binary)
+            .arg("-c")
+            .arg(root.join("dovecot.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(startup_log)
+            .status()?;
+        let server = Dovecot {
+            dir,
+            imap_port,
+            imaps_port,
+            certs,
+            options,
+        };
+        if !status.success() {
+            return Err(HarnessError::Start(format!(
+                "{}{}",
+                std::fs::read_to_string(server.dir().join("startup.log")).unwrap_or_default(),
+                server.log_tail()
+            )));
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", imap_port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(HarnessError::Start(format!(
+                    "no listener on port {imap_port}: {}",
+                    server.log_tail()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The last lines of the server log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    pub fn password(&self, user: &str) -> &str {
+        self.options
+            .users
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, p)| p.as_str())
+            .expect("user configured in DovecotOptions")
+    }
+
+    /// `imap://user@127.0.0.1:PORT` (STARTTLS offered).
+    pub fn imap_url(&self, user: &str) -> String {
+        format!("imap://{user}@127.0.0.1:{}", self.imap_port)
+    }
+
+    /// `imaps://user@localhost:PORT` (implicit TLS; certificate for localhost).
+    pub fn imaps_url(&self, user: &str) -> String {
+        format!("imaps://{user}@localhost:{}", self.imaps_port)
+    }
+
+    fn stop(&self) {
+        let pidfile = self.dir.path().join("run").join("master.pid");
+        let Ok(pid) = std::fs::read_to_string(&pidfile) else {
+            return;
+        };
+        let pid = pid.trim().to_string();
+        let _ = Command::new("kill")
+            .arg(&pid)
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn config(
+    root: &Path,
+    o: &DovecotOptions,
+    certs: &TestCerts,
+    imap_port: u16,
+    imaps_port: u16,
+) -> String {
+    let r = root.display();
+    let (location, separator, prefix) = match o.layout {
+        Layout::CourierDot => ("maildir:~/Maildir", ".", "INBOX."),
+        Layout::FsSlash => ("maildir:~/Maildir:LAYOUT=fs", "/", ""),
+    };
+    let mut mailboxes = String::new();
+    for (name, usage) in &o.special_use {
+        let name = name.replace('/', separator);
+        writeln!(mailboxes, "  mailbox \"{prefix}{name}\" {{\n    special_use = {usage}\n    auto = subscribe\n  }}").ok();
+    }
+    format!(
+        r#"# generated by mailport-testbed
+base_dir = {r}/run
+state_dir = {r}/state
+log_path = {r}/dovecot.log
+info_log_path = {r}/dovecot.log
+listen = 127.0.0.1
+protocols = imap
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_dh = </usr/share/dovecot/dh.pem
+first_valid_uid = 1
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = {location}
+mail_max_userip_connections = 100
+mail_fsync = {fsync}
+passdb {{
+  driver = passwd-file
+  args = {r}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {r}/passwd
+}}
+namespace inbox {{
+  inbox = yes
+  separator = {separator}
+  prefix = {prefix}
+{mailboxes}}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+{extra}
+"#,
+        cert = certs.cert_pem.display(),
+        key = certs.key_pem.display(),
+        fsync = if o.fsync_never { "never" } else { "optimized" },
+        extra = o.extra_conf,
+    )
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn chown(path: &Path, uid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(uid))
+}
+
+/// A free loopback port (bound then released; the race is acceptable in tests).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

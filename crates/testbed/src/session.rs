@@ -1,0 +1,164 @@
+//! Loading a corpus into a server and reading a mailbox back, over IMAP on
+//! loopback (plaintext LOGIN is allowed on the private instances).
+
+use std::collections::BTreeMap;
+
+use mailport_imap::{utf7, Client, ClientConfig, Error};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+
+use crate::corpus::Corpus;
+
+pub type Session = Client<TcpStream>;
+
+/// Connects to `127.0.0.1:port` without TLS and logs in.
+pub async fn login(port: u16, user: &str, password: &str) -> Result<Session, Error> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    let (mut c, _) = Client::connect(tcp, ClientConfig::default()).await?;
+    c.login(user, password.as_bytes()).await?;
+    Ok(c)
+}
+
+/// The server's personal namespace prefix and delimiter.
+pub async fn namespace(c: &mut Session) -> Result<(String, char), Error> {
+    let ns = c.personal_namespace().await?;
+    Ok(match ns {
+        Some(ns) => (
+            String::from_utf8_lossy(&ns.prefix).into_owned(),
+            ns.delimiter.unwrap_or(b'/') as char,
+        ),
+        None => (String::new(), '/'),
+    })
+}
+
+/// The wire name of a logical `/`-separated name on this server.
+pub fn wire_name(logical: &str, prefix: &str, delimiter: char) -> String {
+    if logical.eq_ignore_ascii_case("INBOX") {
+        return "INBOX".into();
+    }
+    let parts: Vec<String> = logical.split('/').map(utf7::encode).collect();
+    format!("{prefix}{}", parts.join(&delimiter.to_string()))
+}
+
+/// Appends every folder and message of `corpus` and subscribes as it says.
+pub async fn load(c: &mut Session, corpus: &Corpus) -> Result<(), Error> {
+    let (prefix, delim) = namespace(c).await?;
+    for folder in &corpus.folders {
+        let name = wire_name(&folder.name, &prefix, delim);
+        if name != "INBOX" {
+            match c.create(name.as_bytes()).await {
+                Ok(()) => {}
+                Err(Error::No {
+                    code: Some(code), ..
+                }) if code == "ALREADYEXISTS" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if folder.subscribed {
+            c.subscribe(name.as_bytes()).await?;
+        }
+        for m in &folder.messages {
+            c.append_start(name.as_bytes()).await?;
+            c.append_message(&m.flags, Some(&m.internal_date), m.raw.len() as u64)
+                .await?;
+            c.append_write(&m.raw).await?;
+            c.append_finish().await?;
+        }
+    }
+    Ok(())
+}
+
+/// What a test compares of one message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MessageSnapshot {
+    pub sha256: String,
+    /// Sorted, without `\Recent`.
+    pub flags: Vec<String>,
+    /// INTERNALDATE as Unix seconds (servers may change the zone, not the instant).
+    pub internal_date: i64,
+    pub size: u64,
+}
+
+/// A whole account as seen over IMAP, keyed by logical folder name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Folder -> messages in UID order.
+    pub folders: BTreeMap<String, Vec<MessageSnapshot>>,
+    /// Folders listed `\Noselect` (or `\NonExistent`).
+    pub noselect: Vec<String>,
+    pub subscribed: Vec<String>,
+}
+
+fn logical(wire: &[u8], prefix: &str, delim: char) -> String {
+    let decoded = utf7::decode(wire).unwrap_or_else(|_| String::from_utf8_lossy(wire).into_owned());
+    let stripped = decoded.strip_prefix(prefix).unwrap_or(&decoded);
+    stripped.split(delim).collect::<Vec<_>>().join("/")
+}
+
+/// Reads every folder, message (hash, flags, date) and subscription.
+pub async fn snapshot(c: &mut Session) -> Result<Snapshot, Error> {
+    let (prefix, delim) = namespace(c).await?;
+    let mut snap = Snapshot::default();
+    for entry in c.list_all().await? {
+        let name = logical(&entry.name, &prefix, delim);
+        if entry.has_attribute("\\Noselect") || entry.has_attribute("\\NonExistent") {
+            snap.noselect.push(name);
+            continue;
+        }
+        c.select(&entry.name, true).await?;
+        let metas = c.fetch_meta("1:*", &[]).await.or_else(|e| match e {
+            // An empty mailbox: "1:*" names no message on some servers.
+            Error::No { .. } | Error::Bad { .. } => Ok(Vec::new()),
+            e => Err(e),
+        })?;
+        let mut bodies = BTreeMap::new();
+        if !metas.is_empty() {
+            c.body_fetch_start("1:*").await?;
+            while let Some(b) = c.body_next().await? {
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    let n = c.body_read(&mut buf).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                }
+                let uid = b
+                    .uid
+                    .or_else(|| metas.iter().find(|m| m.seq == b.seq).map(|m| m.uid));
+                bodies.insert(uid.unwrap_or(0), hex(&hasher.finalize()));
+            }
+        }
+        let msgs = metas
+            .iter()
+            .map(|m| {
+                let mut flags: Vec<String> = m
+                    .flags
+                    .iter()
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .cloned()
+                    .collect();
+                flags.sort();
+                MessageSnapshot {
+                    sha256: bodies.get(&m.uid).cloned().unwrap_or_default(),
+                    flags,
+                    internal_date: mailport_imap::date::parse_internal_date(&m.internal_date)
+                        .unwrap_or(i64::MIN),
+                    size: m.size,
+                }
+            })
+            .collect();
+        snap.folders.insert(name, msgs);
+    }
+    for entry in c.lsub_all().await? {
+        snap.subscribed.push(logical(&entry.name, &prefix, delim));
+    }
+    snap.subscribed.sort();
+    snap.noselect.sort();
+    Ok(snap)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

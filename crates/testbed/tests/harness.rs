@@ -1,0 +1,42 @@
+//! The harness itself works: Dovecot starts, the corpus loads, the snapshot sees it.
+
+use mailport_testbed::{session, Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corpus_loads_into_courier_style_dovecot() {
+    let d = Dovecot::start(DovecotOptions {
+        layout: Layout::CourierDot,
+        ..Default::default()
+    })
+    .expect("dovecot must start");
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 10,
+        large_attachment: 100_000,
+        seed: 7,
+    });
+    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
+        .await
+        .unwrap();
+    session::load(&mut c, &corpus).await.unwrap();
+    let snap = session::snapshot(&mut c).await.unwrap();
+    for f in &corpus.folders {
+        let got = snap
+            .folders
+            .get(&f.name)
+            .unwrap_or_else(|| panic!("folder {} missing: {:?}", f.name, snap.folders.keys()));
+        assert_eq!(got.len(), f.messages.len(), "{}", f.name);
+        for (m, s) in f.messages.iter().zip(got) {
+            assert_eq!(
+                mailport_imap::date::parse_internal_date(&m.internal_date),
+                Some(s.internal_date)
+            );
+        }
+    }
+    assert!(
+        snap.noselect.contains(&"Old".to_string()),
+        "{:?}",
+        snap.noselect
+    );
+    assert!(snap.subscribed.contains(&"Work".to_string()));
+    assert!(!snap.subscribed.contains(&"Work/Projects/2024".to_string()));
+}
