@@ -1,1 +1,4 @@
 //! placeholder
+pub mod names;
+pub mod plan;
+pub mod roles;
