@@ -1,4 +1,26 @@
-//! placeholder
+//! The mailport engine: plan and copy a mailbox between two IMAP endpoints.
+//!
+//! - [`session`]: connect, TLS/STARTTLS, login; secrets redacted and wiped.
+//! - [`names`]: wire names <-> logical paths (namespace prefix, separator,
+//!   modified UTF-7 or UTF-8).
+//! - [`roles`]: special folders (SPECIAL-USE, else well-known names).
+//! - [`plan`]: the pure folder mapping with every rule unit-tested.
+//! - [`identity`]: recognising a message already on the destination.
+//! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND.
+//! - [`report`]: per-folder outcomes whose totals add up.
+//!
+//! Data flows one way: the CLI calls [`copy::copy`]; the engine calls the
+//! protocol crates. The engine never prints: it reports through
+//! [`copy::Progress`] and returns a [`report::Report`].
+
+pub mod copy;
+pub mod identity;
 pub mod names;
 pub mod plan;
+pub mod report;
 pub mod roles;
+pub mod session;
+
+pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};
+pub use report::{FolderReport, Report};
+pub use session::{Connector, EndpointConfig, Secret, SessionError};

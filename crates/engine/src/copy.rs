@@ -1,0 +1,795 @@
+//! The copy: plan, then folders in parallel over several connection pairs,
+//! each folder streamed in batches from `UID FETCH` into `APPEND`.
+//!
+//! Memory stays bounded whatever the message size: bodies move source ->
+//! destination in [`CHUNK`]-sized pieces, never whole. Within a folder the
+//! order of the source (UID order) is kept, so one folder is one worker's.
+//! With MULTIAPPEND (RFC 3502) a batch is one APPEND command, which lets the
+//! destination do its per-append bookkeeping once per batch; a batch the
+//! destination refuses is retried message by message so that one bad message
+//! does not fail its neighbours.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mailport_imap::{date::parse_internal_date, uidset, MessageMeta};
+
+use crate::identity::{identity, HEADER_FIELDS};
+use crate::names::Hierarchy;
+use crate::plan::{self, FolderPlan, Listing, Plan, PlanOptions};
+use crate::report::{FolderReport, Report};
+use crate::session::{Connector, ImapSession, SessionError};
+
+/// Bytes moved per read/write while streaming a body.
+const CHUNK: usize = 64 << 10;
+
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Connections per side (one folder per connection pair at a time).
+    pub connections: usize,
+    /// Plan and count only; change nothing.
+    pub dry_run: bool,
+    /// Skip messages larger than this many bytes.
+    pub max_size: Option<u64>,
+    /// Only messages whose INTERNALDATE is at or after this Unix time.
+    pub since: Option<i64>,
+    /// Only messages whose INTERNALDATE is before this Unix time.
+    pub before: Option<i64>,
+    /// Leave out messages flagged `\Deleted`.
+    pub skip_deleted: bool,
+    /// Most messages per APPEND batch (MULTIAPPEND).
+    pub batch_messages: usize,
+    /// Most bytes per APPEND batch (a larger single message is its own batch).
+    pub batch_bytes: u64,
+    pub plan: PlanOptions,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            connections: 4,
+            dry_run: false,
+            max_size: None,
+            since: None,
+            before: None,
+            skip_deleted: false,
+            // 100 messages: on Dovecot a batch this size costs about half per
+            // message of single APPENDs; 32 MiB bounds what one refused batch redoes.
+            batch_messages: 100,
+            batch_bytes: 32 << 20,
+            plan: PlanOptions::default(),
+        }
+    }
+}
+
+/// Receives progress; called from several workers at once.
+pub trait Progress: Send + Sync {
+    fn planned(&self, _plan: &Plan) {}
+    /// Folder `index` of the plan starts: messages and bytes it will copy.
+    fn folder_started(&self, _index: usize, _messages: u64, _bytes: u64) {}
+    /// Body bytes streamed for folder `index`.
+    fn bytes(&self, _index: usize, _n: u64) {}
+    /// Messages confirmed by the destination for folder `index`.
+    fn messages(&self, _index: usize, _n: u64) {}
+    fn folder_finished(&self, _index: usize, _report: &FolderReport) {}
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Destination,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{side}: {source}")]
+    Session { side: Side, source: SessionError },
+    #[error("{side}: {context}: {source}")]
+    Imap {
+        side: Side,
+        context: String,
+        source: mailport_imap::Error,
+    },
+}
+
+impl EngineError {
+    /// Connection or login failure (exit code 3 in the CLI).
+    pub fn is_connection(&self) -> bool {
+        match self {
+            EngineError::Session { .. } => true,
+            EngineError::Imap { source, .. } => source.breaks_connection(),
+        }
+    }
+}
+
+struct Pair {
+    src: ImapSession,
+    dst: ImapSession,
+}
+
+struct Ctx {
+    source: Connector,
+    destination: Connector,
+    utf8: bool,
+    opts: CopyOptions,
+    plan: Plan,
+    queue: Mutex<VecDeque<usize>>,
+    create_errors: HashMap<usize, String>,
+    progress: Arc<dyn Progress>,
+}
+
+async fn open_side(c: &Connector, side: Side, utf8: bool) -> Result<ImapSession, EngineError> {
+    let mut s = c
+        .open()
+        .await
+        .map_err(|source| EngineError::Session { side, source })?;
+    if utf8 {
+        s.enable("UTF8=ACCEPT")
+            .await
+            .map_err(|source| EngineError::Imap {
+                side,
+                context: "ENABLE UTF8=ACCEPT".into(),
+                source,
+            })?;
+    }
+    Ok(s)
+}
+
+async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
+    let (src, dst) = tokio::join!(
+        open_side(&ctx.source, Side::Source, ctx.utf8),
+        open_side(&ctx.destination, Side::Destination, ctx.utf8)
+    );
+    Ok(Pair {
+        src: src?,
+        dst: dst?,
+    })
+}
+
+async fn listing(s: &mut ImapSession, utf8: bool) -> Result<Listing, mailport_imap::Error> {
+    let ns = s.personal_namespace().await?;
+    let folders = s.list_all().await?;
+    let subscribed = s.lsub_all().await?.into_iter().map(|e| e.name).collect();
+    let (prefix, delimiter) = match ns {
+        Some(ns) => {
+            let prefix = if utf8 {
+                String::from_utf8_lossy(&ns.prefix).into_owned()
+            } else {
+                mailport_imap::utf7::decode(&ns.prefix).unwrap_or_default()
+            };
+            (prefix, ns.delimiter)
+        }
+        None => (String::new(), folders.iter().find_map(|f| f.delimiter)),
+    };
+    Ok(Listing {
+        hierarchy: Hierarchy {
+            prefix,
+            delimiter: delimiter.map(char::from),
+            utf8,
+        },
+        folders,
+        subscribed,
+    })
+}
+
+/// Copies (or, with `dry_run`, plans) a whole mailbox.
+pub async fn copy(
+    source: Connector,
+    destination: Connector,
+    opts: CopyOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    let (src, dst) = tokio::join!(source.open(), destination.open());
+    let mut first = Pair {
+        src: src.map_err(|source| EngineError::Session {
+            side: Side::Source,
+            source,
+        })?,
+        dst: dst.map_err(|source| EngineError::Session {
+            side: Side::Destination,
+            source,
+        })?,
+    };
+    // Names travel as UTF-8 only when both sides accept it; otherwise both
+    // speak modified UTF-7 and the plan translates.
+    let utf8 = first.src.has_capability("UTF8=ACCEPT") && first.dst.has_capability("UTF8=ACCEPT");
+    if utf8 {
+        for (s, side) in [
+            (&mut first.src, Side::Source),
+            (&mut first.dst, Side::Destination),
+        ] {
+            s.enable("UTF8=ACCEPT")
+                .await
+                .map_err(|source| EngineError::Imap {
+                    side,
+                    context: "ENABLE UTF8=ACCEPT".into(),
+                    source,
+                })?;
+        }
+    }
+    let imap = |side: Side, context: &str| {
+        let context = context.to_string();
+        move |source| EngineError::Imap {
+            side,
+            context,
+            source,
+        }
+    };
+    let src_listing = listing(&mut first.src, utf8)
+        .await
+        .map_err(imap(Side::Source, "listing folders"))?;
+    let dst_listing = listing(&mut first.dst, utf8)
+        .await
+        .map_err(imap(Side::Destination, "listing folders"))?;
+    let plan = plan::build(&src_listing, &dst_listing, &opts.plan);
+    progress.planned(&plan);
+
+    let mut report = Report {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let mut create_errors = HashMap::new();
+    if !opts.dry_run {
+        // Parents before children; a folder mapped twice is created once.
+        let mut order: Vec<usize> = (0..plan.folders.len())
+            .filter(|&i| !plan.folders[i].exists_on_destination)
+            .collect();
+        order.sort_by_key(|&i| plan.folders[i].destination.matches('/').count());
+        let mut created: HashMap<Vec<u8>, Option<String>> = HashMap::new();
+        for i in order {
+            let wire = plan.folders[i].destination_wire.clone();
+            let outcome = match created.get(&wire) {
+                Some(o) => o.clone(),
+                None => {
+                    let o = match first.dst.create(&wire).await {
+                        Ok(()) => None,
+                        Err(mailport_imap::Error::No { code: Some(c), .. })
+                            if c == "ALREADYEXISTS" =>
+                        {
+                            None
+                        }
+                        Err(e) if e.breaks_connection() => {
+                            return Err(imap(Side::Destination, "creating folders")(e))
+                        }
+                        Err(e) => Some(format!(
+                            "cannot create destination folder {:?}: {e}",
+                            plan.folders[i].destination
+                        )),
+                    };
+                    created.insert(wire, o.clone());
+                    o
+                }
+            };
+            if let Some(e) = outcome {
+                create_errors.insert(i, e);
+            }
+        }
+        for (name, wire) in &plan.subscribe {
+            match first.dst.subscribe(wire).await {
+                Ok(()) => report.subscriptions_added += 1,
+                Err(e) if e.breaks_connection() => {
+                    return Err(imap(Side::Destination, "subscribing")(e))
+                }
+                Err(e) => tracing::warn!("could not subscribe {name:?} on the destination: {e}"),
+            }
+        }
+    }
+
+    let ctx = Arc::new(Ctx {
+        source,
+        destination,
+        utf8,
+        queue: Mutex::new((0..plan.folders.len()).collect()),
+        plan,
+        create_errors,
+        opts,
+        progress,
+    });
+    let workers = ctx
+        .opts
+        .connections
+        .max(1)
+        .min(ctx.plan.folders.len().max(1));
+    let mut handles = Vec::new();
+    let mut first = Some(first);
+    for _ in 0..workers {
+        let ctx = ctx.clone();
+        let pair = first.take();
+        handles.push(tokio::spawn(async move { worker(pair, ctx).await }));
+    }
+    let mut folders: Vec<(usize, FolderReport)> = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(r) => folders.extend(r),
+            Err(e) => tracing::error!("a copy worker stopped unexpectedly: {e}"),
+        }
+    }
+    folders.sort_by_key(|(i, _)| *i);
+    report.folders = folders.into_iter().map(|(_, r)| r).collect();
+    report.plan = Arc::try_unwrap(ctx).map(|c| c.plan).unwrap_or_default();
+    report.elapsed = started.elapsed();
+    report.compute_totals();
+    Ok(report)
+}
+
+async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderReport)> {
+    let mut out = Vec::new();
+    loop {
+        let Some(index) = ctx.queue.lock().expect("queue lock").pop_front() else {
+            break;
+        };
+        let folder = &ctx.plan.folders[index];
+        let started = Instant::now();
+        if pair.is_none() {
+            match open_pair(&ctx).await {
+                Ok(p) => pair = Some(p),
+                Err(e) => {
+                    let mut r = FolderReport {
+                        source: folder.source.clone(),
+                        destination: folder.destination.clone(),
+                        error: Some(format!("no connection: {e}")),
+                        ..Default::default()
+                    };
+                    r.elapsed = started.elapsed();
+                    ctx.progress.folder_finished(index, &r);
+                    out.push((index, r));
+                    continue;
+                }
+            }
+        }
+        let p = pair.as_mut().expect("connected above");
+        let (mut report, broken) = copy_folder(p, index, &ctx).await;
+        report.elapsed = started.elapsed();
+        ctx.progress.folder_finished(index, &report);
+        out.push((index, report));
+        if broken {
+            pair = None;
+        }
+    }
+    if let Some(mut p) = pair {
+        let _ = tokio::join!(p.src.logout(), p.dst.logout());
+    }
+    out
+}
+
+/// What to do with each source message, decided before any byte moves.
+fn classify(
+    metas: Vec<MessageMeta>,
+    present: &mut HashMap<String, u32>,
+    opts: &CopyOptions,
+    report: &mut FolderReport,
+) -> Vec<MessageMeta> {
+    let mut to_copy = Vec::new();
+    for m in metas {
+        let date = parse_internal_date(&m.internal_date);
+        if opts.skip_deleted && m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")) {
+            report.skip("flagged \\Deleted (--skip-deleted)");
+        } else if opts.max_size.is_some_and(|max| m.size > max) {
+            report.skip("larger than --max-size");
+        } else if opts.since.zip(date).is_some_and(|(s, d)| d < s) {
+            report.skip("older than --since");
+        } else if opts.before.zip(date).is_some_and(|(b, d)| d >= b) {
+            report.skip("not before --before");
+        } else if let Some(n) = m
+            .headers
+            .as_ref()
+            .map(|h| identity(h, m.size))
+            .and_then(|id| present.get_mut(&id))
+            .filter(|n| **n > 0)
+        {
+            *n -= 1;
+            report.already_present += 1;
+        } else {
+            to_copy.push(m);
+        }
+    }
+    to_copy
+}
+
+/// Copies one folder. Returns its report and whether the connections broke.
+async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, bool) {
+    let folder: &FolderPlan = &ctx.plan.folders[index];
+    let mut report = FolderReport {
+        source: folder.source.clone(),
+        destination: folder.destination.clone(),
+        ..Default::default()
+    };
+    // What the destination folder holds already, by identity (counted: the
+    // same message twice is two).
+    let mut present: HashMap<String, u32> = HashMap::new();
+    let mut need_headers = false;
+    if folder.exists_on_destination {
+        match p.dst.select(&folder.destination_wire, true).await {
+            Ok(st) if st.exists > 0 => match p.dst.fetch_meta("1:*", HEADER_FIELDS).await {
+                Ok(metas) => {
+                    need_headers = true;
+                    for m in metas {
+                        *present
+                            .entry(identity(m.headers.as_deref().unwrap_or_default(), m.size))
+                            .or_default() += 1;
+                    }
+                }
+                Err(e) => return folder_error(report, "reading the destination folder", &e),
+            },
+            Ok(_) => {}
+            Err(e) => return folder_error(report, "opening the destination folder", &e),
+        }
+    }
+    let status = match p.src.select(&folder.source_wire, true).await {
+        Ok(s) => s,
+        Err(e) => return folder_error(report, "opening the source folder", &e),
+    };
+    let metas = if status.exists == 0 {
+        Vec::new()
+    } else {
+        let fields: &[&str] = if need_headers { HEADER_FIELDS } else { &[] };
+        match p.src.fetch_meta("1:*", fields).await {
+            Ok(m) => m,
+            Err(e) => return folder_error(report, "reading the source folder", &e),
+        }
+    };
+    report.source_messages = metas.len() as u64;
+    if let Some(e) = ctx.create_errors.get(&index) {
+        report.fail(e, metas.len() as u64);
+        return (report, false);
+    }
+    let to_copy = classify(metas, &mut present, &ctx.opts, &mut report);
+    let bytes: u64 = to_copy.iter().map(|m| m.size).sum();
+    ctx.progress
+        .folder_started(index, to_copy.len() as u64, bytes);
+    if ctx.opts.dry_run {
+        report.to_copy = to_copy.len() as u64;
+        return (report, false);
+    }
+
+    let multiappend = p.dst.has_capability("MULTIAPPEND");
+    let mut batches: VecDeque<Vec<MessageMeta>> =
+        batch(to_copy, ctx.opts.batch_messages, ctx.opts.batch_bytes).into();
+    let mut buf = vec![0u8; CHUNK];
+    while let Some(b) = batches.pop_front() {
+        let out = copy_batch(p, folder, index, &b, multiappend, &mut buf, ctx).await;
+        report.copied += out.copied;
+        report.bytes += out.copied_bytes;
+        for (reason, n) in out.failed {
+            report.fail(&reason, n);
+        }
+        // Retried one by one, next, so that the order stays close to the source's.
+        for m in out.retry_singly.into_iter().rev() {
+            batches.push_front(vec![m]);
+        }
+        if let Some(reason) = out.broken {
+            let left: u64 = batches.iter().map(|b| b.len() as u64).sum();
+            report.fail(&reason, left);
+            return (report, true);
+        }
+    }
+    (report, false)
+}
+
+fn folder_error(
+    mut report: FolderReport,
+    what: &str,
+    e: &mailport_imap::Error,
+) -> (FolderReport, bool) {
+    report.error = Some(format!("{what}: {e}"));
+    (report, e.breaks_connection())
+}
+
+fn batch(msgs: Vec<MessageMeta>, max_messages: usize, max_bytes: u64) -> Vec<Vec<MessageMeta>> {
+    let mut out: Vec<Vec<MessageMeta>> = Vec::new();
+    let mut bytes = 0;
+    for m in msgs {
+        let full = out
+            .last()
+            .is_none_or(|b| b.len() >= max_messages.max(1) || bytes + m.size > max_bytes);
+        if full {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += m.size;
+        out.last_mut().expect("pushed above").push(m);
+    }
+    out
+}
+
+#[derive(Default)]
+struct BatchOutcome {
+    copied: u64,
+    copied_bytes: u64,
+    /// Reason -> count.
+    failed: Vec<(String, u64)>,
+    retry_singly: Vec<MessageMeta>,
+    /// The connections broke; reason for the messages not done.
+    broken: Option<String>,
+}
+
+fn flags_for_append(m: &MessageMeta) -> Vec<String> {
+    m.flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .cloned()
+        .collect()
+}
+
+/// Streams one batch: `UID FETCH set (BODY.PEEK[])` into one APPEND command
+/// (MULTIAPPEND) or one APPEND per message.
+async fn copy_batch(
+    p: &mut Pair,
+    folder: &FolderPlan,
+    index: usize,
+    batch: &[MessageMeta],
+    multiappend: bool,
+    buf: &mut [u8],
+    ctx: &Ctx,
+) -> BatchOutcome {
+    let mut out = BatchOutcome::default();
+    let by_uid: HashMap<u32, &MessageMeta> = batch.iter().map(|m| (m.uid, m)).collect();
+    let by_seq: HashMap<u32, u32> = batch.iter().map(|m| (m.seq, m.uid)).collect();
+    let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
+    let mut settled: HashSet<u32> = HashSet::new();
+    // Messages written into the APPEND command that is open now.
+    let mut pending: Vec<(u32, u64)> = Vec::new();
+    let mut open = false;
+
+    let broken =
+        |out: &mut BatchOutcome, settled: &HashSet<u32>, side: Side, e: &mailport_imap::Error| {
+            let reason = format!("connection to the {side} lost: {e}");
+            let left = uids.iter().filter(|u| !settled.contains(u)).count() as u64;
+            out.failed.push((reason.clone(), left));
+            out.broken = Some(reason);
+        };
+
+    if let Err(e) = p.src.body_fetch_start(&uidset::compress(&uids)).await {
+        broken(&mut out, &settled, Side::Source, &e);
+        return out;
+    }
+    loop {
+        let b = match p.src.body_next().await {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => {
+                broken(&mut out, &settled, Side::Source, &e);
+                return out;
+            }
+        };
+        let uid = b.uid.or_else(|| by_seq.get(&b.seq).copied());
+        let Some(meta) = uid
+            .and_then(|u| by_uid.get(&u))
+            .filter(|m| !settled.contains(&m.uid))
+        else {
+            // Not one we asked for (or a repeat): read past it.
+            if let Err(e) = drain(&mut p.src, buf).await {
+                broken(&mut out, &settled, Side::Source, &e);
+                return out;
+            }
+            continue;
+        };
+        if !open {
+            if let Err(e) = p.dst.append_start(&folder.destination_wire).await {
+                broken(&mut out, &settled, Side::Destination, &e);
+                return out;
+            }
+            open = true;
+        }
+        match p
+            .dst
+            .append_message(&flags_for_append(meta), Some(&meta.internal_date), b.len)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if !e.breaks_connection() => {
+                // The destination refused the literal: that ends the whole command.
+                open = false;
+                pending.push((meta.uid, b.len));
+                refused(&mut out, &mut settled, &mut pending, batch, &e);
+                if let Err(e) = drain(&mut p.src, buf).await {
+                    broken(&mut out, &settled, Side::Source, &e);
+                    return out;
+                }
+                continue;
+            }
+            Err(e) => {
+                broken(&mut out, &settled, Side::Destination, &e);
+                return out;
+            }
+        }
+        loop {
+            let n = match p.src.body_read(buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    broken(&mut out, &settled, Side::Source, &e);
+                    return out;
+                }
+            };
+            if let Err(e) = p.dst.append_write(&buf[..n]).await {
+                broken(&mut out, &settled, Side::Destination, &e);
+                return out;
+            }
+            ctx.progress.bytes(index, n as u64);
+        }
+        pending.push((meta.uid, b.len));
+        if !multiappend {
+            open = false;
+            if let Some(reason) =
+                finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
+            {
+                out.failed.push((
+                    reason.clone(),
+                    uids.iter().filter(|u| !settled.contains(u)).count() as u64,
+                ));
+                out.broken = Some(reason);
+                return out;
+            }
+        }
+    }
+    if open {
+        if let Some(reason) =
+            finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
+        {
+            out.failed.push((
+                reason.clone(),
+                uids.iter().filter(|u| !settled.contains(u)).count() as u64,
+            ));
+            out.broken = Some(reason);
+            return out;
+        }
+    }
+    let vanished = uids.iter().filter(|u| !settled.contains(u)).count() as u64;
+    if vanished > 0 {
+        out.failed.push((
+            "message vanished from the source during the copy".into(),
+            vanished,
+        ));
+    }
+    out
+}
+
+/// Ends the open APPEND; on success the pending messages are copied.
+/// Returns a reason when the destination connection broke.
+async fn finish(
+    p: &mut Pair,
+    out: &mut BatchOutcome,
+    settled: &mut HashSet<u32>,
+    pending: &mut Vec<(u32, u64)>,
+    batch: &[MessageMeta],
+    index: usize,
+    ctx: &Ctx,
+) -> Option<String> {
+    match p.dst.append_finish().await {
+        Ok(_appenduid) => {
+            let n = pending.len() as u64;
+            for (uid, len) in pending.drain(..) {
+                settled.insert(uid);
+                out.copied += 1;
+                out.copied_bytes += len;
+            }
+            ctx.progress.messages(index, n);
+            None
+        }
+        Err(e) if !e.breaks_connection() => {
+            refused(out, settled, pending, batch, &e);
+            None
+        }
+        Err(e) => Some(format!("connection to the destination lost: {e}")),
+    }
+}
+
+/// The destination refused an APPEND command: a single message fails with
+/// the server's reason; a batch is retried message by message.
+fn refused(
+    out: &mut BatchOutcome,
+    settled: &mut HashSet<u32>,
+    pending: &mut Vec<(u32, u64)>,
+    batch: &[MessageMeta],
+    e: &mailport_imap::Error,
+) {
+    if pending.len() > 1 {
+        for (uid, _) in pending.drain(..) {
+            settled.insert(uid);
+            if let Some(m) = batch.iter().find(|m| m.uid == uid) {
+                out.retry_singly.push(m.clone());
+            }
+        }
+        return;
+    }
+    let reason = match e {
+        mailport_imap::Error::No { text, code, .. } => match code {
+            Some(c) => format!("destination refused it [{c}]: {text}"),
+            None => format!("destination refused it: {text}"),
+        },
+        other => format!("destination refused it: {other}"),
+    };
+    for (uid, _) in pending.drain(..) {
+        settled.insert(uid);
+        out.failed.push((reason.clone(), 1));
+    }
+}
+
+async fn drain(src: &mut ImapSession, buf: &mut [u8]) -> Result<(), mailport_imap::Error> {
+    while src.body_read(buf).await? > 0 {}
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(uid: u32, size: u64, flags: &[&str], date: &str) -> MessageMeta {
+        MessageMeta {
+            seq: uid,
+            uid,
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            internal_date: date.into(),
+            size,
+            headers: None,
+        }
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let msgs: Vec<_> = (1..=7)
+            .map(|u| meta(u, 10, &[], "01-Jan-2020 00:00:00 +0000"))
+            .collect();
+        let b = batch(msgs.clone(), 3, 1000);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
+        let b = batch(msgs, 100, 25);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 1]);
+        let big = vec![meta(1, 500, &[], "x"), meta(2, 5, &[], "x")];
+        assert_eq!(batch(big, 100, 100).len(), 2);
+    }
+
+    #[test]
+    fn classification_accounts_for_every_message() {
+        let opts = CopyOptions {
+            skip_deleted: true,
+            max_size: Some(100),
+            since: parse_internal_date("01-Jan-2010 00:00:00 +0000"),
+            before: parse_internal_date("01-Jan-2020 00:00:00 +0000"),
+            ..Default::default()
+        };
+        let mut m = vec![
+            meta(1, 10, &["\\Deleted"], "01-Jan-2015 00:00:00 +0000"),
+            meta(2, 1000, &[], "01-Jan-2015 00:00:00 +0000"),
+            meta(3, 10, &[], "31-Dec-2009 23:59:59 +0000"),
+            meta(4, 10, &[], "01-Jan-2020 00:00:00 +0000"),
+            meta(5, 10, &[], "01-Jan-2015 00:00:00 +0000"),
+            meta(6, 10, &[], "01-Jan-2015 00:00:00 +0000"),
+            meta(7, 10, &[], "01-Jan-2015 00:00:00 +0000"),
+        ];
+        let hdr = b"Message-ID: <x@y>\r\nDate: d\r\n\r\n".to_vec();
+        for i in 4..7 {
+            m[i].headers = Some(hdr.clone());
+        }
+        // The destination holds that message once: one of the two copies is present.
+        let mut present = HashMap::from([(identity(&hdr, 10), 1)]);
+        let mut r = FolderReport {
+            source_messages: 7,
+            ..Default::default()
+        };
+        let to_copy = classify(m, &mut present, &opts, &mut r);
+        assert_eq!(
+            to_copy.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![6, 7]
+        );
+        assert_eq!(r.already_present, 1);
+        assert_eq!(r.skipped_total(), 4);
+        r.to_copy = 2;
+        assert!(r.adds_up());
+    }
+}
