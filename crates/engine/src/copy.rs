@@ -454,6 +454,7 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, bo
         .folder_started(index, to_copy.len() as u64, bytes);
     if ctx.opts.dry_run {
         report.to_copy = to_copy.len() as u64;
+        report.bytes = bytes;
         return (report, false);
     }
 

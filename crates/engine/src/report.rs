@@ -22,7 +22,7 @@ pub struct FolderReport {
     pub failed: BTreeMap<String, u64>,
     /// Messages a dry run would copy.
     pub to_copy: u64,
-    /// Bytes of the copied messages.
+    /// Bytes of the copied messages (in a dry run: of those it would copy).
     pub bytes: u64,
     #[serde(serialize_with = "secs")]
     pub elapsed: Duration,

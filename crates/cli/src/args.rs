@@ -1,0 +1,154 @@
+//! Command-line flags (layer 1) and their validation into engine options (layer 2).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const EXIT_HELP: &str = "\
+Exit codes:
+  0  everything copied (or already present, or skipped as asked)
+  1  some messages or folders failed (the summary says which and why)
+  2  usage error (bad flag, URL, regex, date or size)
+  3  connection or login failure";
+
+#[derive(Parser, Debug)]
+#[command(name = "mailport", version, about = "Move mailboxes between mail servers: nothing lost, nothing twice.", after_help = EXIT_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Copy one mailbox from a source IMAP server to a destination IMAP server.
+    #[command(after_long_help = COPY_HELP)]
+    Copy(CopyArgs),
+}
+
+const COPY_HELP: &str = "\
+Examples:
+  mailport copy --from imaps://alice@old.example.net --to imaps://alice@new.example.net
+  MAILPORT_FROM_PASSWORD=... MAILPORT_TO_PASSWORD=... mailport copy --from ... --to ... --json
+  mailport copy --from ... --to ... --dry-run --exclude '^Junk$' --folder-map 'Archiv=Archive'
+
+URLs:
+  imaps://USER@HOST[:PORT]  implicit TLS (default port 993)
+  imap://USER@HOST[:PORT]   STARTTLS (port 143); without STARTTLS only with --allow-plaintext
+  A user name containing '@' may be written as is (imaps://a@example.com@host) or as %40.
+
+Passwords, in this order: --from-password-file/--to-password-file (first line),
+MAILPORT_FROM_PASSWORD/MAILPORT_TO_PASSWORD, else an interactive prompt (never echoed).
+
+Folder names in --include, --exclude and --folder-map are written with '/' between levels,
+whatever separator and prefix the servers use (INBOX.Sent on a Courier-style server is 'Sent').
+Special folders (Sent, Drafts, Trash, Junk, Archive) are mapped by role: SPECIAL-USE on
+either side, else well-known names in common languages (Sent Items, Gesendete Objekte, ...).
+
+Every source message ends in one outcome: copied, already present (same Message-ID, Date and
+size on the destination; a hash of From/To/Subject/Date without Message-ID), skipped (with
+the reason) or failed (with the server's reason). Re-running copy is safe: it copies only
+what is missing.
+
+Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or login failure.";
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// Source mailbox URL, e.g. imaps://alice@old.example.net
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// Destination mailbox URL, e.g. imaps://alice@new.example.net
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// File whose first line is the source password.
+    #[arg(long, value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// File whose first line is the destination password.
+    #[arg(long, value_name = "FILE")]
+    pub to_password_file: Option<PathBuf>,
+
+    /// Trust the CA certificates in this PEM file for the source (instead of the system's).
+    #[arg(long, value_name = "FILE")]
+    pub from_tls_ca: Option<PathBuf>,
+    /// Trust the CA certificates in this PEM file for the destination.
+    #[arg(long, value_name = "FILE")]
+    pub to_tls_ca: Option<PathBuf>,
+    /// Do not verify certificates at all (warned about on every run).
+    #[arg(long)]
+    pub tls_insecure: bool,
+    /// Allow imap:// without STARTTLS: the password travels unencrypted.
+    #[arg(long)]
+    pub allow_plaintext: bool,
+
+    /// Only folders whose name matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub include: Option<String>,
+    /// Leave out folders whose name matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<String>,
+    /// Put source folder SRC (and its subfolders) into DST; repeatable.
+    #[arg(long, value_name = "SRC=DST")]
+    pub folder_map: Vec<String>,
+    /// Skip messages larger than this (bytes, or with K, M, G suffix).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Only messages received on or after this date (YYYY-MM-DD, by INTERNALDATE, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only messages received before this date (YYYY-MM-DD, by INTERNALDATE, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub before: Option<String>,
+    /// Leave out messages flagged \Deleted (by default they are copied with the flag).
+    #[arg(long)]
+    pub skip_deleted: bool,
+
+    /// Print the folder plan with message counts and sizes; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Connections per side; folders are copied in parallel.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub connections: u16,
+    /// Messages per APPEND batch when the destination offers MULTIAPPEND.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub batch: u16,
+    /// Seconds to wait for any server reply before giving up on it.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// Print a machine-readable JSON summary on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Log the IMAP conversation (passwords redacted) to stderr.
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// Parses `25M`, `1G`, `500k`, `1024`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("25M"), Some(25 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,148 @@
+//! Progress on stderr: bars on a terminal, plain log lines otherwise.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mailport_engine::plan::Plan;
+use mailport_engine::{FolderReport, Progress};
+
+use crate::summary::{human_bytes, outcome_line};
+
+pub struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    folders: Mutex<HashMap<usize, ProgressBar>>,
+    names: Mutex<Vec<String>>,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(
+            ProgressStyle::with_template("{prefix:>10.bold} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {msg} {binary_bytes_per_sec} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        overall.set_prefix("total");
+        overall.enable_steady_tick(Duration::from_millis(250));
+        Bars {
+            multi,
+            overall,
+            folders: Mutex::new(HashMap::new()),
+            names: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn finish(&self) {
+        self.overall.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+impl Progress for Bars {
+    fn planned(&self, plan: &Plan) {
+        *self.names.lock().expect("lock") = plan.folders.iter().map(|f| f.source.clone()).collect();
+    }
+    fn folder_started(&self, index: usize, messages: u64, bytes: u64) {
+        self.overall.inc_length(bytes);
+        if messages == 0 {
+            return;
+        }
+        let name = self
+            .names
+            .lock()
+            .expect("lock")
+            .get(index)
+            .cloned()
+            .unwrap_or_default();
+        let bar = self.multi.add(ProgressBar::new(bytes));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>10.dim} [{bar:30}] {bytes}/{total_bytes} {msg} {binary_bytes_per_sec} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(truncate(&name, 24));
+        bar.set_message(format!("0/{messages} msgs"));
+        bar.set_length(bytes);
+        self.folders.lock().expect("lock").insert(index, bar);
+    }
+    fn bytes(&self, index: usize, n: u64) {
+        self.overall.inc(n);
+        if let Some(b) = self.folders.lock().expect("lock").get(&index) {
+            b.inc(n);
+        }
+    }
+    fn messages(&self, index: usize, n: u64) {
+        if let Some(b) = self.folders.lock().expect("lock").get(&index) {
+            let done: u64 = b
+                .message()
+                .split('/')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+                + n;
+            let total = b
+                .message()
+                .split('/')
+                .nth(1)
+                .map(|s| s.trim_end_matches(" msgs").to_string())
+                .unwrap_or_default();
+            b.set_message(format!("{done}/{total} msgs"));
+        }
+    }
+    fn folder_finished(&self, index: usize, report: &FolderReport) {
+        if let Some(b) = self.folders.lock().expect("lock").remove(&index) {
+            b.finish_and_clear();
+        }
+        let _ = self.multi.println(outcome_line(report));
+    }
+}
+
+/// Plain lines for logs and pipes.
+pub struct Lines {
+    names: Mutex<Vec<String>>,
+}
+
+impl Lines {
+    pub fn new() -> Self {
+        Lines {
+            names: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Progress for Lines {
+    fn planned(&self, plan: &Plan) {
+        *self.names.lock().expect("lock") = plan.folders.iter().map(|f| f.source.clone()).collect();
+        eprintln!("planned {} folders", plan.folders.len());
+    }
+    fn folder_started(&self, index: usize, messages: u64, bytes: u64) {
+        let name = self
+            .names
+            .lock()
+            .expect("lock")
+            .get(index)
+            .cloned()
+            .unwrap_or_default();
+        eprintln!(
+            "folder {name}: {messages} messages to copy, {}",
+            human_bytes(bytes)
+        );
+    }
+    fn folder_finished(&self, _index: usize, report: &FolderReport) {
+        eprintln!("{}", outcome_line(report));
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,184 @@
+//! The end-of-run summary: a table per folder (or JSON), reasons, totals.
+
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+use mailport_engine::{FolderReport, Report};
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn arrow(r: &FolderReport) -> String {
+    if r.source == r.destination {
+        r.source.clone()
+    } else {
+        format!("{} → {}", r.source, r.destination)
+    }
+}
+
+/// One line per finished folder, for logs and above the progress bars.
+pub fn outcome_line(r: &FolderReport) -> String {
+    if let Some(e) = &r.error {
+        return format!("FAILED {}: {e}", arrow(r));
+    }
+    format!(
+        "done {}: {} copied, {} present, {} skipped, {} failed of {} ({}, {:.1} s)",
+        arrow(r),
+        r.copied,
+        r.already_present,
+        r.skipped_total(),
+        r.failed_total(),
+        r.source_messages,
+        human_bytes(r.bytes),
+        r.elapsed.as_secs_f64()
+    )
+}
+
+fn rate(n: f64, secs: f64) -> String {
+    if secs <= 0.0 || n == 0.0 {
+        "-".into()
+    } else {
+        format!("{:.1}", n / secs)
+    }
+}
+
+pub fn table(report: &Report) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    let mut out = String::new();
+    if report.dry_run {
+        out.push_str("Dry run: nothing was changed. Plan:\n");
+        t.set_header(vec![
+            "Folder",
+            "Messages",
+            "To copy",
+            "Size to copy",
+            "Present",
+            "Skipped",
+            "Note",
+        ]);
+        for (f, p) in report.folders.iter().zip(&report.plan.folders) {
+            t.add_row(vec![
+                Cell::new(arrow(f)),
+                num(f.source_messages),
+                num(f.to_copy),
+                Cell::new(human_bytes(f.bytes)).set_alignment(CellAlignment::Right),
+                num(f.already_present),
+                num(f.skipped_total()),
+                Cell::new(p.note.clone().unwrap_or_else(|| {
+                    if p.exists_on_destination {
+                        String::new()
+                    } else {
+                        "will be created".into()
+                    }
+                })),
+            ]);
+        }
+    } else {
+        t.set_header(vec![
+            "Folder", "Source", "Copied", "Present", "Skipped", "Failed", "Size", "Time s",
+            "msg/s", "MB/s",
+        ]);
+        for f in &report.folders {
+            let secs = f.elapsed.as_secs_f64();
+            t.add_row(vec![
+                Cell::new(arrow(f)),
+                num(f.source_messages),
+                num(f.copied),
+                num(f.already_present),
+                num(f.skipped_total()),
+                num(f.failed_total() + u64::from(f.error.is_some())),
+                Cell::new(human_bytes(f.bytes)).set_alignment(CellAlignment::Right),
+                Cell::new(format!("{secs:.1}")).set_alignment(CellAlignment::Right),
+                Cell::new(rate(f.copied as f64, secs)).set_alignment(CellAlignment::Right),
+                Cell::new(rate(f.bytes as f64 / 1e6, secs)).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        let tt = &report.totals;
+        let secs = report.elapsed.as_secs_f64();
+        t.add_row(vec![
+            Cell::new("TOTAL"),
+            num(tt.source_messages),
+            num(tt.copied),
+            num(tt.already_present),
+            num(tt.skipped),
+            num(tt.failed + tt.failed_folders),
+            Cell::new(human_bytes(tt.bytes)).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{secs:.1}")).set_alignment(CellAlignment::Right),
+            Cell::new(rate(tt.copied as f64, secs)).set_alignment(CellAlignment::Right),
+            Cell::new(rate(tt.bytes as f64 / 1e6, secs)).set_alignment(CellAlignment::Right),
+        ]);
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+
+    let notes: Vec<String> = report
+        .plan
+        .folders
+        .iter()
+        .filter_map(|p| {
+            p.note
+                .as_ref()
+                .map(|n| format!("  {} → {}: {n}", p.source, p.destination))
+        })
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("Folder mapping:\n");
+        out.push_str(&notes.join("\n"));
+        out.push('\n');
+    }
+    if !report.plan.excluded.is_empty() {
+        out.push_str(&format!(
+            "Excluded folders: {}\n",
+            report.plan.excluded.join(", ")
+        ));
+    }
+    if !report.plan.unplaced.is_empty() {
+        out.push_str(&format!(
+            "Not copied (outside the personal namespace): {}\n",
+            report.plan.unplaced.join(", ")
+        ));
+    }
+    for f in &report.folders {
+        for (reason, n) in &f.skipped {
+            out.push_str(&format!("Skipped {n} in {}: {reason}\n", f.source));
+        }
+        for (reason, n) in &f.failed {
+            out.push_str(&format!("FAILED {n} in {}: {reason}\n", f.source));
+        }
+        if let Some(e) = &f.error {
+            out.push_str(&format!("FAILED folder {}: {e}\n", f.source));
+        }
+    }
+    let tt = &report.totals;
+    if report.dry_run {
+        out.push_str(&format!(
+            "{} source messages: {} to copy ({}), {} already present, {} skipped.\n",
+            tt.source_messages,
+            tt.to_copy,
+            human_bytes(tt.bytes),
+            tt.already_present,
+            tt.skipped
+        ));
+    } else {
+        out.push_str(&format!(
+            "{} source messages = {} copied + {} already present + {} skipped + {} failed; {} subscriptions added.\n",
+            tt.source_messages, tt.copied, tt.already_present, tt.skipped, tt.failed, report.subscriptions_added
+        ));
+    }
+    out
+}
+
+fn num(n: u64) -> Cell {
+    Cell::new(n).set_alignment(CellAlignment::Right)
+}
