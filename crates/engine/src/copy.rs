@@ -352,19 +352,49 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
                 }
             }
         }
-        let p = pair.as_mut().expect("connected above");
-        let (mut report, broken) = copy_folder(p, index, &ctx).await;
+        let mut report: Option<FolderReport> = None;
+        for attempt in 0..=FOLDER_RETRIES {
+            let Some(p) = pair.as_mut() else { break };
+            let (r, broken) = copy_folder(p, index, &ctx).await;
+            report = Some(match report {
+                None => r,
+                // Messages the broken attempt copied are found present now:
+                // count them as copied once, not as present.
+                Some(prev) => merge_attempts(prev, r),
+            });
+            if !broken {
+                break;
+            }
+            pair = None;
+            if attempt == FOLDER_RETRIES {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
+            match open_pair(&ctx).await {
+                Ok(p) => pair = Some(p),
+                Err(e) => tracing::warn!("reconnecting for folder {:?} failed: {e}", folder.source),
+            }
+        }
+        let mut report = report.expect("at least one attempt ran");
         report.elapsed = started.elapsed();
         ctx.progress.folder_finished(index, &report);
         out.push((index, report));
-        if broken {
-            pair = None;
-        }
     }
     if let Some(mut p) = pair {
         let _ = tokio::join!(p.src.logout(), p.dst.logout());
     }
     out
+}
+
+/// Attempts per folder after a connection broke (each on new connections).
+const FOLDER_RETRIES: u32 = 2;
+
+fn merge_attempts(prev: FolderReport, mut next: FolderReport) -> FolderReport {
+    let moved = prev.copied.min(next.already_present);
+    next.already_present -= moved;
+    next.copied += moved;
+    next.bytes += prev.bytes;
+    next
 }
 
 /// What to do with each source message, decided before any byte moves.
@@ -413,7 +443,11 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, bo
     // same message twice is two).
     let mut present: HashMap<String, u32> = HashMap::new();
     let mut need_headers = false;
-    if folder.exists_on_destination {
+    // Re-read even a folder this run created: a retry after a broken
+    // connection must find what the first attempt copied.
+    if (folder.exists_on_destination || !ctx.opts.dry_run)
+        && !ctx.create_errors.contains_key(&index)
+    {
         match p.dst.select(&folder.destination_wire, true).await {
             Ok(st) if st.exists > 0 => match p.dst.fetch_meta("1:*", HEADER_FIELDS).await {
                 Ok(metas) => {
@@ -774,8 +808,8 @@ mod tests {
             meta(7, 10, &[], "01-Jan-2015 00:00:00 +0000"),
         ];
         let hdr = b"Message-ID: <x@y>\r\nDate: d\r\n\r\n".to_vec();
-        for i in 4..7 {
-            m[i].headers = Some(hdr.clone());
+        for msg in &mut m[4..7] {
+            msg.headers = Some(hdr.clone());
         }
         // The destination holds that message once: one of the two copies is present.
         let mut present = HashMap::from([(identity(&hdr, 10), 1)]);

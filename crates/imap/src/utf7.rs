@@ -129,7 +129,7 @@ pub fn decode(name: &[u8]) -> Result<String, Utf7Error> {
         if bits != 0 || nbits >= 6 {
             return Err(err("base64 run has leftover bits"));
         }
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err(err("base64 run is not whole UTF-16 units"));
         }
         for pair in bytes.chunks(2) {

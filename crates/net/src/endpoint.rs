@@ -58,7 +58,7 @@ impl std::str::FromStr for Endpoint {
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
         let err = |reason: &str| EndpointError {
-            url: url.to_string(),
+            url: redact_password(url),
             reason: reason.to_string(),
         };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -105,6 +105,20 @@ impl std::str::FromStr for Endpoint {
             host,
             port,
         })
+    }
+}
+
+/// The URL as it may be shown: a password in it replaced by `***`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
     }
 }
 
