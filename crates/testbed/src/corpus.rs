@@ -362,3 +362,43 @@ impl Corpus {
             .sum()
     }
 }
+
+/// A corpus for benchmarks: `messages` spread over `folders` folders, sizes
+/// drawn between `min_size` and `max_size` (realistic mix of kinds below 64 KiB,
+/// attachments above), flags and dates as in the sample corpus.
+#[derive(Debug, Clone)]
+pub struct BulkOptions {
+    pub messages: usize,
+    pub folders: usize,
+    pub min_size: usize,
+    pub max_size: usize,
+    pub seed: u64,
+}
+
+impl Corpus {
+    pub fn bulk(o: &BulkOptions) -> Corpus {
+        let mut rng = Rng(o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut folders: Vec<Folder> = (0..o.folders.max(1))
+            .map(|i| Folder {
+                name: if i == 0 { "INBOX".into() } else { format!("Folder {i:02}") },
+                subscribed: true,
+                messages: Vec::new(),
+            })
+            .collect();
+        for n in 0..o.messages {
+            let target = o.min_size + rng.below((o.max_size - o.min_size + 1) as u64) as usize;
+            let kind = if target < 4096 {
+                Kind::Plain
+            } else {
+                // Attachment bytes grow by 4/3 in base64, plus headers.
+                Kind::Attachment(target.saturating_sub(1200) * 3 / 4)
+            };
+            let (raw, internal_date) = message(&mut rng, n as u64 + 1, kind, true);
+            let f = flags(&mut rng);
+            // Folder sizes fall off like real mailboxes: INBOX holds the most.
+            let idx = (rng.below(100) as usize * rng.below(100) as usize / 100 * folders.len() / 100).min(folders.len() - 1);
+            folders[idx].messages.push(Message { raw, flags: f, internal_date });
+        }
+        Corpus { folders }
+    }
+}
