@@ -28,15 +28,33 @@ fn presets() -> Vec<Preset> {
     vec![
         Preset {
             name: "small",
-            corpus: BulkOptions { messages: 1000, folders: 12, min_size: 1_000, max_size: 120_000, seed: 1 },
+            corpus: BulkOptions {
+                messages: 1000,
+                folders: 12,
+                min_size: 1_000,
+                max_size: 120_000,
+                seed: 1,
+            },
         },
         Preset {
             name: "medium",
-            corpus: BulkOptions { messages: 10_000, folders: 30, min_size: 1_000, max_size: 110_000, seed: 2 },
+            corpus: BulkOptions {
+                messages: 10_000,
+                folders: 30,
+                min_size: 1_000,
+                max_size: 110_000,
+                seed: 2,
+            },
         },
         Preset {
             name: "large-messages",
-            corpus: BulkOptions { messages: 200, folders: 4, min_size: 5 << 20, max_size: 30 << 20, seed: 3 },
+            corpus: BulkOptions {
+                messages: 200,
+                folders: 4,
+                min_size: 5 << 20,
+                max_size: 30 << 20,
+                seed: 3,
+            },
         },
     ]
 }
@@ -61,14 +79,27 @@ struct Row {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut wanted: Vec<String> = Vec::new();
-    let mut tools = vec!["mailport".to_string(), "mbsync".to_string(), "offlineimap".to_string()];
+    let mut tools = vec![
+        "mailport".to_string(),
+        "mbsync".to_string(),
+        "offlineimap".to_string(),
+    ];
     let mut fsync_never = false;
-    let mut mailport = std::env::current_exe().expect("own path").with_file_name("mailport");
+    let mut mailport = std::env::current_exe()
+        .expect("own path")
+        .with_file_name("mailport");
     let mut out: Option<PathBuf> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--preset" => wanted.push(args.next().expect("--preset NAME")),
-            "--tools" => tools = args.next().expect("--tools LIST").split(',').map(str::to_string).collect(),
+            "--tools" => {
+                tools = args
+                    .next()
+                    .expect("--tools LIST")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             "--fsync-never" => fsync_never = true,
             "--mailport" => mailport = PathBuf::from(args.next().expect("--mailport PATH")),
             "--out" => out = Some(PathBuf::from(args.next().expect("--out FILE"))),
@@ -83,7 +114,10 @@ fn main() {
     }
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let mut rows = Vec::new();
-    for p in presets().into_iter().filter(|p| wanted.iter().any(|w| w == p.name)) {
+    for p in presets()
+        .into_iter()
+        .filter(|p| wanted.iter().any(|w| w == p.name))
+    {
         rows.extend(rt.block_on(run_preset(&p, &tools, fsync_never, &mailport)));
     }
     let table = render(&rows, fsync_never);
@@ -98,7 +132,12 @@ fn main() {
 async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &Path) -> Vec<Row> {
     let corpus = Corpus::bulk(&p.corpus);
     let (messages, bytes) = (corpus.message_count(), corpus.total_bytes());
-    eprintln!("[{}] {} messages, {:.1} MB", p.name, messages, bytes as f64 / 1e6);
+    eprintln!(
+        "[{}] {} messages, {:.1} MB",
+        p.name,
+        messages,
+        bytes as f64 / 1e6
+    );
     let opts = |fsync_never| DovecotOptions {
         fsync_never,
         special_use: Vec::new(),
@@ -106,7 +145,9 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
     };
     let src = Dovecot::start(opts(false)).expect("source Dovecot");
     let t = Instant::now();
-    let mut c = session::login(src.imap_port, "alice", src.password("alice")).await.expect("login");
+    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
+        .await
+        .expect("login");
     session::load(&mut c, &corpus).await.expect("load corpus");
     eprintln!("[{}] loaded in {:.1} s", p.name, t.elapsed().as_secs_f64());
     drop(corpus);
@@ -127,10 +168,17 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
         };
         eprintln!("[{}] {tool} ...", p.name);
         let m = timed(cmd, work.path());
-        let mut d = session::login(dst.imap_port, "alice", dst.password("alice")).await.expect("login");
-        let after = session::snapshot(&mut d).await.expect("snapshot destination");
+        let mut d = session::login(dst.imap_port, "alice", dst.password("alice"))
+            .await
+            .expect("login");
+        let after = session::snapshot(&mut d)
+            .await
+            .expect("snapshot destination");
         let fidelity = fidelity(&before, &after);
-        eprintln!("[{}] {tool}: {:.1} s, exit {}, {fidelity}", p.name, m.wall, m.exit);
+        eprintln!(
+            "[{}] {tool}: {:.1} s, exit {}, {fidelity}",
+            p.name, m.wall, m.exit
+        );
         rows.push(Row {
             preset: p.name.into(),
             tool: tool.clone(),
@@ -145,13 +193,19 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
 
 fn mailport_cmd(bin: &Path, src: &Dovecot, dst: &Dovecot) -> Command {
     let mut c = Command::new(bin);
-    c.args(["copy", "--from", &src.imaps_url("alice"), "--to", &dst.imaps_url("alice")])
-        .arg("--from-tls-ca")
-        .arg(&src.certs.ca_pem)
-        .arg("--to-tls-ca")
-        .arg(&dst.certs.ca_pem)
-        .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
-        .env("MAILPORT_TO_PASSWORD", dst.password("alice"));
+    c.args([
+        "copy",
+        "--from",
+        &src.imaps_url("alice"),
+        "--to",
+        &dst.imaps_url("alice"),
+    ])
+    .arg("--from-tls-ca")
+    .arg(&src.certs.ca_pem)
+    .arg("--to-tls-ca")
+    .arg(&dst.certs.ca_pem)
+    .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
+    .env("MAILPORT_TO_PASSWORD", dst.password("alice"));
     c
 }
 
@@ -203,29 +257,49 @@ fn offlineimap_cmd(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {
 fn timed(cmd: Command, dir: &Path) -> Measure {
     let report = dir.join("time.txt");
     let mut t = Command::new("/usr/bin/time");
-    t.arg("-v").arg("-o").arg(&report).arg(cmd.get_program()).args(cmd.get_args());
+    t.arg("-v")
+        .arg("-o")
+        .arg(&report)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => t.env(k, v),
             None => t.env_remove(k),
         };
     }
-    t.stdout(std::process::Stdio::null()).stderr(std::fs::File::create(dir.join("tool.log")).expect("log file"));
-    let status = t.status().expect("run /usr/bin/time (apt-get install time)");
+    t.stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("tool.log")).expect("log file"));
+    let status = t
+        .status()
+        .expect("run /usr/bin/time (apt-get install time)");
     let text = std::fs::read_to_string(&report).unwrap_or_default();
-    let field = |name: &str| text.lines().find_map(|l| l.trim().strip_prefix(name)).map(|v| v.trim().to_string());
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
     let secs = |v: Option<String>| v.and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
     let wall = field("Elapsed (wall clock) time (h:mm:ss or m:ss):")
-        .map(|v| v.split(':').fold(0.0, |acc, part| acc * 60.0 + part.parse::<f64>().unwrap_or(0.0)))
+        .map(|v| {
+            v.split(':').fold(0.0, |acc, part| {
+                acc * 60.0 + part.parse::<f64>().unwrap_or(0.0)
+            })
+        })
         .unwrap_or(0.0);
     if !status.success() {
         let log = std::fs::read_to_string(dir.join("tool.log")).unwrap_or_default();
-        eprintln!("   tool exited {status}; last lines:\n{}", log.lines().rev().take(8).collect::<Vec<_>>().join("\n"));
+        eprintln!(
+            "   tool exited {status}; last lines:\n{}",
+            log.lines().rev().take(8).collect::<Vec<_>>().join("\n")
+        );
     }
     Measure {
         wall,
         cpu: secs(field("User time (seconds):")) + secs(field("System time (seconds):")),
-        peak_rss_kb: field("Maximum resident set size (kbytes):").and_then(|v| v.parse().ok()).unwrap_or(0),
+        peak_rss_kb: field("Maximum resident set size (kbytes):")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         exit: status.code().unwrap_or(-1),
     }
 }
@@ -262,7 +336,11 @@ fn fidelity(src: &Snapshot, dst: &Snapshot) -> String {
         // A message whose bytes changed (a tool added a header) is there, but not intact.
         altered += unmatched.min(pool.len());
     }
-    let subs_missing = src.subscribed.iter().filter(|s| !dst.subscribed.contains(s)).count();
+    let subs_missing = src
+        .subscribed
+        .iter()
+        .filter(|s| !dst.subscribed.contains(s))
+        .count();
     if exact == total && missing_folders == 0 && subs_missing == 0 {
         return "100%".into();
     }
@@ -294,21 +372,41 @@ fn version(cmd: &str, arg: &str) -> String {
         .output()
         .ok()
         .map(|o| {
-            let t = if o.stdout.is_empty() { o.stderr } else { o.stdout };
-            String::from_utf8_lossy(&t).lines().next().unwrap_or("").trim().to_string()
+            let t = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&t)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
         })
         .unwrap_or_else(|| "not installed".into())
 }
 
 fn render(rows: &[Row], fsync_never: bool) -> String {
     let mut s = String::new();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let _ = writeln!(
         s,
         "\n### Run of {} ({} cores; destination mail_fsync = {})\n",
-        Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default(),
+        Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d %H:%M UTC")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default(),
         cpus,
-        if fsync_never { "never" } else { "optimized (default)" }
+        if fsync_never {
+            "never"
+        } else {
+            "optimized (default)"
+        }
     );
     let _ = writeln!(
         s,
@@ -318,10 +416,21 @@ fn render(rows: &[Row], fsync_never: bool) -> String {
         version("offlineimap", "--version")
     );
     let _ = writeln!(s, "| preset | tool | messages | MB | wall s | msgs/s | MB/s | CPU s | peak RSS MB | exit | fidelity | wall vs mailport |");
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+    );
     for r in rows {
-        let mp = rows.iter().find(|x| x.preset == r.preset && x.tool == "mailport").map(|x| x.m.wall).unwrap_or(0.0);
-        let ratio = if mp > 0.0 { format!("{:.2}x", r.m.wall / mp) } else { "-".into() };
+        let mp = rows
+            .iter()
+            .find(|x| x.preset == r.preset && x.tool == "mailport")
+            .map(|x| x.m.wall)
+            .unwrap_or(0.0);
+        let ratio = if mp > 0.0 {
+            format!("{:.2}x", r.m.wall / mp)
+        } else {
+            "-".into()
+        };
         let _ = writeln!(
             s,
             "| {} | {} | {} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",

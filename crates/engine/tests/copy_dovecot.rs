@@ -330,3 +330,31 @@ async fn options_dry_run_filters_and_folder_map() {
         src_snap.folders["Work"].len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_world_messages_copy_byte_exact() {
+    let corpus = Corpus::real_world().unwrap_or_else(|| {
+        panic!(
+            "real-world test mail missing: scripts/setup installs libpython3.11-testsuite ({:?})",
+            mailport_testbed::corpus::REAL_WORLD_DIRS
+        )
+    });
+    let n = corpus.message_count();
+    assert!(n > 40, "expected CPython's email test messages, found {n}");
+    let source = start(Layout::CourierDot, &[], "");
+    let dest = start(Layout::FsSlash, &[], "");
+    let src_snap = load(&source, &corpus).await;
+    assert_eq!(
+        src_snap.folders["Real World"].len(),
+        n,
+        "the source refused some real-world messages"
+    );
+    let report = run(
+        &connector(&source, &source.imap_url("alice")),
+        &connector(&dest, &dest.imap_url("alice")),
+        CopyOptions::default(),
+    )
+    .await;
+    assert!(report.is_clean(), "{:#?}", report.folders);
+    assert_migrated(&src_snap, &snap(&dest).await, &BTreeMap::new());
+}

@@ -380,7 +380,11 @@ impl Corpus {
         let mut rng = Rng(o.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut folders: Vec<Folder> = (0..o.folders.max(1))
             .map(|i| Folder {
-                name: if i == 0 { "INBOX".into() } else { format!("Folder {i:02}") },
+                name: if i == 0 {
+                    "INBOX".into()
+                } else {
+                    format!("Folder {i:02}")
+                },
                 subscribed: true,
                 messages: Vec::new(),
             })
@@ -396,9 +400,62 @@ impl Corpus {
             let (raw, internal_date) = message(&mut rng, n as u64 + 1, kind, true);
             let f = flags(&mut rng);
             // Folder sizes fall off like real mailboxes: INBOX holds the most.
-            let idx = (rng.below(100) as usize * rng.below(100) as usize / 100 * folders.len() / 100).min(folders.len() - 1);
-            folders[idx].messages.push(Message { raw, flags: f, internal_date });
+            let idx = (rng.below(100) as usize * rng.below(100) as usize / 100 * folders.len()
+                / 100)
+                .min(folders.len() - 1);
+            folders[idx].messages.push(Message {
+                raw,
+                flags: f,
+                internal_date,
+            });
         }
         Corpus { folders }
+    }
+}
+
+/// Where Debian's `libpython3.11-testsuite` (installed by `scripts/setup`)
+/// keeps CPython's email test messages: real-world mail collected from bug
+/// reports, with the odd MIME and broken headers that real mail has.
+pub const REAL_WORLD_DIRS: &[&str] = &[
+    "/usr/lib/python3.11/test/test_email/data",
+    "/usr/lib/python3/test/test_email/data",
+];
+
+impl Corpus {
+    /// One folder "Real World" holding every `msg_*.txt` of the first existing
+    /// directory in [`REAL_WORLD_DIRS`]. None when none is installed.
+    pub fn real_world() -> Option<Corpus> {
+        let dir = REAL_WORLD_DIRS
+            .iter()
+            .map(std::path::Path::new)
+            .find(|d| d.is_dir())?;
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("msg_") && n.ends_with(".txt"))
+            })
+            .collect();
+        files.sort();
+        let mut rng = Rng(99);
+        let messages = files
+            .iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|raw| Message {
+                raw,
+                flags: flags(&mut rng),
+                internal_date: date(&mut rng).0,
+            })
+            .collect();
+        Some(Corpus {
+            folders: vec![Folder {
+                name: "Real World".into(),
+                subscribed: true,
+                messages,
+            }],
+        })
     }
 }
