@@ -22,7 +22,7 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
-            ProgressStyle::with_template("{prefix:>10.bold} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {msg} {binary_bytes_per_sec} ETA {eta}")
+            ProgressStyle::with_template("{prefix:<24.bold} [{bar:30.cyan/blue}] {decimal_bytes}/{decimal_total_bytes} {msg} {decimal_bytes_per_sec} ETA {eta}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
@@ -60,7 +60,7 @@ impl Progress for Bars {
             .unwrap_or_default();
         let bar = self.multi.add(ProgressBar::new(bytes));
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>10.dim} [{bar:30}] {bytes}/{total_bytes} {msg} {binary_bytes_per_sec} ETA {eta}")
+            ProgressStyle::with_template("{prefix:<24.dim} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {msg} {decimal_bytes_per_sec} ETA {eta}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
