@@ -7,7 +7,7 @@
 //! both accounts (SHA-256 of every message, flags, INTERNALDATE, folders,
 //! subscriptions). Prints a Markdown table and, with `--out FILE`, appends it.
 //!
-//! Usage: mailport-bench [--preset NAME]... [--tools mailport,mbsync,offlineimap]
+//! Usage: mailport-bench [--preset NAME]... [--tools mailport,mbsync,offlineimap,mailport@PATH]
 //!                       [--fsync-never] [--mailport PATH] [--out FILE]
 
 use std::fmt::Write as _;
@@ -159,6 +159,10 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
         let work = tempfile::tempdir().expect("tempdir");
         let cmd = match tool.as_str() {
             "mailport" => mailport_cmd(mailport, &src, &dst),
+            // `mailport@PATH`: another build, for A/B comparisons in one run.
+            t if t.starts_with("mailport@") => {
+                mailport_cmd(Path::new(&t["mailport@".len()..]), &src, &dst)
+            }
             "mbsync" => mbsync_cmd(&src, &dst, work.path()),
             "offlineimap" => offlineimap_cmd(&src, &dst, work.path()),
             other => {

@@ -355,24 +355,28 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
         let mut report: Option<FolderReport> = None;
         for attempt in 0..=FOLDER_RETRIES {
             let Some(p) = pair.as_mut() else { break };
-            let (r, broken) = copy_folder(p, index, &ctx).await;
+            let (r, end) = copy_folder(p, index, &ctx).await;
             report = Some(match report {
                 None => r,
                 // Messages the broken attempt copied are found present now:
                 // count them as copied once, not as present.
                 Some(prev) => merge_attempts(prev, r),
             });
-            if !broken {
-                break;
-            }
-            pair = None;
-            if attempt == FOLDER_RETRIES {
+            if end == FolderEnd::Done || attempt == FOLDER_RETRIES {
+                if end == FolderEnd::Reconnect {
+                    pair = None;
+                }
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
-            match open_pair(&ctx).await {
-                Ok(p) => pair = Some(p),
-                Err(e) => tracing::warn!("reconnecting for folder {:?} failed: {e}", folder.source),
+            if end == FolderEnd::Reconnect {
+                pair = None;
+                match open_pair(&ctx).await {
+                    Ok(p) => pair = Some(p),
+                    Err(e) => {
+                        tracing::warn!("reconnecting for folder {:?} failed: {e}", folder.source)
+                    }
+                }
             }
         }
         let mut report = report.expect("at least one attempt ran");
@@ -386,10 +390,24 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
     out
 }
 
-/// Attempts per folder after a connection broke (each on new connections).
+/// Further attempts for a folder that could not be opened or whose
+/// connection broke. Servers have transient folder-level failures too:
+/// Dovecot answers `NO Mailbox already exists` to EXAMINE while another
+/// connection auto-creates a new user's INBOX.
 const FOLDER_RETRIES: u32 = 2;
 
+/// How a folder attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FolderEnd {
+    Done,
+    /// A folder-level command was refused: try again on the same connections.
+    Retry,
+    /// The connections broke: try again on new ones.
+    Reconnect,
+}
+
 fn merge_attempts(prev: FolderReport, mut next: FolderReport) -> FolderReport {
+    // A folder error of an earlier attempt is superseded by the later attempt.
     let moved = prev.copied.min(next.already_present);
     next.already_present -= moved;
     next.copied += moved;
@@ -431,8 +449,8 @@ fn classify(
     to_copy
 }
 
-/// Copies one folder. Returns its report and whether the connections broke.
-async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, bool) {
+/// Copies one folder. Returns its report and whether to try again.
+async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, FolderEnd) {
     let folder: &FolderPlan = &ctx.plan.folders[index];
     let mut report = FolderReport {
         source: folder.source.clone(),
@@ -480,49 +498,80 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, bo
     report.source_messages = metas.len() as u64;
     if let Some(e) = ctx.create_errors.get(&index) {
         report.fail(e, metas.len() as u64);
-        return (report, false);
+        return (report, FolderEnd::Done);
     }
     let to_copy = classify(metas, &mut present, &ctx.opts, &mut report);
+    let (to_copy, too_big): (Vec<_>, Vec<_>) = match append_limit(&p.dst) {
+        Some(limit) => to_copy.into_iter().partition(|m| m.size <= limit),
+        None => (to_copy, Vec::new()),
+    };
+    for _ in &too_big {
+        report.skip("larger than the destination's APPENDLIMIT");
+    }
     let bytes: u64 = to_copy.iter().map(|m| m.size).sum();
     ctx.progress
         .folder_started(index, to_copy.len() as u64, bytes);
     if ctx.opts.dry_run {
         report.to_copy = to_copy.len() as u64;
         report.bytes = bytes;
-        return (report, false);
+        return (report, FolderEnd::Done);
     }
 
     let multiappend = p.dst.has_capability("MULTIAPPEND");
     let mut batches: VecDeque<Vec<MessageMeta>> =
         batch(to_copy, ctx.opts.batch_messages, ctx.opts.batch_bytes).into();
     let mut buf = vec![0u8; CHUNK];
+    // True when the FETCH for the front batch was already sent (pipelining).
+    let mut prefetched = false;
     while let Some(b) = batches.pop_front() {
-        let out = copy_batch(p, folder, index, &b, multiappend, &mut buf, ctx).await;
+        let step = Step {
+            batch: &b,
+            fetch_sent: prefetched,
+            next: batches.front().map(Vec::as_slice),
+            multiappend,
+        };
+        let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
+        prefetched = out.next_fetch_sent;
         report.copied += out.copied;
         report.bytes += out.copied_bytes;
         for (reason, n) in out.failed {
             report.fail(&reason, n);
         }
-        // Retried one by one, next, so that the order stays close to the source's.
+        // Retried one by one, right after the batch whose FETCH is already
+        // running, so that the order stays close to the source's.
+        let at = usize::from(prefetched).min(batches.len());
         for m in out.retry_singly.into_iter().rev() {
-            batches.push_front(vec![m]);
+            batches.insert(at, vec![m]);
         }
         if let Some(reason) = out.broken {
             let left: u64 = batches.iter().map(|b| b.len() as u64).sum();
             report.fail(&reason, left);
-            return (report, true);
+            return (report, FolderEnd::Reconnect);
         }
     }
-    (report, false)
+    (report, FolderEnd::Done)
+}
+
+/// APPENDLIMIT=N (RFC 7889): the destination refuses larger messages.
+fn append_limit(s: &ImapSession) -> Option<u64> {
+    s.capabilities()
+        .iter()
+        .find_map(|c| c.strip_prefix("APPENDLIMIT="))
+        .and_then(|n| n.parse().ok())
 }
 
 fn folder_error(
     mut report: FolderReport,
     what: &str,
     e: &mailport_imap::Error,
-) -> (FolderReport, bool) {
+) -> (FolderReport, FolderEnd) {
     report.error = Some(format!("{what}: {e}"));
-    (report, e.breaks_connection())
+    let end = if e.breaks_connection() {
+        FolderEnd::Reconnect
+    } else {
+        FolderEnd::Retry
+    };
+    (report, end)
 }
 
 fn batch(msgs: Vec<MessageMeta>, max_messages: usize, max_bytes: u64) -> Vec<Vec<MessageMeta>> {
@@ -551,6 +600,18 @@ struct BatchOutcome {
     retry_singly: Vec<MessageMeta>,
     /// The connections broke; reason for the messages not done.
     broken: Option<String>,
+    /// The FETCH for the next batch has been sent.
+    next_fetch_sent: bool,
+}
+
+/// One batch to copy, and what pipelining knows about its neighbours.
+struct Step<'a> {
+    batch: &'a [MessageMeta],
+    /// Its FETCH was sent while the previous batch was being committed.
+    fetch_sent: bool,
+    /// The batch after it, whose FETCH may be sent early.
+    next: Option<&'a [MessageMeta]>,
+    multiappend: bool,
 }
 
 fn flags_for_append(m: &MessageMeta) -> Vec<String> {
@@ -562,16 +623,23 @@ fn flags_for_append(m: &MessageMeta) -> Vec<String> {
 }
 
 /// Streams one batch: `UID FETCH set (BODY.PEEK[])` into one APPEND command
-/// (MULTIAPPEND) or one APPEND per message.
+/// (MULTIAPPEND) or one APPEND per message. Once the source has sent the
+/// whole batch, the next batch's FETCH goes out before waiting for the
+/// destination to commit, so the two servers work at the same time.
 async fn copy_batch(
     p: &mut Pair,
     folder: &FolderPlan,
     index: usize,
-    batch: &[MessageMeta],
-    multiappend: bool,
+    step: Step<'_>,
     buf: &mut [u8],
     ctx: &Ctx,
 ) -> BatchOutcome {
+    let Step {
+        batch,
+        fetch_sent,
+        next,
+        multiappend,
+    } = step;
     let mut out = BatchOutcome::default();
     let by_uid: HashMap<u32, &MessageMeta> = batch.iter().map(|m| (m.uid, m)).collect();
     let by_seq: HashMap<u32, u32> = batch.iter().map(|m| (m.seq, m.uid)).collect();
@@ -589,14 +657,26 @@ async fn copy_batch(
             out.broken = Some(reason);
         };
 
-    if let Err(e) = p.src.body_fetch_start(&uidset::compress(&uids)).await {
-        broken(&mut out, &settled, Side::Source, &e);
-        return out;
+    if !fetch_sent {
+        if let Err(e) = p.src.body_fetch_start(&uidset::compress(&uids)).await {
+            broken(&mut out, &settled, Side::Source, &e);
+            return out;
+        }
     }
     loop {
         let b = match p.src.body_next().await {
             Ok(Some(b)) => b,
-            Ok(None) => break,
+            Ok(None) => {
+                if let Some(next) = next {
+                    let next_uids: Vec<u32> = next.iter().map(|m| m.uid).collect();
+                    if let Err(e) = p.src.body_fetch_start(&uidset::compress(&next_uids)).await {
+                        broken(&mut out, &settled, Side::Source, &e);
+                        return out;
+                    }
+                    out.next_fetch_sent = true;
+                }
+                break;
+            }
             Err(e) => {
                 broken(&mut out, &settled, Side::Source, &e);
                 return out;
@@ -614,6 +694,16 @@ async fn copy_batch(
             }
             continue;
         };
+        if b.len > body_limit(meta.size) {
+            // A server announcing far more than the message's size is broken or
+            // hostile: do not read it, and do not trust this connection further.
+            let e = mailport_imap::Error::Malformed(format!(
+                "the source announced {} bytes for UID {} whose size is {} bytes",
+                b.len, meta.uid, meta.size
+            ));
+            broken(&mut out, &settled, Side::Source, &e);
+            return out;
+        }
         if !open {
             if let Err(e) = p.dst.append_start(&folder.destination_wire).await {
                 broken(&mut out, &settled, Side::Destination, &e);
@@ -756,6 +846,12 @@ fn refused(
     }
 }
 
+/// The most body bytes accepted for a message of RFC822.SIZE `size`: servers
+/// differ a little in how they count line ends, never by this much.
+fn body_limit(size: u64) -> u64 {
+    size.saturating_mul(2).saturating_add(1 << 20)
+}
+
 async fn drain(src: &mut ImapSession, buf: &mut [u8]) -> Result<(), mailport_imap::Error> {
     while src.body_read(buf).await? > 0 {}
     Ok(())
@@ -774,6 +870,13 @@ mod tests {
             size,
             headers: None,
         }
+    }
+
+    #[test]
+    fn body_limit_allows_line_end_differences_only() {
+        assert!(body_limit(1000) >= 1100);
+        assert!(body_limit(25 << 20) < 60 << 20);
+        assert_eq!(body_limit(u64::MAX), u64::MAX);
     }
 
     #[test]

@@ -358,3 +358,43 @@ async fn real_world_messages_copy_byte_exact() {
     assert!(report.is_clean(), "{:#?}", report.folders);
     assert_migrated(&src_snap, &snap(&dest).await, &BTreeMap::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_appendlimit_skips_larger_messages_with_reason() {
+    let source = start(Layout::FsSlash, &[], "");
+    let dest = start(
+        Layout::FsSlash,
+        &[],
+        "imap_capability = +APPENDLIMIT=100000",
+    );
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 10,
+        large_attachment: 300_000,
+        seed: 21,
+    });
+    let src_snap = load(&source, &corpus).await;
+    let too_big = src_snap
+        .folders
+        .values()
+        .flatten()
+        .filter(|m| m.size > 100_000)
+        .count();
+    assert!(too_big >= 1);
+    let report = run(
+        &connector(&source, &source.imap_url("alice")),
+        &connector(&dest, &dest.imap_url("alice")),
+        CopyOptions::default(),
+    )
+    .await;
+    assert!(report.is_clean(), "{:#?}", report.folders);
+    let skipped: u64 = report
+        .folders
+        .iter()
+        .filter_map(|f| f.skipped.get("larger than the destination's APPENDLIMIT"))
+        .sum();
+    assert_eq!(skipped as usize, too_big);
+    assert_eq!(
+        report.totals.copied as usize,
+        corpus.message_count() - too_big
+    );
+}
