@@ -196,21 +196,7 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
 }
 
 fn mailport_cmd(bin: &Path, src: &Dovecot, dst: &Dovecot) -> Command {
-    let mut c = Command::new(bin);
-    c.args([
-        "copy",
-        "--from",
-        &src.imaps_url("alice"),
-        "--to",
-        &dst.imaps_url("alice"),
-    ])
-    .arg("--from-tls-ca")
-    .arg(&src.certs.ca_pem)
-    .arg("--to-tls-ca")
-    .arg(&dst.certs.ca_pem)
-    .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
-    .env("MAILPORT_TO_PASSWORD", dst.password("alice"));
-    c
+    src.copy_command(bin, dst)
 }
 
 fn mbsync_cmd(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {

@@ -168,7 +168,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         &to.user,
     )
     .map_err(Failure::Usage)?;
-    let side = |endpoint: Endpoint, password, ca_file| {
+    let side = |which: &str, endpoint: Endpoint, password, ca_file| {
         Connector::new(EndpointConfig {
             endpoint,
             password,
@@ -179,16 +179,10 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
             allow_plaintext: a.allow_plaintext,
             timeout: Duration::from_secs(a.timeout),
         })
-        .map_err(|e| Failure::Usage(anyhow!(e)))
+        .map_err(|e| Failure::Usage(anyhow!("{which} TLS settings: {e}")))
     };
-    let source = side(from, from_password, a.from_tls_ca.clone()).map_err(|e| match e {
-        Failure::Usage(e) => Failure::Usage(e.context("source TLS settings")),
-        other => other,
-    })?;
-    let destination = side(to, to_password, a.to_tls_ca.clone()).map_err(|e| match e {
-        Failure::Usage(e) => Failure::Usage(e.context("destination TLS settings")),
-        other => other,
-    })?;
+    let source = side("source", from, from_password, a.from_tls_ca.clone())?;
+    let destination = side("destination", to, to_password, a.to_tls_ca.clone())?;
 
     let bars = std::io::stderr().is_terminal();
     let (progress, bar_handle): (Arc<dyn Progress>, Option<Arc<progress::Bars>>) = if bars {

@@ -19,20 +19,8 @@ fn start(o: DovecotOptions) -> Dovecot {
 }
 
 fn copy_cmd(src: &Dovecot, dst: &Dovecot) -> Command {
-    let mut c = mailport();
-    c.args([
-        "copy",
-        "--from",
-        &src.imaps_url("alice"),
-        "--to",
-        &dst.imap_url("alice"),
-    ])
-    .arg("--from-tls-ca")
-    .arg(&src.certs.ca_pem)
-    .arg("--to-tls-ca")
-    .arg(&dst.certs.ca_pem)
-    .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
-    .env("MAILPORT_TO_PASSWORD", dst.password("alice"));
+    let mut c = src.copy_command(std::path::Path::new(env!("CARGO_BIN_EXE_mailport")), dst);
+    c.stdin(Stdio::null());
     c
 }
 

@@ -751,27 +751,16 @@ async fn copy_batch(
         pending.push((meta.uid, b.len));
         if !multiappend {
             open = false;
-            if let Some(reason) =
-                finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
+            if let Err(e) = finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
             {
-                out.failed.push((
-                    reason.clone(),
-                    uids.iter().filter(|u| !settled.contains(u)).count() as u64,
-                ));
-                out.broken = Some(reason);
+                broken(&mut out, &settled, Side::Destination, &e);
                 return out;
             }
         }
     }
     if open {
-        if let Some(reason) =
-            finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
-        {
-            out.failed.push((
-                reason.clone(),
-                uids.iter().filter(|u| !settled.contains(u)).count() as u64,
-            ));
-            out.broken = Some(reason);
+        if let Err(e) = finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await {
+            broken(&mut out, &settled, Side::Destination, &e);
             return out;
         }
     }
@@ -785,8 +774,8 @@ async fn copy_batch(
     out
 }
 
-/// Ends the open APPEND; on success the pending messages are copied.
-/// Returns a reason when the destination connection broke.
+/// Ends the open APPEND; on success the pending messages are copied, on a
+/// refusal they fail or are retried singly. Errs only when the connection broke.
 async fn finish(
     p: &mut Pair,
     out: &mut BatchOutcome,
@@ -795,7 +784,7 @@ async fn finish(
     batch: &[MessageMeta],
     index: usize,
     ctx: &Ctx,
-) -> Option<String> {
+) -> Result<(), mailport_imap::Error> {
     match p.dst.append_finish().await {
         Ok(_appenduid) => {
             let n = pending.len() as u64;
@@ -805,13 +794,13 @@ async fn finish(
                 out.copied_bytes += len;
             }
             ctx.progress.messages(index, n);
-            None
+            Ok(())
         }
         Err(e) if !e.breaks_connection() => {
             refused(out, settled, pending, batch, &e);
-            None
+            Ok(())
         }
-        Err(e) => Some(format!("connection to the destination lost: {e}")),
+        Err(e) => Err(e),
     }
 }
 

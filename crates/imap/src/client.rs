@@ -299,15 +299,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                     self.absorb_code(&text);
                     return match status {
                         Status::Ok => Ok(Completion { untagged, text }),
-                        Status::No => Err(Error::No {
-                            command: command.into(),
-                            code: text.code,
-                            text: text.text,
-                        }),
-                        _ => Err(Error::Bad {
-                            command: command.into(),
-                            text: text.text,
-                        }),
+                        _ => Err(refusal(command, status, text)),
                     };
                 }
                 Response::Tagged { tag: t, .. } => {
@@ -383,11 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                     sent?;
                     self.collect(&tag, "AUTHENTICATE").await
                 }
-                Response::Tagged { text, .. } => Err(Error::No {
-                    command: "AUTHENTICATE".into(),
-                    code: text.code,
-                    text: text.text,
-                }),
+                Response::Tagged { status, text, .. } => Err(refusal("AUTHENTICATE", status, text)),
                 other => Err(Error::Malformed(format!(
                     "unexpected reply to AUTHENTICATE: {other:?}"
                 ))),
@@ -500,15 +488,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                         self.state = BodyState::Idle;
                         return match status {
                             Status::Ok => Ok(None),
-                            Status::No => Err(Error::No {
-                                command: "UID FETCH".into(),
-                                code: text.code,
-                                text: text.text,
-                            }),
-                            _ => Err(Error::Bad {
-                                command: "UID FETCH".into(),
-                                text: text.text,
-                            }),
+                            _ => Err(refusal("UID FETCH", status, text)),
                         };
                     }
                     Ok(Response::Untagged(Untagged::Status {
@@ -665,17 +645,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 text,
             } if t == tag => {
                 self.state = BodyState::Idle;
-                Err(match status {
-                    Status::No => Error::No {
-                        command: "APPEND".into(),
-                        code: text.code,
-                        text: text.text,
-                    },
-                    _ => Error::Bad {
-                        command: "APPEND".into(),
-                        text: text.text,
-                    },
-                })
+                Err(refusal("APPEND", status, text))
             }
             other => {
                 self.state = BodyState::Idle;
@@ -723,6 +693,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.send(b"\r\n").await?;
         let done = self.collect(&tag, "APPEND").await?;
         Ok(parse_appenduid(&done.text))
+    }
+}
+
+/// The error for a tagged NO or BAD (or anything but OK) ending `command`.
+fn refusal(command: &str, status: Status, text: RespText) -> Error {
+    match status {
+        Status::No => Error::No {
+            command: command.into(),
+            code: text.code,
+            text: text.text,
+        },
+        _ => Error::Bad {
+            command: command.into(),
+            text: text.text,
+        },
     }
 }
 

@@ -177,6 +177,26 @@ impl Dovecot {
         format!("imaps://{user}@localhost:{}", self.imaps_port)
     }
 
+    /// `mailport copy` from alice here (implicit TLS) to alice at `dst`
+    /// (STARTTLS), trusting both test CAs, passwords in the environment.
+    pub fn copy_command(&self, mailport: &Path, dst: &Dovecot) -> Command {
+        let mut c = Command::new(mailport);
+        c.args([
+            "copy",
+            "--from",
+            &self.imaps_url("alice"),
+            "--to",
+            &dst.imap_url("alice"),
+        ])
+        .arg("--from-tls-ca")
+        .arg(&self.certs.ca_pem)
+        .arg("--to-tls-ca")
+        .arg(&dst.certs.ca_pem)
+        .env("MAILPORT_FROM_PASSWORD", self.password("alice"))
+        .env("MAILPORT_TO_PASSWORD", dst.password("alice"));
+        c
+    }
+
     fn stop(&self) {
         let pidfile = self.dir.path().join("run").join("master.pid");
         let Ok(pid) = std::fs::read_to_string(&pidfile) else {
