@@ -7,10 +7,12 @@
 //! - [`session`]: load a corpus over IMAP, and snapshot an account (hashes,
 //!   flags, dates, folders, subscriptions) to compare source and destination.
 //! - [`certs`]: a throw-away CA and server certificate.
+//! - [`postgres`]: private PostgreSQL instances for the state store.
 
 pub mod certs;
 pub mod corpus;
 pub mod dovecot;
+pub mod postgres;
 pub mod session;
 
 pub use corpus::{Corpus, CorpusOptions};

@@ -1,0 +1,58 @@
+//! The same store code on both engines: SQLite and a private PostgreSQL.
+
+use mailport_store::{Entry, FolderKey, Outcome, Store};
+
+fn entry(uid: u32, outcome: Outcome) -> Entry {
+    Entry {
+        uid,
+        identity: format!("mid:<{uid}@example>|date:x|size:1"),
+        size: 1234,
+        flags: vec!["\\Seen".into()],
+        outcome,
+        reason: None,
+        retryable: false,
+        dest_folder: Some("INBOX".into()),
+        dest_uidvalidity: Some(99),
+        dest_uid: Some(uid),
+    }
+}
+
+async fn exercise(store: Store) {
+    let key = FolderKey {
+        pair: "imaps://a@old -> imaps://a@new".into(),
+        folder: "Work/Ünïcode 日本".into(),
+        uidvalidity: 4_000_000_000,
+    };
+    let batch: Vec<Entry> = (1..=50).map(|u| entry(u, Outcome::Copied)).collect();
+    store.record(&key, &batch).await.unwrap();
+    let mut changed = entry(7, Outcome::Failed);
+    changed.reason = Some("destination refused it [OVERQUOTA]: quota exceeded".into());
+    changed.retryable = true;
+    store.record(&key, &[changed.clone()]).await.unwrap();
+    let got = store.entries(&key).await.unwrap();
+    assert_eq!(got.len(), 50);
+    assert_eq!(got[&7], changed);
+    assert_eq!(got[&8], entry(8, Outcome::Copied));
+    store.forget(&key, &[1, 2]).await.unwrap();
+    assert_eq!(store.entries(&key).await.unwrap().len(), 48);
+}
+
+#[tokio::test]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    exercise(
+        Store::open_sqlite(&dir.path().join("state.db"))
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres() {
+    let pg = mailport_testbed::postgres::Postgres::start()
+        .unwrap_or_else(|e| panic!("PostgreSQL must start for this test: {e}"));
+    exercise(Store::open(&pg.url()).await.unwrap()).await;
+    // Opening again runs no migration twice.
+    exercise(Store::open(&pg.url()).await.unwrap()).await;
+}
