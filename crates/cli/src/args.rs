@@ -44,10 +44,11 @@ whatever separator and prefix the servers use (INBOX.Sent on a Courier-style ser
 Special folders (Sent, Drafts, Trash, Junk, Archive) are mapped by role: SPECIAL-USE on
 either side, else well-known names in common languages (Sent Items, Gesendete Objekte, ...).
 
-Every source message ends in one outcome: copied, already present (same Message-ID, Date and
-size on the destination; a hash of From/To/Subject/Date without Message-ID), skipped (with
-the reason) or failed (with the server's reason). Re-running copy is safe: it copies only
-what is missing.
+Every source message ends in one outcome: copied, already present, skipped (with the reason)
+or failed (with the server's reason), recorded in the state file as soon as the destination
+confirms it. Re-running copy is always safe: a delta pass copies only what is new, carries flag
+changes, and with --sync-deletes removes what the source deleted. Without a state file, messages
+are recognised by Message-ID + Date + size (a hash of From/To/Subject/Date without Message-ID).
 
 Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or login failure.";
 
@@ -100,6 +101,18 @@ pub struct CopyArgs {
     /// Leave out messages flagged \Deleted (by default they are copied with the flag).
     #[arg(long)]
     pub skip_deleted: bool,
+
+    /// State file (the ledger of what was copied). Default: $XDG_DATA_HOME/mailport/state.db
+    /// (~/.local/share/mailport/state.db). Also MAILPORT_STATE.
+    #[arg(long, value_name = "PATH", env = "MAILPORT_STATE")]
+    pub state: Option<PathBuf>,
+    /// Keep no state: every run decides by identity alone (slower re-runs).
+    #[arg(long, conflicts_with = "state")]
+    pub no_state: bool,
+    /// Delete on the destination the messages mailport copied that were deleted on the
+    /// source since (never anything it did not copy).
+    #[arg(long)]
+    pub sync_deletes: bool,
 
     /// Print the folder plan with message counts and sizes; change nothing.
     #[arg(long)]

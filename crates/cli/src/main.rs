@@ -142,6 +142,17 @@ fn options(a: &CopyArgs) -> Result<CopyOptions, Failure> {
     })
 }
 
+/// `$XDG_DATA_HOME/mailport/state.db`, else `~/.local/share/mailport/state.db`.
+fn default_state_path() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(base.join("mailport").join("state.db"))
+}
+
 fn endpoint(flag: &str, url: &str) -> Result<Endpoint, Failure> {
     url.parse::<Endpoint>()
         .map_err(|e| Failure::Usage(anyhow!("{flag}: {e}")))
@@ -183,6 +194,34 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     };
     let source = side("source", from, from_password, a.from_tls_ca.clone())?;
     let destination = side("destination", to, to_password, a.to_tls_ca.clone())?;
+
+    let mut opts = opts;
+    opts.sync_deletes = a.sync_deletes;
+    if a.sync_deletes && a.no_state {
+        return Err(Failure::Usage(anyhow!(
+            "--sync-deletes needs the state file; drop --no-state"
+        )));
+    }
+    if !a.no_state && !a.dry_run {
+        let path = match &a.state {
+            Some(p) => p.clone(),
+            None => default_state_path().ok_or_else(|| {
+                Failure::Usage(anyhow!(
+                    "cannot find a home for the state file; give --state PATH"
+                ))
+            })?,
+        };
+        let store = mailport_engine::Store::open_sqlite(&path)
+            .await
+            .map_err(|e| Failure::Usage(anyhow!("{e} (file {})", path.display())))?;
+        opts.ledger = Some(mailport_engine::Ledger {
+            store,
+            pair: format!(
+                "{} -> {}",
+                source.config.endpoint, destination.config.endpoint
+            ),
+        });
+    }
 
     let bars = std::io::stderr().is_terminal();
     let (progress, bar_handle): (Arc<dyn Progress>, Option<Arc<progress::Bars>>) = if bars {

@@ -15,11 +15,15 @@ use std::time::Instant;
 
 use mailport_imap::{date::parse_internal_date, uidset, MessageMeta};
 
+use mailport_store::{Entry, FolderKey, Outcome};
+
 use crate::identity::{identity, HEADER_FIELDS};
+use crate::ledger::{self, Known, Ledger};
 use crate::names::Hierarchy;
 use crate::plan::{self, FolderPlan, Listing, Plan, PlanOptions};
 use crate::report::{FolderReport, Report};
 use crate::session::{Connector, ImapSession, SessionError};
+use crate::sync;
 
 /// Bytes moved per read/write while streaming a body.
 const CHUNK: usize = 64 << 10;
@@ -43,6 +47,10 @@ pub struct CopyOptions {
     /// Most bytes per APPEND batch (a larger single message is its own batch).
     pub batch_bytes: u64,
     pub plan: PlanOptions,
+    /// Record outcomes and skip what a previous pass did.
+    pub ledger: Option<Ledger>,
+    /// Delete on the destination what this tool copied and the source deleted since.
+    pub sync_deletes: bool,
 }
 
 impl Default for CopyOptions {
@@ -59,6 +67,8 @@ impl Default for CopyOptions {
             batch_messages: 100,
             batch_bytes: 32 << 20,
             plan: PlanOptions::default(),
+            ledger: None,
+            sync_deletes: false,
         }
     }
 }
@@ -416,32 +426,51 @@ fn merge_attempts(prev: FolderReport, mut next: FolderReport) -> FolderReport {
 }
 
 /// What to do with each source message, decided before any byte moves.
+/// Messages not copied get their ledger entry in `records`.
 fn classify(
     metas: Vec<MessageMeta>,
     present: &mut HashMap<String, u32>,
     opts: &CopyOptions,
     report: &mut FolderReport,
+    records: &mut Vec<Entry>,
 ) -> Vec<MessageMeta> {
     let mut to_copy = Vec::new();
     for m in metas {
         let date = parse_internal_date(&m.internal_date);
-        if opts.skip_deleted && m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")) {
-            report.skip("flagged \\Deleted (--skip-deleted)");
-        } else if opts.max_size.is_some_and(|max| m.size > max) {
-            report.skip("larger than --max-size");
-        } else if opts.since.zip(date).is_some_and(|(s, d)| d < s) {
-            report.skip("older than --since");
-        } else if opts.before.zip(date).is_some_and(|(b, d)| d >= b) {
-            report.skip("not before --before");
-        } else if let Some(n) = m
-            .headers
+        let id = m.headers.as_ref().map(|h| identity(h, m.size));
+        let skip =
+            if opts.skip_deleted && m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")) {
+                Some("flagged \\Deleted (--skip-deleted)")
+            } else if opts.max_size.is_some_and(|max| m.size > max) {
+                Some("larger than --max-size")
+            } else if opts.since.zip(date).is_some_and(|(s, d)| d < s) {
+                Some("older than --since")
+            } else if opts.before.zip(date).is_some_and(|(b, d)| d >= b) {
+                Some("not before --before")
+            } else {
+                None
+            };
+        if let Some(reason) = skip {
+            report.skip(reason);
+            records.push(ledger::settled(
+                &m,
+                id.unwrap_or_default(),
+                Outcome::Skipped,
+                Some(reason.into()),
+            ));
+        } else if let Some(n) = id
             .as_ref()
-            .map(|h| identity(h, m.size))
-            .and_then(|id| present.get_mut(&id))
+            .and_then(|id| present.get_mut(id))
             .filter(|n| **n > 0)
         {
             *n -= 1;
             report.already_present += 1;
+            records.push(ledger::settled(
+                &m,
+                id.unwrap_or_default(),
+                Outcome::AlreadyPresent,
+                None,
+            ));
         } else {
             to_copy.push(m);
         }
@@ -457,19 +486,52 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
         destination: folder.destination.clone(),
         ..Default::default()
     };
+    let status = match p.src.select(&folder.source_wire, true).await {
+        Ok(s) => s,
+        Err(e) => return folder_error(report, "opening the source folder", &e),
+    };
+    let metas = if status.exists == 0 {
+        Vec::new()
+    } else {
+        match p.src.fetch_meta("1:*", &[]).await {
+            Ok(m) => m,
+            Err(e) => return folder_error(report, "reading the source folder", &e),
+        }
+    };
+    report.source_messages = metas.len() as u64;
+    if let Some(e) = ctx.create_errors.get(&index) {
+        report.fail(e, metas.len() as u64);
+        return (report, FolderEnd::Done);
+    }
+    let ledger = ctx
+        .opts
+        .ledger
+        .as_ref()
+        .map(|l| (l, l.key(&folder.source, status.uidvalidity)));
+    let known = match &ledger {
+        Some((l, key)) => match l.store.entries(key).await {
+            Ok(entries) => ledger::split(entries, metas),
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return (report, FolderEnd::Done);
+            }
+        },
+        None => Known {
+            rest: metas,
+            ..Default::default()
+        },
+    };
+    report.already_present += known.done;
+    let mut rest = known.rest;
+
     // What the destination folder holds already, by identity (counted: the
-    // same message twice is two).
+    // same message twice is two). Read even a folder this run created: a
+    // retry after a broken connection must find what the first attempt copied.
     let mut present: HashMap<String, u32> = HashMap::new();
-    let mut need_headers = false;
-    // Re-read even a folder this run created: a retry after a broken
-    // connection must find what the first attempt copied.
-    if (folder.exists_on_destination || !ctx.opts.dry_run)
-        && !ctx.create_errors.contains_key(&index)
-    {
+    if !rest.is_empty() && (folder.exists_on_destination || !ctx.opts.dry_run) {
         match p.dst.select(&folder.destination_wire, true).await {
             Ok(st) if st.exists > 0 => match p.dst.fetch_meta("1:*", HEADER_FIELDS).await {
                 Ok(metas) => {
-                    need_headers = true;
                     for m in metas {
                         *present
                             .entry(identity(m.headers.as_deref().unwrap_or_default(), m.size))
@@ -481,32 +543,33 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
             Ok(_) => {}
             Err(e) => return folder_error(report, "opening the destination folder", &e),
         }
-    }
-    let status = match p.src.select(&folder.source_wire, true).await {
-        Ok(s) => s,
-        Err(e) => return folder_error(report, "opening the source folder", &e),
-    };
-    let metas = if status.exists == 0 {
-        Vec::new()
-    } else {
-        let fields: &[&str] = if need_headers { HEADER_FIELDS } else { &[] };
-        match p.src.fetch_meta("1:*", fields).await {
-            Ok(m) => m,
-            Err(e) => return folder_error(report, "reading the source folder", &e),
+        if !present.is_empty() {
+            let uids: Vec<u32> = rest.iter().map(|m| m.uid).collect();
+            match p
+                .src
+                .fetch_meta(&uidset::compress(&uids), HEADER_FIELDS)
+                .await
+            {
+                Ok(with_headers) => rest = with_headers,
+                Err(e) => return folder_error(report, "reading the source folder", &e),
+            }
         }
-    };
-    report.source_messages = metas.len() as u64;
-    if let Some(e) = ctx.create_errors.get(&index) {
-        report.fail(e, metas.len() as u64);
-        return (report, FolderEnd::Done);
     }
-    let to_copy = classify(metas, &mut present, &ctx.opts, &mut report);
+    let mut records = Vec::new();
+    let to_copy = classify(rest, &mut present, &ctx.opts, &mut report, &mut records);
     let (to_copy, too_big): (Vec<_>, Vec<_>) = match append_limit(&p.dst) {
         Some(limit) => to_copy.into_iter().partition(|m| m.size <= limit),
         None => (to_copy, Vec::new()),
     };
-    for _ in &too_big {
-        report.skip("larger than the destination's APPENDLIMIT");
+    for m in &too_big {
+        let reason = "larger than the destination's APPENDLIMIT";
+        report.skip(reason);
+        records.push(ledger::settled(
+            m,
+            String::new(),
+            Outcome::Skipped,
+            Some(reason.into()),
+        ));
     }
     let bytes: u64 = to_copy.iter().map(|m| m.size).sum();
     ctx.progress
@@ -515,6 +578,9 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
         report.to_copy = to_copy.len() as u64;
         report.bytes = bytes;
         return (report, FolderEnd::Done);
+    }
+    if let Some((l, key)) = &ledger {
+        write_ledger(l, key, &records).await;
     }
 
     let multiappend = p.dst.has_capability("MULTIAPPEND");
@@ -531,6 +597,9 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
             multiappend,
         };
         let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
+        if let Some((l, key)) = &ledger {
+            write_ledger(l, key, &out.records).await;
+        }
         prefetched = out.next_fetch_sent;
         report.copied += out.copied;
         report.bytes += out.copied_bytes;
@@ -549,7 +618,29 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
             return (report, FolderEnd::Reconnect);
         }
     }
+    if let Some((l, key)) = &ledger {
+        if let Err(e) =
+            sync::carry_flags(&mut p.dst, folder, known.flag_updates, l, key, &mut report).await
+        {
+            return folder_error(report, "updating flags on the destination", &e);
+        }
+        if ctx.opts.sync_deletes {
+            if let Err(e) =
+                sync::delete_gone(&mut p.dst, folder, known.gone, l, key, &mut report).await
+            {
+                return folder_error(report, "deleting on the destination", &e);
+            }
+        }
+    }
     (report, FolderEnd::Done)
+}
+
+/// Records outcomes. A failed write loses no mail (the identity check finds
+/// the messages next time) but is worth a warning.
+async fn write_ledger(l: &Ledger, key: &FolderKey, records: &[Entry]) {
+    if let Err(e) = l.store.record(key, records).await {
+        tracing::warn!("{e}; a re-run will recognise these messages by identity");
+    }
 }
 
 /// APPENDLIMIT=N (RFC 7889): the destination refuses larger messages.
@@ -602,6 +693,50 @@ struct BatchOutcome {
     broken: Option<String>,
     /// The FETCH for the next batch has been sent.
     next_fetch_sent: bool,
+    /// Ledger entries for the messages this batch settled.
+    records: Vec<Entry>,
+}
+
+/// A message written into the open APPEND command, awaiting the verdict.
+struct Pending {
+    uid: u32,
+    len: u64,
+    identity: String,
+}
+
+/// Collects a message's header block from the first body chunks.
+#[derive(Default)]
+struct HeaderTap {
+    bytes: Vec<u8>,
+    done: bool,
+}
+
+impl HeaderTap {
+    /// Bodies are streamed; the header (for the message's identity) is kept
+    /// up to its end or 256 KiB, whichever comes first.
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.done {
+            return;
+        }
+        let from = self.bytes.len().saturating_sub(3);
+        self.bytes.extend_from_slice(chunk);
+        let end = self.bytes[from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| from + i + 4)
+            .or_else(|| {
+                self.bytes[from..]
+                    .windows(2)
+                    .position(|w| w == b"\n\n")
+                    .map(|i| from + i + 2)
+            });
+        if let Some(end) = end {
+            self.bytes.truncate(end);
+            self.done = true;
+        } else if self.bytes.len() > 256 << 10 {
+            self.done = true;
+        }
+    }
 }
 
 /// One batch to copy, and what pipelining knows about its neighbours.
@@ -646,7 +781,7 @@ async fn copy_batch(
     let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
     let mut settled: HashSet<u32> = HashSet::new();
     // Messages written into the APPEND command that is open now.
-    let mut pending: Vec<(u32, u64)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     let mut open = false;
 
     let broken =
@@ -720,7 +855,11 @@ async fn copy_batch(
             Err(e) if !e.breaks_connection() => {
                 // The destination refused the literal: that ends the whole command.
                 open = false;
-                pending.push((meta.uid, b.len));
+                pending.push(Pending {
+                    uid: meta.uid,
+                    len: b.len,
+                    identity: String::new(),
+                });
                 refused(&mut out, &mut settled, &mut pending, batch, &e);
                 if let Err(e) = drain(&mut p.src, buf).await {
                     broken(&mut out, &settled, Side::Source, &e);
@@ -733,6 +872,7 @@ async fn copy_batch(
                 return out;
             }
         }
+        let mut tap = HeaderTap::default();
         loop {
             let n = match p.src.body_read(buf).await {
                 Ok(0) => break,
@@ -742,13 +882,18 @@ async fn copy_batch(
                     return out;
                 }
             };
+            tap.feed(&buf[..n]);
             if let Err(e) = p.dst.append_write(&buf[..n]).await {
                 broken(&mut out, &settled, Side::Destination, &e);
                 return out;
             }
             ctx.progress.bytes(index, n as u64);
         }
-        pending.push((meta.uid, b.len));
+        pending.push(Pending {
+            uid: meta.uid,
+            len: b.len,
+            identity: identity(&tap.bytes, meta.size),
+        });
         if !multiappend {
             open = false;
             if let Err(e) = finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
@@ -780,18 +925,27 @@ async fn finish(
     p: &mut Pair,
     out: &mut BatchOutcome,
     settled: &mut HashSet<u32>,
-    pending: &mut Vec<(u32, u64)>,
+    pending: &mut Vec<Pending>,
     batch: &[MessageMeta],
     index: usize,
     ctx: &Ctx,
 ) -> Result<(), mailport_imap::Error> {
     match p.dst.append_finish().await {
-        Ok(_appenduid) => {
+        Ok(appenduid) => {
             let n = pending.len() as u64;
-            for (uid, len) in pending.drain(..) {
-                settled.insert(uid);
+            // APPENDUID lists the new UIDs in the order of the messages.
+            let dest_uids = appenduid.filter(|a| a.uids.len() == pending.len());
+            for (i, pm) in pending.drain(..).enumerate() {
+                settled.insert(pm.uid);
                 out.copied += 1;
-                out.copied_bytes += len;
+                out.copied_bytes += pm.len;
+                if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
+                    let mut e = ledger::settled(m, pm.identity, Outcome::Copied, None);
+                    e.dest_folder = Some(ctx.plan.folders[index].destination.clone());
+                    e.dest_uidvalidity = dest_uids.as_ref().map(|a| a.uidvalidity);
+                    e.dest_uid = dest_uids.as_ref().map(|a| a.uids[i]);
+                    out.records.push(e);
+                }
             }
             ctx.progress.messages(index, n);
             Ok(())
@@ -809,14 +963,14 @@ async fn finish(
 fn refused(
     out: &mut BatchOutcome,
     settled: &mut HashSet<u32>,
-    pending: &mut Vec<(u32, u64)>,
+    pending: &mut Vec<Pending>,
     batch: &[MessageMeta],
     e: &mailport_imap::Error,
 ) {
     if pending.len() > 1 {
-        for (uid, _) in pending.drain(..) {
-            settled.insert(uid);
-            if let Some(m) = batch.iter().find(|m| m.uid == uid) {
+        for pm in pending.drain(..) {
+            settled.insert(pm.uid);
+            if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
                 out.retry_singly.push(m.clone());
             }
         }
@@ -829,9 +983,14 @@ fn refused(
         },
         other => format!("destination refused it: {other}"),
     };
-    for (uid, _) in pending.drain(..) {
-        settled.insert(uid);
+    for pm in pending.drain(..) {
+        settled.insert(pm.uid);
         out.failed.push((reason.clone(), 1));
+        if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
+            let mut entry = ledger::settled(m, pm.identity, Outcome::Failed, Some(reason.clone()));
+            entry.retryable = e.is_transient();
+            out.records.push(entry);
+        }
     }
 }
 
@@ -859,6 +1018,23 @@ mod tests {
             size,
             headers: None,
         }
+    }
+
+    #[test]
+    fn header_tap_finds_the_end_across_chunks() {
+        let mut t = HeaderTap::default();
+        t.feed(b"Subject: a\r\nMessage-ID: <x@y>\r");
+        assert!(!t.done);
+        t.feed(b"\n\r\nbody body\r\n\r\nmore");
+        assert!(t.done);
+        assert_eq!(t.bytes, b"Subject: a\r\nMessage-ID: <x@y>\r\n\r\n");
+        let mut lf = HeaderTap::default();
+        lf.feed(b"Subject: b\n\nbody");
+        assert_eq!(lf.bytes, b"Subject: b\n\n");
+        assert_eq!(
+            identity(&t.bytes, 5),
+            identity(b"Message-ID: <x@y>\r\nSubject: a\r\n\r\n", 5)
+        );
     }
 
     #[test]
@@ -909,13 +1085,30 @@ mod tests {
             source_messages: 7,
             ..Default::default()
         };
-        let to_copy = classify(m, &mut present, &opts, &mut r);
+        let mut records = Vec::new();
+        let to_copy = classify(m, &mut present, &opts, &mut r, &mut records);
         assert_eq!(
             to_copy.iter().map(|m| m.uid).collect::<Vec<_>>(),
             vec![6, 7]
         );
         assert_eq!(r.already_present, 1);
         assert_eq!(r.skipped_total(), 4);
+        // Every message not copied has its ledger entry, with the reason.
+        assert_eq!(records.len(), 5);
+        assert_eq!(
+            records
+                .iter()
+                .filter(|e| e.outcome == Outcome::Skipped)
+                .count(),
+            4
+        );
+        assert_eq!(
+            records
+                .iter()
+                .find(|e| e.uid == 2)
+                .and_then(|e| e.reason.as_deref()),
+            Some("larger than --max-size")
+        );
         r.to_copy = 2;
         assert!(r.adds_up());
     }

@@ -13,6 +13,10 @@ fn field(headers: &[u8], name: &str) -> Option<String> {
     let mut value: Option<String> = None;
     for line in text.split('\n') {
         let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            // End of the header: what follows is body.
+            break;
+        }
         if line.starts_with([' ', '\t']) {
             if let Some(v) = value.as_mut() {
                 v.push(' ');

@@ -6,6 +6,8 @@
 //! - [`roles`]: special folders (SPECIAL-USE, else well-known names).
 //! - [`plan`]: the pure folder mapping with every rule unit-tested.
 //! - [`identity`]: recognising a message already on the destination.
+//! - [`ledger`]: what the state store says a pass can skip or must update;
+//!   [`sync`] carries flag changes and (opt-in) deletions to copied messages.
 //! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND.
 //! - [`report`]: per-folder outcomes whose totals add up.
 //!
@@ -15,12 +17,16 @@
 
 pub mod copy;
 pub mod identity;
+pub mod ledger;
 pub mod names;
 pub mod plan;
 pub mod report;
 pub mod roles;
 pub mod session;
+pub mod sync;
 
 pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};
+pub use ledger::Ledger;
+pub use mailport_store::Store;
 pub use report::{FolderReport, Report};
 pub use session::{Connector, EndpointConfig, Secret, SessionError};

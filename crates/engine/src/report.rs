@@ -20,6 +20,10 @@ pub struct FolderReport {
     pub skipped: BTreeMap<String, u64>,
     /// Reason -> count.
     pub failed: BTreeMap<String, u64>,
+    /// Copied earlier, flags changed on the source since: updated now.
+    pub flags_updated: u64,
+    /// Copied earlier, deleted on the source since: deleted now (`--sync-deletes`).
+    pub deleted: u64,
     /// Messages a dry run would copy.
     pub to_copy: u64,
     /// Bytes of the copied messages (in a dry run: of those it would copy).

@@ -1,0 +1,156 @@
+//! The engine's use of the ledger: what a pass can skip, which flags changed
+//! on the source, which copied messages the source no longer has.
+
+use std::collections::HashMap;
+
+use mailport_imap::MessageMeta;
+use mailport_store::{Entry, FolderKey, Outcome, Store};
+
+/// The state store and the key of this mailbox pair in it.
+#[derive(Clone)]
+pub struct Ledger {
+    pub store: Store,
+    /// `source-url -> destination-url` (no credentials).
+    pub pair: String,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("pair", &self.pair)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    pub fn key(&self, folder: &str, uidvalidity: u32) -> FolderKey {
+        FolderKey {
+            pair: self.pair.clone(),
+            folder: folder.to_string(),
+            uidvalidity,
+        }
+    }
+}
+
+/// Flags as compared and stored: sorted, without `\Recent` (never set by APPEND).
+pub fn clean_flags(flags: &[String]) -> Vec<String> {
+    let mut f: Vec<String> = flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .cloned()
+        .collect();
+    f.sort();
+    f.dedup();
+    f
+}
+
+/// A done message whose flags changed on the source since they were carried.
+#[derive(Debug, Clone)]
+pub struct FlagUpdate {
+    pub entry: Entry,
+    pub flags: Vec<String>,
+}
+
+/// A folder's source messages sorted against the ledger.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Messages the ledger says are on the destination.
+    pub done: u64,
+    pub flag_updates: Vec<FlagUpdate>,
+    /// Messages the ledger does not know as done: to be decided this pass.
+    pub rest: Vec<MessageMeta>,
+    /// Copied by us, and gone from the source since (for `--sync-deletes`).
+    pub gone: Vec<Entry>,
+}
+
+pub fn split(mut entries: HashMap<u32, Entry>, metas: Vec<MessageMeta>) -> Known {
+    let mut k = Known::default();
+    for m in metas {
+        match entries.remove(&m.uid) {
+            Some(e) if e.outcome.is_done() => {
+                k.done += 1;
+                let now = clean_flags(&m.flags);
+                if now != e.flags {
+                    k.flag_updates.push(FlagUpdate {
+                        entry: e,
+                        flags: now,
+                    });
+                }
+            }
+            _ => k.rest.push(m),
+        }
+    }
+    k.gone = entries
+        .into_values()
+        .filter(|e| e.outcome == Outcome::Copied && e.dest_uid.is_some())
+        .collect();
+    k.gone.sort_by_key(|e| e.uid);
+    k
+}
+
+/// A ledger entry for a source message decided without copying.
+pub fn settled(
+    m: &MessageMeta,
+    identity: String,
+    outcome: Outcome,
+    reason: Option<String>,
+) -> Entry {
+    Entry {
+        uid: m.uid,
+        identity,
+        size: m.size,
+        flags: clean_flags(&m.flags),
+        outcome,
+        reason,
+        retryable: false,
+        dest_folder: None,
+        dest_uidvalidity: None,
+        dest_uid: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(uid: u32, flags: &[&str]) -> MessageMeta {
+        MessageMeta {
+            seq: uid,
+            uid,
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            internal_date: "01-Jan-2020 00:00:00 +0000".into(),
+            size: 10,
+            headers: None,
+        }
+    }
+
+    #[test]
+    fn splits_done_changed_new_and_gone() {
+        let mut entries = HashMap::new();
+        for (uid, outcome, flags) in [
+            (1, Outcome::Copied, vec!["\\Seen"]),
+            (2, Outcome::Copied, vec![]),
+            (3, Outcome::Failed, vec![]),
+            (4, Outcome::AlreadyPresent, vec![]),
+            (5, Outcome::Copied, vec![]),
+        ] {
+            let mut e = settled(&meta(uid, &flags), format!("id{uid}"), outcome, None);
+            e.dest_uid = Some(uid + 100);
+            entries.insert(uid, e);
+        }
+        let metas = vec![
+            meta(1, &["\\Seen", "\\Recent"]),
+            meta(2, &["\\Flagged"]),
+            meta(3, &[]),
+            meta(4, &[]),
+            meta(6, &[]),
+        ];
+        let k = split(entries, metas);
+        assert_eq!(k.done, 3);
+        assert_eq!(k.flag_updates.len(), 1);
+        assert_eq!(k.flag_updates[0].entry.uid, 2);
+        assert_eq!(k.flag_updates[0].flags, vec!["\\Flagged"]);
+        assert_eq!(k.rest.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![3, 6]);
+        assert_eq!(k.gone.iter().map(|e| e.uid).collect::<Vec<_>>(), vec![5]);
+    }
+}

@@ -1,0 +1,90 @@
+//! Carrying source changes to messages already copied: flags, and with
+//! `--sync-deletes` removals. Both act only on messages the ledger recorded,
+//! by the destination UID it recorded, and only while the destination
+//! folder's UIDVALIDITY is the one recorded.
+
+use mailport_imap::{uidset, Error};
+use mailport_store::{Entry, FolderKey};
+
+use crate::ledger::{FlagUpdate, Ledger};
+use crate::plan::FolderPlan;
+use crate::report::FolderReport;
+use crate::session::ImapSession;
+
+/// Sets the current source flags on the destination copies.
+pub async fn carry_flags(
+    dst: &mut ImapSession,
+    folder: &FolderPlan,
+    updates: Vec<FlagUpdate>,
+    ledger: &Ledger,
+    key: &FolderKey,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let st = dst.select(&folder.destination_wire, false).await?;
+    let mut records = Vec::new();
+    for u in updates {
+        let (Some(uid), Some(uv)) = (u.entry.dest_uid, u.entry.dest_uidvalidity) else {
+            continue;
+        };
+        if uv != st.uidvalidity {
+            continue;
+        }
+        dst.command(format!("UID STORE {uid} FLAGS.SILENT ({})", u.flags.join(" ")).as_bytes())
+            .await?;
+        report.flags_updated += 1;
+        records.push(Entry {
+            flags: u.flags,
+            ..u.entry
+        });
+    }
+    if let Err(e) = ledger.store.record(key, &records).await {
+        tracing::warn!("{e}");
+    }
+    Ok(())
+}
+
+/// Deletes from the destination what this tool copied and the source no
+/// longer has. Needs UIDPLUS (UID EXPUNGE): a plain EXPUNGE could remove
+/// messages someone else flagged `\Deleted`.
+pub async fn delete_gone(
+    dst: &mut ImapSession,
+    folder: &FolderPlan,
+    gone: Vec<Entry>,
+    ledger: &Ledger,
+    key: &FolderKey,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    if gone.is_empty() {
+        return Ok(());
+    }
+    if !dst.has_capability("UIDPLUS") {
+        tracing::warn!(
+            "{}: not deleting {} messages: the destination lacks UIDPLUS (UID EXPUNGE)",
+            folder.destination,
+            gone.len()
+        );
+        return Ok(());
+    }
+    let st = dst.select(&folder.destination_wire, false).await?;
+    let doomed: Vec<&Entry> = gone
+        .iter()
+        .filter(|e| e.dest_uidvalidity == Some(st.uidvalidity))
+        .collect();
+    let dest_uids: Vec<u32> = doomed.iter().filter_map(|e| e.dest_uid).collect();
+    if dest_uids.is_empty() {
+        return Ok(());
+    }
+    let set = uidset::compress(&dest_uids);
+    dst.command(format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)").as_bytes())
+        .await?;
+    dst.command(format!("UID EXPUNGE {set}").as_bytes()).await?;
+    report.deleted += dest_uids.len() as u64;
+    let source_uids: Vec<u32> = doomed.iter().map(|e| e.uid).collect();
+    if let Err(e) = ledger.store.forget(key, &source_uids).await {
+        tracing::warn!("{e}");
+    }
+    Ok(())
+}
