@@ -529,6 +529,11 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
     // retry after a broken connection must find what the first attempt copied.
     let mut present: HashMap<String, u32> = HashMap::new();
     if !rest.is_empty() && (folder.exists_on_destination || !ctx.opts.dry_run) {
+        if known.in_flight {
+            if let Err(e) = settle(&mut p.dst, &folder.destination_wire).await {
+                return folder_error(report, "waiting for the destination folder to settle", &e);
+            }
+        }
         match p.dst.select(&folder.destination_wire, true).await {
             Ok(st) if st.exists > 0 => match p.dst.fetch_meta("1:*", HEADER_FIELDS).await {
                 Ok(metas) => {
@@ -543,6 +548,14 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
             Ok(_) => {}
             Err(e) => return folder_error(report, "opening the destination folder", &e),
         }
+        // Destination copies the ledger accounts for are not evidence for
+        // other source messages (the same message twice in a folder).
+        for id in &known.done_identities {
+            if let Some(n) = present.get_mut(id) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        present.retain(|_, n| *n > 0);
         if !present.is_empty() {
             let uids: Vec<u32> = rest.iter().map(|m| m.uid).collect();
             match p
@@ -596,6 +609,15 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
             next: batches.front().map(Vec::as_slice),
             multiappend,
         };
+        if let Some((l, key)) = &ledger {
+            // Write-ahead: a run that dies before the verdict leaves these
+            // behind, and the next run knows to let the destination settle.
+            let intents: Vec<Entry> = b
+                .iter()
+                .map(|m| ledger::settled(m, String::new(), Outcome::InFlight, None))
+                .collect();
+            write_ledger(l, key, &intents).await;
+        }
         let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
         if let Some((l, key)) = &ledger {
             write_ledger(l, key, &out.records).await;
@@ -633,6 +655,23 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
         }
     }
     (report, FolderEnd::Done)
+}
+
+/// After a run died mid-APPEND, the destination may still be committing
+/// that batch (the server had every byte): wait until the folder's UIDNEXT
+/// and message count stay the same for a second (at most ten seconds).
+async fn settle(dst: &mut ImapSession, wire: &[u8]) -> Result<(), mailport_imap::Error> {
+    let mut last = None;
+    for _ in 0..10 {
+        let st = dst.select(wire, true).await?;
+        let now = (st.uidnext, st.exists);
+        if last == Some(now) {
+            return Ok(());
+        }
+        last = Some(now);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    Ok(())
 }
 
 /// Records outcomes. A failed write loses no mail (the identity check finds

@@ -56,6 +56,10 @@ pub struct FlagUpdate {
 pub struct Known {
     /// Messages the ledger says are on the destination.
     pub done: u64,
+    /// Their identities: destination copies already accounted for.
+    pub done_identities: Vec<String>,
+    /// A previous run died while appending to this folder.
+    pub in_flight: bool,
     pub flag_updates: Vec<FlagUpdate>,
     /// Messages the ledger does not know as done: to be decided this pass.
     pub rest: Vec<MessageMeta>,
@@ -67,8 +71,13 @@ pub fn split(mut entries: HashMap<u32, Entry>, metas: Vec<MessageMeta>) -> Known
     let mut k = Known::default();
     for m in metas {
         match entries.remove(&m.uid) {
+            Some(e) if e.outcome == Outcome::InFlight => {
+                k.in_flight = true;
+                k.rest.push(m);
+            }
             Some(e) if e.outcome.is_done() => {
                 k.done += 1;
+                k.done_identities.push(e.identity.clone());
                 let now = clean_flags(&m.flags);
                 if now != e.flags {
                     k.flag_updates.push(FlagUpdate {
@@ -133,6 +142,7 @@ mod tests {
             (3, Outcome::Failed, vec![]),
             (4, Outcome::AlreadyPresent, vec![]),
             (5, Outcome::Copied, vec![]),
+            (7, Outcome::InFlight, vec![]),
         ] {
             let mut e = settled(&meta(uid, &flags), format!("id{uid}"), outcome, None);
             e.dest_uid = Some(uid + 100);
@@ -147,6 +157,8 @@ mod tests {
         ];
         let k = split(entries, metas);
         assert_eq!(k.done, 3);
+        assert_eq!(k.done_identities, vec!["id1", "id2", "id4"]);
+        assert!(!k.in_flight);
         assert_eq!(k.flag_updates.len(), 1);
         assert_eq!(k.flag_updates[0].entry.uid, 2);
         assert_eq!(k.flag_updates[0].flags, vec!["\\Flagged"]);

@@ -44,6 +44,10 @@ pub enum Outcome {
     AlreadyPresent,
     Skipped,
     Failed,
+    /// Being appended: written before a batch is sent and replaced when the
+    /// destination answers. Found on a later run, it means that run died
+    /// mid-batch and the destination may still be committing it.
+    InFlight,
 }
 
 impl Outcome {
@@ -53,6 +57,7 @@ impl Outcome {
             Outcome::AlreadyPresent => "already-present",
             Outcome::Skipped => "skipped",
             Outcome::Failed => "failed",
+            Outcome::InFlight => "in-flight",
         }
     }
     /// The message is on the destination.
@@ -69,6 +74,7 @@ impl FromStr for Outcome {
             "already-present" => Outcome::AlreadyPresent,
             "skipped" => Outcome::Skipped,
             "failed" => Outcome::Failed,
+            "in-flight" => Outcome::InFlight,
             other => return Err(StoreError::Invalid(format!("unknown outcome {other:?}"))),
         })
     }
