@@ -23,7 +23,19 @@ pub enum Command {
     /// Copy one mailbox from a source IMAP server to a destination IMAP server.
     #[command(after_long_help = COPY_HELP)]
     Copy(CopyArgs),
+    /// Check, independently of any state, that every source message is on the destination.
+    #[command(after_long_help = VERIFY_HELP)]
+    Verify(VerifyArgs),
 }
+
+const VERIFY_HELP: &str = "\
+Reads both mailboxes afresh (no state file involved) and checks that every source message is
+in the mapped destination folder with the same bytes (SHA-256; --quick: Message-ID, Date and
+size), flags and INTERNALDATE. Folder mapping and message filters are the same flags as for
+copy, so messages copy left out on purpose are reported as skipped, not missing.
+
+Exit codes: 0 everything present, 1 something missing or different (listed), 2 usage error,
+3 connection or login failure.";
 
 const COPY_HELP: &str = "\
 Examples:
@@ -52,8 +64,9 @@ are recognised by Message-ID + Date + size (a hash of From/To/Subject/Date witho
 
 Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or login failure.";
 
+/// The two endpoints and how to reach them (shared by copy and verify).
 #[derive(Args, Debug)]
-pub struct CopyArgs {
+pub struct Sides {
     /// Source mailbox URL, e.g. imaps://alice@old.example.net
     #[arg(long, value_name = "URL")]
     pub from: String,
@@ -66,7 +79,6 @@ pub struct CopyArgs {
     /// File whose first line is the destination password.
     #[arg(long, value_name = "FILE")]
     pub to_password_file: Option<PathBuf>,
-
     /// Trust the CA certificates in this PEM file for the source (instead of the system's).
     #[arg(long, value_name = "FILE")]
     pub from_tls_ca: Option<PathBuf>,
@@ -79,7 +91,17 @@ pub struct CopyArgs {
     /// Allow imap:// without STARTTLS: the password travels unencrypted.
     #[arg(long)]
     pub allow_plaintext: bool,
+    /// Seconds to wait for any server reply before giving up on it.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// Log the IMAP conversation (passwords redacted) to stderr.
+    #[arg(long)]
+    pub debug: bool,
+}
 
+/// Which folders and messages (shared by copy and verify).
+#[derive(Args, Debug)]
+pub struct Selection {
     /// Only folders whose name matches this regex.
     #[arg(long, value_name = "REGEX")]
     pub include: Option<String>,
@@ -101,7 +123,14 @@ pub struct CopyArgs {
     /// Leave out messages flagged \Deleted (by default they are copied with the flag).
     #[arg(long)]
     pub skip_deleted: bool,
+}
 
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    pub sides: Sides,
+    #[command(flatten)]
+    pub selection: Selection,
     /// State file (the ledger of what was copied). Default: $XDG_DATA_HOME/mailport/state.db
     /// (~/.local/share/mailport/state.db). Also MAILPORT_STATE.
     #[arg(long, value_name = "PATH", env = "MAILPORT_STATE")]
@@ -113,7 +142,9 @@ pub struct CopyArgs {
     /// source since (never anything it did not copy).
     #[arg(long)]
     pub sync_deletes: bool,
-
+    /// Run `verify` (full, by content hash) right after the copy.
+    #[arg(long)]
+    pub verify: bool,
     /// Print the folder plan with message counts and sizes; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -123,15 +154,28 @@ pub struct CopyArgs {
     /// Messages per APPEND batch when the destination offers MULTIAPPEND.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub batch: u16,
-    /// Seconds to wait for any server reply before giving up on it.
-    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout: u64,
     /// Print a machine-readable JSON summary on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Log the IMAP conversation (passwords redacted) to stderr.
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub sides: Sides,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Compare identities (Message-ID, Date, size), flags and dates instead of reading
+    /// every message in full to compare SHA-256 hashes.
     #[arg(long)]
-    pub debug: bool,
+    pub quick: bool,
+    /// Write a JSON-lines proof of migration: one line per source message with folder,
+    /// UID, size, SHA-256, identity, destination folder and UID, and the verdict.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Print a machine-readable JSON result on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `25M`, `1G`, `500k`, `1024`.

@@ -24,7 +24,7 @@ use mailport_engine::plan::PlanOptions;
 use mailport_engine::{Connector, CopyOptions, EndpointConfig, Progress};
 use mailport_net::{Endpoint, TlsOptions};
 
-use args::{Cli, Command, CopyArgs};
+use args::{Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
 
 /// Errors that end the run, with the exit code they mean.
 enum Failure {
@@ -34,8 +34,10 @@ enum Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Copy(args) = cli.command;
-    init_logging(args.debug);
+    init_logging(match &cli.command {
+        Command::Copy(a) => a.sides.debug,
+        Command::Verify(a) => a.sides.debug,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,7 +48,11 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    match runtime.block_on(run_copy(args)) {
+    let outcome = match cli.command {
+        Command::Copy(a) => runtime.block_on(run_copy(a)),
+        Command::Verify(a) => runtime.block_on(run_verify(a)),
+    };
+    match outcome {
         Ok(clean) => ExitCode::from(if clean { 0 } else { 1 }),
         Err(Failure::Usage(e)) => {
             eprintln!("mailport: {e:#}");
@@ -89,8 +95,8 @@ fn date(flag: &str, s: &Option<String>) -> Result<Option<i64>, Failure> {
         .transpose()
 }
 
-/// Validates flags into engine options (no network yet).
-fn options(a: &CopyArgs) -> Result<CopyOptions, Failure> {
+/// Validates the folder and message selection into engine options (no network yet).
+fn options(a: &Selection) -> Result<CopyOptions, Failure> {
     let mut folder_map = Vec::new();
     for rule in &a.folder_map {
         let (from, to) = rule
@@ -126,13 +132,10 @@ fn options(a: &CopyArgs) -> Result<CopyOptions, Failure> {
         }
     }
     Ok(CopyOptions {
-        connections: usize::from(a.connections),
-        dry_run: a.dry_run,
         max_size,
         since,
         before,
         skip_deleted: a.skip_deleted,
-        batch_messages: usize::from(a.batch),
         plan: PlanOptions {
             include: regex("--include", &a.include)?,
             exclude: regex("--exclude", &a.exclude)?,
@@ -142,26 +145,10 @@ fn options(a: &CopyArgs) -> Result<CopyOptions, Failure> {
     })
 }
 
-/// `$XDG_DATA_HOME/mailport/state.db`, else `~/.local/share/mailport/state.db`.
-fn default_state_path() -> Option<std::path::PathBuf> {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share"))
-        })?;
-    Some(base.join("mailport").join("state.db"))
-}
-
-fn endpoint(flag: &str, url: &str) -> Result<Endpoint, Failure> {
-    url.parse::<Endpoint>()
-        .map_err(|e| Failure::Usage(anyhow!("{flag}: {e}")))
-}
-
-async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
+/// Validates both endpoints, obtains the passwords and builds the connectors.
+fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
     let from = endpoint("--from", &a.from)?;
     let to = endpoint("--to", &a.to)?;
-    let opts = options(&a)?;
     if a.tls_insecure {
         eprintln!("mailport: WARNING: --tls-insecure: server certificates are NOT verified; anyone on the path can read the passwords and mail");
     }
@@ -192,10 +179,34 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         })
         .map_err(|e| Failure::Usage(anyhow!("{which} TLS settings: {e}")))
     };
-    let source = side("source", from, from_password, a.from_tls_ca.clone())?;
-    let destination = side("destination", to, to_password, a.to_tls_ca.clone())?;
+    Ok((
+        side("source", from, from_password, a.from_tls_ca.clone())?,
+        side("destination", to, to_password, a.to_tls_ca.clone())?,
+    ))
+}
 
-    let mut opts = opts;
+/// `$XDG_DATA_HOME/mailport/state.db`, else `~/.local/share/mailport/state.db`.
+fn default_state_path() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(base.join("mailport").join("state.db"))
+}
+
+fn endpoint(flag: &str, url: &str) -> Result<Endpoint, Failure> {
+    url.parse::<Endpoint>()
+        .map_err(|e| Failure::Usage(anyhow!("{flag}: {e}")))
+}
+
+async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
+    let mut opts = options(&a.selection)?;
+    opts.connections = usize::from(a.connections);
+    opts.batch_messages = usize::from(a.batch);
+    opts.dry_run = a.dry_run;
+    let (source, destination) = connectors(&a.sides)?;
     opts.sync_deletes = a.sync_deletes;
     if a.sync_deletes && a.no_state {
         return Err(Failure::Usage(anyhow!(
@@ -230,6 +241,9 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     } else {
         (Arc::new(progress::Lines::new()), None)
     };
+    let verify_with = a
+        .verify
+        .then(|| (source.clone(), destination.clone(), opts.clone()));
     let result = mailport_engine::copy(source, destination, opts, progress).await;
     if let Some(b) = bar_handle {
         b.finish();
@@ -246,5 +260,47 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     } else {
         print!("{}", summary::table(&report));
     }
-    Ok(report.is_clean())
+    let mut clean = report.is_clean();
+    if let Some((source, destination, opts)) = verify_with {
+        eprintln!("verifying (reading both sides in full)...");
+        let v = mailport_engine::verify::verify(source, destination, &opts, false)
+            .await
+            .map_err(|e| Failure::Connection(anyhow!(e).context("verify failed")))?;
+        if !a.json {
+            print!("{}", summary::verify_table(&v));
+        }
+        clean &= v.is_ok();
+    }
+    Ok(clean)
+}
+
+async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
+    let opts = options(&a.selection)?;
+    let (source, destination) = connectors(&a.sides)?;
+    let report = mailport_engine::verify::verify(source, destination, &opts, a.quick)
+        .await
+        .map_err(|e| Failure::Connection(anyhow!(e).context("verify failed")))?;
+    if let Some(path) = &a.manifest {
+        let mut text = String::new();
+        for line in &report.manifest {
+            text.push_str(
+                &serde_json::to_string(line)
+                    .context("cannot encode the manifest")
+                    .map_err(Failure::Usage)?,
+            );
+            text.push('\n');
+        }
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write the manifest {}", path.display()))
+            .map_err(Failure::Usage)?;
+    }
+    if a.json {
+        let json = serde_json::to_string_pretty(&report)
+            .context("cannot encode the result")
+            .map_err(Failure::Usage)?;
+        println!("{json}");
+    } else {
+        print!("{}", summary::verify_table(&report));
+    }
+    Ok(report.is_ok())
 }

@@ -175,7 +175,73 @@ pub fn table(report: &Report) -> String {
             "{} source messages = {} copied + {} already present + {} skipped + {} failed; {} subscriptions added.\n",
             tt.source_messages, tt.copied, tt.already_present, tt.skipped, tt.failed, report.subscriptions_added
         ));
+        let flags: u64 = report.folders.iter().map(|f| f.flags_updated).sum();
+        let deleted: u64 = report.folders.iter().map(|f| f.deleted).sum();
+        if flags + deleted > 0 {
+            out.push_str(&format!("Changes since the last pass: flags updated on {flags} messages, {deleted} deleted on the destination.\n"));
+        }
     }
+    out
+}
+
+/// The verify result: a row per folder, then what is missing or different.
+pub fn verify_table(v: &mailport_engine::verify::VerifyReport) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    t.set_header(vec![
+        "Folder",
+        "Source",
+        "Present",
+        "Missing",
+        "Flags differ",
+        "Date differs",
+        "Skipped",
+    ]);
+    for f in &v.folders {
+        let name = if f.source == f.destination {
+            f.source.clone()
+        } else {
+            format!("{} → {}", f.source, f.destination)
+        };
+        t.add_row(vec![
+            Cell::new(name),
+            num(f.source_messages),
+            num(f.present),
+            num(f.missing),
+            num(f.flags_differ),
+            num(f.date_differs),
+            num(f.skipped),
+        ]);
+    }
+    let mut out = format!(
+        "Verify ({}):\n{t}\n",
+        if v.quick {
+            "quick: identities, flags, dates"
+        } else {
+            "full: SHA-256 of every message, flags, dates"
+        }
+    );
+    for f in &v.folders {
+        if let Some(e) = &f.error {
+            out.push_str(&format!("FAILED folder {}: {e}\n", f.source));
+        }
+    }
+    for m in v.manifest.iter().filter(|m| {
+        !matches!(
+            m.verdict,
+            mailport_engine::verify::Verdict::Present | mailport_engine::verify::Verdict::Skipped
+        )
+    }) {
+        out.push_str(&format!(
+            "{:?}: {} UID {} ({} bytes, {})\n",
+            m.verdict, m.folder, m.uid, m.size, m.identity
+        ));
+    }
+    out.push_str(if v.is_ok() {
+        "Every source message is on the destination.\n"
+    } else {
+        "NOT everything is on the destination: see above.\n"
+    });
     out
 }
 

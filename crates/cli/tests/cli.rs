@@ -290,3 +290,70 @@ fn stalled_server_times_out_with_exit_3() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_what_is_missing_or_different_and_writes_a_manifest() {
+    let src = start(DovecotOptions::default());
+    let dst = start(DovecotOptions::default());
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 12,
+        large_attachment: 150_000,
+        seed: 88,
+    });
+    load(&src, &corpus).await;
+    let state = tempfile::tempdir().unwrap();
+    let out = copy_cmd(&src, &dst)
+        .arg("--state")
+        .arg(state.path().join("s.db"))
+        .arg("--verify")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Every source message is on the destination"),
+        "{}",
+        text(&out)
+    );
+
+    let verify = |extra: &[&str]| {
+        let mut v = src.mailport_command(
+            std::path::Path::new(env!("CARGO_BIN_EXE_mailport")),
+            "verify",
+            &dst,
+        );
+        v.stdin(Stdio::null()).args(extra).output().unwrap()
+    };
+    let manifest = state.path().join("manifest.jsonl");
+    let out = verify(&["--manifest", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), corpus.message_count());
+    assert!(
+        lines.iter().all(|l| l["verdict"] == "present"
+            && l["sha256"].as_str().unwrap().len() == 64
+            && l["destination_uid"].is_u64()),
+        "{lines:?}"
+    );
+
+    // Tamper with the destination: one flag changed, one message gone.
+    let mut c = session::login(dst.imap_port, "alice", dst.password("alice"))
+        .await
+        .unwrap();
+    c.select(b"Work", false).await.unwrap();
+    c.command(b"UID STORE 1 +FLAGS ($Tampered)").await.unwrap();
+    c.command(b"UID STORE 2 +FLAGS (\\Deleted)").await.unwrap();
+    c.command(b"UID EXPUNGE 2").await.unwrap();
+    for mode in [&[][..], &["--quick"][..]] {
+        let out = verify(mode);
+        assert_eq!(out.status.code(), Some(1), "{mode:?}: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("FlagsDiffer: Work UID") && stdout.contains("Missing: Work UID"),
+            "{mode:?}: {stdout}"
+        );
+    }
+}

@@ -126,9 +126,9 @@ impl EngineError {
     }
 }
 
-struct Pair {
-    src: ImapSession,
-    dst: ImapSession,
+pub(crate) struct Pair {
+    pub(crate) src: ImapSession,
+    pub(crate) dst: ImapSession,
 }
 
 struct Ctx {
@@ -196,14 +196,13 @@ async fn listing(s: &mut ImapSession, utf8: bool) -> Result<Listing, mailport_im
     })
 }
 
-/// Copies (or, with `dry_run`, plans) a whole mailbox.
-pub async fn copy(
-    source: Connector,
-    destination: Connector,
-    opts: CopyOptions,
-    progress: Arc<dyn Progress>,
-) -> Result<Report, EngineError> {
-    let started = Instant::now();
+/// Opens one session per side (UTF8=ACCEPT when both offer it), lists both
+/// and builds the folder plan. Returns the sessions for further use.
+async fn connect_and_plan(
+    source: &Connector,
+    destination: &Connector,
+    opts: &PlanOptions,
+) -> Result<(Pair, Plan, bool), EngineError> {
     let (src, dst) = tokio::join!(source.open(), destination.open());
     let mut first = Pair {
         src: src.map_err(|source| EngineError::Session {
@@ -232,6 +231,44 @@ pub async fn copy(
                 })?;
         }
     }
+    let listing_err = |side: Side| {
+        move |source| EngineError::Imap {
+            side,
+            context: "listing folders".into(),
+            source,
+        }
+    };
+    let src_listing = listing(&mut first.src, utf8)
+        .await
+        .map_err(listing_err(Side::Source))?;
+    let dst_listing = listing(&mut first.dst, utf8)
+        .await
+        .map_err(listing_err(Side::Destination))?;
+    let plan = plan::build(&src_listing, &dst_listing, opts);
+    Ok((first, plan, utf8))
+}
+
+/// For `verify`: a connected pair and the plan.
+pub(crate) async fn open_listings(
+    source: &Connector,
+    destination: &Connector,
+    opts: &PlanOptions,
+) -> Result<(Pair, Plan), EngineError> {
+    connect_and_plan(source, destination, opts)
+        .await
+        .map(|(p, plan, _)| (p, plan))
+}
+
+/// Copies (or, with `dry_run`, plans) a whole mailbox.
+pub async fn copy(
+    source: Connector,
+    destination: Connector,
+    opts: CopyOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    let (mut first, plan, utf8) = connect_and_plan(&source, &destination, &opts.plan).await?;
+    progress.planned(&plan);
     let imap = |side: Side, context: &str| {
         let context = context.to_string();
         move |source| EngineError::Imap {
@@ -240,14 +277,6 @@ pub async fn copy(
             source,
         }
     };
-    let src_listing = listing(&mut first.src, utf8)
-        .await
-        .map_err(imap(Side::Source, "listing folders"))?;
-    let dst_listing = listing(&mut first.dst, utf8)
-        .await
-        .map_err(imap(Side::Destination, "listing folders"))?;
-    let plan = plan::build(&src_listing, &dst_listing, &opts.plan);
-    progress.planned(&plan);
 
     let mut report = Report {
         dry_run: opts.dry_run,

@@ -10,6 +10,7 @@
 //!   [`sync`] carries flag changes and (opt-in) deletions to copied messages.
 //! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND.
 //! - [`report`]: per-folder outcomes whose totals add up.
+//! - [`verify`]: the independent check (hashes or identities) and the manifest.
 //!
 //! Data flows one way: the CLI calls [`copy::copy`]; the engine calls the
 //! protocol crates. The engine never prints: it reports through
@@ -24,6 +25,7 @@ pub mod report;
 pub mod roles;
 pub mod session;
 pub mod sync;
+pub mod verify;
 
 pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};
 pub use ledger::Ledger;

@@ -180,9 +180,14 @@ impl Dovecot {
     /// `mailport copy` from alice here (implicit TLS) to alice at `dst`
     /// (STARTTLS), trusting both test CAs, passwords in the environment.
     pub fn copy_command(&self, mailport: &Path, dst: &Dovecot) -> Command {
+        self.mailport_command(mailport, "copy", dst)
+    }
+
+    /// `mailport SUBCOMMAND` with the same endpoints and credentials as [`Dovecot::copy_command`].
+    pub fn mailport_command(&self, mailport: &Path, subcommand: &str, dst: &Dovecot) -> Command {
         let mut c = Command::new(mailport);
         c.args([
-            "copy",
+            subcommand,
             "--from",
             &self.imaps_url("alice"),
             "--to",
