@@ -117,6 +117,19 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Worth another connection attempt: the network or server availability
+    /// failed, not the credentials or the request.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Session { source, .. } => match source {
+                SessionError::Connect(c) => c.is_transient(),
+                SessionError::Imap { source, .. } => source.is_transient(),
+                SessionError::Auth { .. } | SessionError::NoStartTls { .. } => false,
+            },
+            EngineError::Imap { source, .. } => source.is_transient(),
+        }
+    }
+
     /// Connection or login failure (exit code 3 in the CLI).
     pub fn is_connection(&self) -> bool {
         match self {
@@ -157,6 +170,25 @@ async fn open_side(c: &Connector, side: Side, utf8: bool) -> Result<ImapSession,
             })?;
     }
     Ok(s)
+}
+
+/// Opens a pair, retrying with exponential back-off (1, 2, 4 s) while the
+/// failure is a connection problem (not, say, a refused login).
+async fn reconnect(ctx: &Ctx) -> Result<Pair, EngineError> {
+    let mut delay = std::time::Duration::from_secs(1);
+    let mut attempt = 0;
+    loop {
+        match open_pair(ctx).await {
+            Ok(p) => return Ok(p),
+            Err(e) if attempt < 3 && e.is_transient() => {
+                tracing::warn!("reconnecting in {} s: {e}", delay.as_secs());
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
@@ -375,7 +407,7 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
         let folder = &ctx.plan.folders[index];
         let started = Instant::now();
         if pair.is_none() {
-            match open_pair(&ctx).await {
+            match reconnect(&ctx).await {
                 Ok(p) => pair = Some(p),
                 Err(e) => {
                     let mut r = FolderReport {
@@ -410,7 +442,7 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
             tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
             if end == FolderEnd::Reconnect {
                 pair = None;
-                match open_pair(&ctx).await {
+                match reconnect(&ctx).await {
                     Ok(p) => pair = Some(p),
                     Err(e) => {
                         tracing::warn!("reconnecting for folder {:?} failed: {e}", folder.source)

@@ -8,11 +8,13 @@
 //!   flags, dates, folders, subscriptions) to compare source and destination.
 //! - [`certs`]: a throw-away CA and server certificate.
 //! - [`postgres`]: private PostgreSQL instances for the state store.
+//! - [`relay`]: a TCP relay that cuts or stalls connections on cue (fault injection).
 
 pub mod certs;
 pub mod corpus;
 pub mod dovecot;
 pub mod postgres;
+pub mod relay;
 pub mod session;
 
 pub use corpus::{Corpus, CorpusOptions};
