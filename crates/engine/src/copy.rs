@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use mailport_imap::{date::parse_internal_date, uidset, MessageMeta};
 
-use mailport_store::{Entry, FolderKey, Outcome};
+use mailport_store::{Entry, FolderKey, FolderState, Outcome};
 
 use crate::identity::{identity, HEADER_FIELDS};
 use crate::ledger::{self, Known, Ledger};
@@ -547,10 +547,33 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
         destination: folder.destination.clone(),
         ..Default::default()
     };
-    let status = match p.src.select(&folder.source_wire, true).await {
+    let status = match &ctx.opts.ledger {
+        Some(_) => p.src.examine_condstore(&folder.source_wire).await,
+        None => p.src.select(&folder.source_wire, true).await,
+    };
+    let status = match status {
         Ok(s) => s,
         Err(e) => return folder_error(report, "opening the source folder", &e),
     };
+    // CONDSTORE: a folder finished completely last time whose HIGHESTMODSEQ,
+    // UIDNEXT and count are unchanged has nothing new, changed or deleted.
+    let seen_now = status.highest_modseq.map(|m| FolderState {
+        uidvalidity: status.uidvalidity,
+        highest_modseq: m,
+        uidnext: status.uidnext,
+        messages: status.exists,
+        complete: true,
+    });
+    if let (Some(l), Some(now)) = (&ctx.opts.ledger, seen_now) {
+        if let Ok(Some(before)) = l.store.folder_state(&l.pair, &folder.source).await {
+            if before == now && !ctx.opts.dry_run {
+                report.source_messages = u64::from(status.exists);
+                report.already_present = u64::from(status.exists);
+                report.unchanged = true;
+                return (report, FolderEnd::Done);
+            }
+        }
+    }
     let metas = if status.exists == 0 {
         Vec::new()
     } else {
@@ -702,6 +725,8 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
         }
     }
     if let Some((l, key)) = &ledger {
+        // Deletions owed to a later --sync-deletes pass keep the folder open.
+        let deletes_owed = !known.gone.is_empty() && !ctx.opts.sync_deletes;
         if let Err(e) =
             sync::carry_flags(&mut p.dst, folder, known.flag_updates, l, key, &mut report).await
         {
@@ -712,6 +737,19 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
                 sync::delete_gone(&mut p.dst, folder, known.gone, l, key, &mut report).await
             {
                 return folder_error(report, "deleting on the destination", &e);
+            }
+        }
+        // Saved last: a folder is only "complete" once everything above held.
+        if let Some(now) = seen_now {
+            let complete =
+                report.copied + report.already_present == report.source_messages && !deletes_owed;
+            let state = FolderState { complete, ..now };
+            if let Err(e) = l
+                .store
+                .set_folder_state(&l.pair, &folder.source, &state)
+                .await
+            {
+                tracing::warn!("{e}");
             }
         }
     }

@@ -24,6 +24,8 @@ pub struct FolderReport {
     pub flags_updated: u64,
     /// Copied earlier, deleted on the source since: deleted now (`--sync-deletes`).
     pub deleted: u64,
+    /// Nothing changed since the last complete pass (CONDSTORE): not read again.
+    pub unchanged: bool,
     /// Messages a dry run would copy.
     pub to_copy: u64,
     /// Bytes of the copied messages (in a dry run: of those it would copy).

@@ -165,8 +165,16 @@ async fn delta_pass_copies_new_carries_flags_and_deletes_only_when_asked() {
     let all: Vec<&str> = s.folders.keys().map(String::as_str).collect();
     assert_same(&s, &d, &all);
 
-    // Nothing new: everything is known to the ledger.
+    // Nothing new: everything is known to the ledger, and with CONDSTORE
+    // (Dovecot has it) no folder needs reading.
     let idle = pair.copy(true).await;
+    for f in &idle.folders {
+        assert!(
+            f.unchanged,
+            "{} was read again although nothing changed",
+            f.source
+        );
+    }
     assert_eq!(idle.totals.copied, 0);
     assert_eq!(idle.totals.already_present, idle.totals.source_messages);
     assert_eq!(

@@ -36,6 +36,8 @@ pub struct MailboxStatus {
     pub uidnext: Option<u32>,
     /// PERMANENTFLAGS; contains `\*` when new keywords may be created.
     pub permanent_flags: Vec<String>,
+    /// HIGHESTMODSEQ (RFC 7162), when the server has CONDSTORE and it was asked for.
+    pub highest_modseq: Option<u64>,
 }
 
 /// Metadata of one message, fetched without its body.
@@ -110,12 +112,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         mailbox: &[u8],
         read_only: bool,
     ) -> Result<MailboxStatus, Error> {
+        self.select_with(mailbox, read_only, false).await
+    }
+
+    /// EXAMINE with CONDSTORE (RFC 7162), reporting HIGHESTMODSEQ; plain
+    /// EXAMINE when the server lacks CONDSTORE.
+    pub async fn examine_condstore(&mut self, mailbox: &[u8]) -> Result<MailboxStatus, Error> {
+        let condstore = self.has_capability("CONDSTORE");
+        self.select_with(mailbox, true, condstore).await
+    }
+
+    async fn select_with(
+        &mut self,
+        mailbox: &[u8],
+        read_only: bool,
+        condstore: bool,
+    ) -> Result<MailboxStatus, Error> {
         let mut cmd = if read_only {
             b"EXAMINE ".to_vec()
         } else {
             b"SELECT ".to_vec()
         };
         cmd.extend(quote(mailbox)?);
+        if condstore {
+            cmd.extend_from_slice(b" (CONDSTORE)");
+        }
         let done = self.command(&cmd).await?;
         let mut st = MailboxStatus::default();
         for u in &done.untagged {
@@ -126,6 +147,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                         st.uidvalidity = text.code_args.first().and_then(Value::as_u32).unwrap_or(0)
                     }
                     Some("UIDNEXT") => st.uidnext = text.code_args.first().and_then(Value::as_u32),
+                    Some("HIGHESTMODSEQ") => {
+                        st.highest_modseq = text.code_args.first().and_then(Value::as_u64)
+                    }
                     Some("PERMANENTFLAGS") => {
                         if let Some(Value::List(l)) = text.code_args.first() {
                             st.permanent_flags = l

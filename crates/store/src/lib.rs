@@ -19,7 +19,13 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 /// Embedded schema migrations: (version, SQL). Append only.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_ledger.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_ledger.sql")),
+    (
+        2,
+        include_str!("../migrations/0002_folder_state_counts.sql"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,6 +110,17 @@ pub struct FolderKey {
     /// Source folder, `/`-joined logical name.
     pub folder: String,
     pub uidvalidity: u32,
+}
+
+/// A source folder as a pass found it (CONDSTORE, RFC 7162).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderState {
+    pub uidvalidity: u32,
+    pub highest_modseq: u64,
+    pub uidnext: Option<u32>,
+    pub messages: u32,
+    /// Every message ended copied or already present in that pass.
+    pub complete: bool,
 }
 
 #[derive(Clone)]
@@ -259,6 +276,55 @@ impl Store {
         tx.commit().await.map_err(db("write"))
     }
 
+    pub async fn folder_state(
+        &self,
+        pair: &str,
+        folder: &str,
+    ) -> Result<Option<FolderState>, StoreError> {
+        let row = sqlx::query("SELECT uidvalidity, highest_modseq, uidnext, message_count, complete FROM folder_state WHERE pair = $1 AND folder = $2")
+            .bind(pair)
+            .bind(folder)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("read"))?;
+        let Some(r) = row else { return Ok(None) };
+        let num =
+            |i: usize| -> Result<Option<i64>, StoreError> { r.try_get(i).map_err(db("read")) };
+        Ok(Some(FolderState {
+            uidvalidity: num(0)?.unwrap_or(0) as u32,
+            highest_modseq: num(1)?.unwrap_or(0) as u64,
+            uidnext: num(2)?.map(|v| v as u32),
+            messages: num(3)?.unwrap_or(0) as u32,
+            complete: num(4)?.unwrap_or(0) != 0,
+        }))
+    }
+
+    pub async fn set_folder_state(
+        &self,
+        pair: &str,
+        folder: &str,
+        st: &FolderState,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO folder_state (pair, folder, uidvalidity, highest_modseq, uidnext, message_count, complete, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (pair, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, highest_modseq = excluded.highest_modseq, \
+             uidnext = excluded.uidnext, message_count = excluded.message_count, complete = excluded.complete, updated_at = excluded.updated_at",
+        )
+        .bind(pair)
+        .bind(folder)
+        .bind(i64::from(st.uidvalidity))
+        .bind(st.highest_modseq as i64)
+        .bind(st.uidnext.map(i64::from))
+        .bind(i64::from(st.messages))
+        .bind(i64::from(st.complete))
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(db("write"))?;
+        Ok(())
+    }
+
     /// Removes entries (e.g. after `--sync-deletes` removed their messages).
     pub async fn forget(&self, key: &FolderKey, uids: &[u32]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
@@ -346,6 +412,17 @@ mod tests {
         assert_eq!(s.other_generations(&other).await.unwrap().len(), 2);
         s.forget(&key, &[1]).await.unwrap();
         assert_eq!(s.entries(&key).await.unwrap().len(), 1);
+        assert_eq!(s.folder_state("a -> b", "INBOX").await.unwrap(), None);
+        let st = FolderState {
+            uidvalidity: 5,
+            highest_modseq: u64::from(u32::MAX) + 7,
+            uidnext: Some(9),
+            messages: 8,
+            complete: true,
+        };
+        s.set_folder_state("a -> b", "INBOX", &st).await.unwrap();
+        s.set_folder_state("a -> b", "INBOX", &st).await.unwrap();
+        assert_eq!(s.folder_state("a -> b", "INBOX").await.unwrap(), Some(st));
     }
 
     #[tokio::test]

@@ -35,6 +35,21 @@ async fn exercise(store: Store) {
     assert_eq!(got[&8], entry(8, Outcome::Copied));
     store.forget(&key, &[1, 2]).await.unwrap();
     assert_eq!(store.entries(&key).await.unwrap().len(), 48);
+    let st = mailport_store::FolderState {
+        uidvalidity: 4_000_000_000,
+        highest_modseq: 1 << 40,
+        uidnext: None,
+        messages: 48,
+        complete: true,
+    };
+    store
+        .set_folder_state(&key.pair, &key.folder, &st)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.folder_state(&key.pair, &key.folder).await.unwrap(),
+        Some(st)
+    );
 }
 
 #[tokio::test]
