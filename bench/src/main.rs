@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use mailport_testbed::corpus::BulkOptions;
 use mailport_testbed::session::{self, Snapshot};
-use mailport_testbed::{Corpus, Dovecot, DovecotOptions};
+use mailport_testbed::{peers, Corpus, Dovecot, DovecotOptions};
 
 struct Preset {
     name: &'static str,
@@ -163,8 +163,8 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
             t if t.starts_with("mailport@") => {
                 mailport_cmd(Path::new(&t["mailport@".len()..]), &src, &dst)
             }
-            "mbsync" => mbsync_cmd(&src, &dst, work.path()),
-            "offlineimap" => offlineimap_cmd(&src, &dst, work.path()),
+            "mbsync" => peers::mbsync(&src, &dst, work.path()),
+            "offlineimap" => peers::offlineimap(&src, &dst, work.path()),
             other => {
                 eprintln!("unknown tool {other}");
                 continue;
@@ -197,50 +197,6 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
 
 fn mailport_cmd(bin: &Path, src: &Dovecot, dst: &Dovecot) -> Command {
     src.copy_command(bin, dst)
-}
-
-fn mbsync_cmd(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {
-    let store = |name: &str, d: &Dovecot| {
-        format!(
-            "IMAPAccount {name}\nHost localhost\nPort {}\nUser alice\nPass {}\nSSLType IMAPS\nCertificateFile {}\n\nIMAPStore {name}-store\nAccount {name}\n\n",
-            d.imaps_port,
-            d.password("alice"),
-            d.certs.ca_pem.display()
-        )
-    };
-    let conf = format!(
-        "{}{}Channel migrate\nFar :src-store:\nNear :dst-store:\nPatterns *\nCreate Near\nSync Pull\nCopyArrivalDate yes\nSyncState {}/\n",
-        store("src", src),
-        store("dst", dst),
-        dir.display()
-    );
-    let path = dir.join("mbsyncrc");
-    std::fs::write(&path, conf).expect("write mbsyncrc");
-    let mut c = Command::new("mbsync");
-    c.arg("-c").arg(path).arg("-q").arg("migrate");
-    c
-}
-
-fn offlineimap_cmd(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {
-    let repo = |name: &str, d: &Dovecot| {
-        format!(
-            "[Repository {name}]\ntype = IMAP\nremotehost = localhost\nremoteport = {}\nremoteuser = alice\nremotepass = {}\nssl = yes\nsslcacertfile = {}\n",
-            d.imaps_port,
-            d.password("alice"),
-            d.certs.ca_pem.display()
-        )
-    };
-    let conf = format!(
-        "[general]\naccounts = migrate\nmetadata = {0}/meta\nui = quiet\n\n[Account migrate]\nremoterepository = src\nlocalrepository = dst\n\n{1}readonly = True\n\n{2}createfolders = True\n",
-        dir.display(),
-        repo("src", src),
-        repo("dst", dst)
-    );
-    let path = dir.join("offlineimaprc");
-    std::fs::write(&path, conf).expect("write offlineimaprc");
-    let mut c = Command::new("offlineimap");
-    c.arg("-c").arg(path).arg("-o").arg("-u").arg("quiet");
-    c
 }
 
 /// Runs `cmd` under `/usr/bin/time -v` and reads wall, CPU and peak RSS.

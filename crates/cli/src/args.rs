@@ -123,6 +123,19 @@ pub struct Selection {
     /// Leave out messages flagged \Deleted (by default they are copied with the flag).
     #[arg(long)]
     pub skip_deleted: bool,
+    /// How a message already on the destination is recognised when the state file does not
+    /// know it: strict = Message-ID + Date + size; message-id = Message-ID + Date (for a
+    /// destination filled by a tool that adds headers, like mbsync); headers = a hash of
+    /// From, To, Subject, Date, Message-ID + size. Without Message-ID: a header hash.
+    #[arg(long, value_enum, default_value_t = Identity::Strict)]
+    pub identity: Identity,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    Strict,
+    MessageId,
+    Headers,
 }
 
 #[derive(Args, Debug)]

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
+use mailport_engine::identity::IdentityRule;
 use mailport_engine::plan::PlanOptions;
 use mailport_engine::{Connector, CopyOptions, EndpointConfig, Progress};
 use mailport_net::{Endpoint, TlsOptions};
@@ -136,6 +137,11 @@ fn options(a: &Selection) -> Result<CopyOptions, Failure> {
         since,
         before,
         skip_deleted: a.skip_deleted,
+        identity: match a.identity {
+            args::Identity::Strict => IdentityRule::Strict,
+            args::Identity::MessageId => IdentityRule::MessageId,
+            args::Identity::Headers => IdentityRule::Headers,
+        },
         plan: PlanOptions {
             include: regex("--include", &a.include)?,
             exclude: regex("--exclude", &a.exclude)?,

@@ -17,7 +17,7 @@ use mailport_imap::{date::parse_internal_date, uidset, MessageMeta};
 
 use mailport_store::{Entry, FolderKey, FolderState, Outcome};
 
-use crate::identity::{identity, HEADER_FIELDS};
+use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::{self, Known, Ledger};
 use crate::names::Hierarchy;
 use crate::plan::{self, FolderPlan, Listing, Plan, PlanOptions};
@@ -51,6 +51,8 @@ pub struct CopyOptions {
     pub ledger: Option<Ledger>,
     /// Delete on the destination what this tool copied and the source deleted since.
     pub sync_deletes: bool,
+    /// How messages already on the destination are recognised without the ledger.
+    pub identity: IdentityRule,
 }
 
 impl Default for CopyOptions {
@@ -69,6 +71,7 @@ impl Default for CopyOptions {
             plan: PlanOptions::default(),
             ledger: None,
             sync_deletes: false,
+            identity: IdentityRule::Strict,
         }
     }
 }
@@ -498,7 +501,7 @@ fn classify(
     let mut to_copy = Vec::new();
     for m in metas {
         let date = parse_internal_date(&m.internal_date);
-        let id = m.headers.as_ref().map(|h| identity(h, m.size));
+        let id = m.headers.as_ref().map(|h| opts.identity.key(h, m.size));
         let skip =
             if opts.skip_deleted && m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")) {
                 Some("flagged \\Deleted (--skip-deleted)")
@@ -623,7 +626,11 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
                 Ok(metas) => {
                     for m in metas {
                         *present
-                            .entry(identity(m.headers.as_deref().unwrap_or_default(), m.size))
+                            .entry(
+                                ctx.opts
+                                    .identity
+                                    .key(m.headers.as_deref().unwrap_or_default(), m.size),
+                            )
                             .or_default() += 1;
                     }
                 }
@@ -1030,7 +1037,7 @@ async fn copy_batch(
         pending.push(Pending {
             uid: meta.uid,
             len: b.len,
-            identity: identity(&tap.bytes, meta.size),
+            identity: ctx.opts.identity.key(&tap.bytes, meta.size),
         });
         if !multiappend {
             open = false;
@@ -1146,6 +1153,7 @@ async fn drain(src: &mut ImapSession, buf: &mut [u8]) -> Result<(), mailport_ima
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::identity;
 
     fn meta(uid: u32, size: u64, flags: &[&str], date: &str) -> MessageMeta {
         MessageMeta {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::copy::{open_listings, EngineError};
-use crate::identity::{identity, HEADER_FIELDS};
+use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;
 use crate::plan::FolderPlan;
 use crate::session::{Connector, ImapSession};
@@ -88,6 +88,7 @@ async fn read_folder(
     s: &mut ImapSession,
     wire: &[u8],
     quick: bool,
+    rule: IdentityRule,
 ) -> Result<(u32, Vec<Seen>), mailport_imap::Error> {
     let st = s.select(wire, true).await?;
     if st.exists == 0 {
@@ -119,7 +120,7 @@ async fn read_folder(
     let seen = metas
         .into_iter()
         .map(|m| {
-            let id = identity(m.headers.as_deref().unwrap_or_default(), m.size);
+            let id = rule.key(m.headers.as_deref().unwrap_or_default(), m.size);
             let sha = hashes.remove(&m.uid);
             let key = if quick {
                 id
@@ -153,7 +154,7 @@ async fn check_folder(
         destination: f.destination.clone(),
         ..Default::default()
     };
-    let (uidvalidity, source) = match read_folder(src, &f.source_wire, quick).await {
+    let (uidvalidity, source) = match read_folder(src, &f.source_wire, quick, opts.identity).await {
         Ok(r) => r,
         Err(e) => {
             c.error = Some(format!("reading the source folder: {e}"));
@@ -161,7 +162,7 @@ async fn check_folder(
         }
     };
     let dest = if f.exists_on_destination {
-        match read_folder(dst, &f.destination_wire, quick).await {
+        match read_folder(dst, &f.destination_wire, quick, opts.identity).await {
             Ok((_, d)) => d,
             Err(e) => {
                 c.error = Some(format!("reading the destination folder: {e}"));
@@ -215,7 +216,9 @@ async fn check_folder(
             uid: s.meta.uid,
             size: s.meta.size,
             sha256: s.sha.clone(),
-            identity: identity(s.meta.headers.as_deref().unwrap_or_default(), s.meta.size),
+            identity: opts
+                .identity
+                .key(s.meta.headers.as_deref().unwrap_or_default(), s.meta.size),
             destination_folder: f.destination.clone(),
             destination_uid: dest_uid,
             verdict,

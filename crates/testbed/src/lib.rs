@@ -7,12 +7,14 @@
 //! - [`session`]: load a corpus over IMAP, and snapshot an account (hashes,
 //!   flags, dates, folders, subscriptions) to compare source and destination.
 //! - [`certs`]: a throw-away CA and server certificate.
+//! - [`peers`]: mbsync and OfflineIMAP invocations against private servers.
 //! - [`postgres`]: private PostgreSQL instances for the state store.
 //! - [`relay`]: a TCP relay that cuts or stalls connections on cue (fault injection).
 
 pub mod certs;
 pub mod corpus;
 pub mod dovecot;
+pub mod peers;
 pub mod postgres;
 pub mod relay;
 pub mod session;
