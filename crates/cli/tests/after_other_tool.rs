@@ -4,6 +4,8 @@
 //! so sizes differ and the default identity (Message-ID + Date + size) sees
 //! none of them; `--identity message-id` recognises them all.
 
+mod common;
+
 use std::path::Path;
 use std::process::Stdio;
 
@@ -54,7 +56,9 @@ async fn copy_after_mbsync_adds_no_duplicates_with_message_id_identity() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        let j = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+        common::assert_totals_add_up(&j);
+        j
     };
     // The default rule does not recognise altered messages (a dry run shows it).
     let strict = run(&["--dry-run"]);

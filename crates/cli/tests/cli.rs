@@ -3,6 +3,8 @@
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 
+mod common;
+
 use mailport_testbed::session;
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
 
@@ -33,7 +35,10 @@ fn text(o: &Output) -> String {
 }
 
 fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+    let j =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)));
+    common::assert_totals_add_up(&j);
+    j
 }
 
 async fn load(d: &Dovecot, corpus: &Corpus) {

@@ -5,6 +5,9 @@
 use std::path::Path;
 use std::process::{Output, Stdio};
 
+mod common;
+
+use common::assert_totals_add_up;
 use mailport_testbed::relay::{Fault, Relay};
 use mailport_testbed::session::{self, Snapshot};
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions};
@@ -107,6 +110,24 @@ async fn run_with_fault(on_source: bool, fault: fn(u64) -> Fault) {
         s.corpus.message_count()
     );
     assert_eq!(j["totals"]["failed"], 0, "{j:#}");
+    assert_exactly_once(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_links_on_both_sides() {
+    let s = setup().await;
+    let src_relay = Relay::start(s.src.imaps_port).await.unwrap();
+    let dst_relay = Relay::start(s.dst.imaps_port).await.unwrap();
+    src_relay.set_delay(2);
+    dst_relay.set_delay(2);
+    let out = copy_via(&s, src_relay.port, dst_relay.port);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_totals_add_up(&serde_json::from_slice(&out.stdout).unwrap());
     assert_exactly_once(&s).await;
 }
 

@@ -21,6 +21,8 @@ struct State {
     fault: Mutex<Option<Fault>>,
     bytes: AtomicU64,
     fired: AtomicU64,
+    /// Milliseconds added before forwarding each chunk (a slow link).
+    delay_ms: AtomicU64,
 }
 
 pub struct Relay {
@@ -57,6 +59,11 @@ impl Relay {
     pub fn arm(&self, fault: Fault) {
         self.state.bytes.store(0, Ordering::SeqCst);
         *self.state.fault.lock().expect("relay lock") = Some(fault);
+    }
+
+    /// Delays every forwarded chunk by `ms` milliseconds (0: none).
+    pub fn set_delay(&self, ms: u64) {
+        self.state.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// How many faults have fired.
@@ -111,6 +118,10 @@ async fn pump(client: TcpStream, server: TcpStream, st: Arc<State>) {
                 while cr.read(&mut a).await.unwrap_or(0) > 0 {}
                 return;
             }
+        }
+        let delay = st.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
         let w = if to_server {
             sw.write_all(&a[..n]).await
