@@ -183,7 +183,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub quick: bool,
     /// Write a JSON-lines proof of migration: one line per source message with folder,
-    /// UID, size, SHA-256, identity, destination folder and UID, and the verdict.
+    /// UID, size, SHA-256, identity, destination folder and UID, and the outcome.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
     /// Print a machine-readable JSON result on stdout instead of the table.

@@ -338,7 +338,7 @@ async fn verify_finds_what_is_missing_or_different_and_writes_a_manifest() {
         .collect();
     assert_eq!(lines.len(), corpus.message_count());
     assert!(
-        lines.iter().all(|l| l["verdict"] == "present"
+        lines.iter().all(|l| l["outcome"] == "present"
             && l["sha256"].as_str().unwrap().len() == 64
             && l["destination_uid"].is_u64()),
         "{lines:?}"

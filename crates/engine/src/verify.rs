@@ -44,6 +44,7 @@ pub struct ManifestLine {
     pub identity: String,
     pub destination_folder: String,
     pub destination_uid: Option<u32>,
+    #[serde(rename = "outcome")]
     pub verdict: Verdict,
 }
 

@@ -198,7 +198,9 @@ impl Dovecot {
         .arg("--to-tls-ca")
         .arg(&dst.certs.ca_pem)
         .env("MAILPORT_FROM_PASSWORD", self.password("alice"))
-        .env("MAILPORT_TO_PASSWORD", dst.password("alice"));
+        .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
+        // The state file lives and dies with the test's servers, never in $HOME.
+        .env("MAILPORT_STATE", self.dir().join("mailport-state.db"));
         c
     }
 

@@ -82,6 +82,8 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
         old.certs.ca_pem.display().to_string(),
         "--to-tls-ca".into(),
         new.certs.ca_pem.display().to_string(),
+        "--state".into(),
+        dir.path().join("state.db").display().to_string(),
     ];
     println!("== Running: {} {}", mailport.display(), args.join(" "));
     let status = Command::new(&mailport).args(&args).status()?;
@@ -99,7 +101,7 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
     ]);
     let ok = compare(&before, &after, &mapping);
 
-    println!("== Running the same copy again: nothing new must be copied");
+    println!("== Running the same copy again (a delta pass from the state file): nothing new must be copied");
     let out = Command::new(&mailport).args(&args).arg("--json").output()?;
     let json = String::from_utf8_lossy(&out.stdout);
     let copied_again = json
