@@ -8,12 +8,15 @@
 //! subscriptions). Prints a Markdown table and, with `--out FILE`, appends it.
 //!
 //! Usage: mailport-bench [--preset NAME]... [--tools mailport,mbsync,offlineimap,mailport@PATH]
-//!                       [--fsync-never] [--mailport PATH] [--out FILE]
+//!                       [--fsync-never | --both-fsync] [--mailport PATH] [--out FILE]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+mod delta;
+mod limits;
 
 use mailport_testbed::corpus::BulkOptions;
 use mailport_testbed::session::{self, Snapshot};
@@ -70,6 +73,8 @@ struct Measure {
 struct Row {
     preset: String,
     tool: String,
+    /// `full` copy, `delta` (1% new, 5% flags changed), `idle` (nothing new), or a server `limit`.
+    pass: &'static str,
     messages: usize,
     bytes: u64,
     m: Measure,
@@ -84,7 +89,7 @@ fn main() {
         "mbsync".to_string(),
         "offlineimap".to_string(),
     ];
-    let mut fsync_never = false;
+    let mut fsync_modes = vec![false];
     let mut mailport = std::env::current_exe()
         .expect("own path")
         .with_file_name("mailport");
@@ -100,7 +105,9 @@ fn main() {
                     .map(str::to_string)
                     .collect()
             }
-            "--fsync-never" => fsync_never = true,
+            "--fsync-never" => fsync_modes = vec![true],
+            // Each preset with the destination's default fsync, then with none.
+            "--both-fsync" => fsync_modes = vec![false, true],
             "--mailport" => mailport = PathBuf::from(args.next().expect("--mailport PATH")),
             "--out" => out = Some(PathBuf::from(args.next().expect("--out FILE"))),
             other => {
@@ -113,14 +120,17 @@ fn main() {
         wanted.push("small".into());
     }
     let rt = tokio::runtime::Runtime::new().expect("tokio");
-    let mut rows = Vec::new();
-    for p in presets()
-        .into_iter()
-        .filter(|p| wanted.iter().any(|w| w == p.name))
-    {
-        rows.extend(rt.block_on(run_preset(&p, &tools, fsync_never, &mailport)));
+    let mut table = String::new();
+    for fsync_never in fsync_modes {
+        let mut rows = Vec::new();
+        for p in presets()
+            .into_iter()
+            .filter(|p| wanted.iter().any(|w| w == p.name))
+        {
+            rows.extend(rt.block_on(run_preset(&p, &tools, fsync_never, &mailport)));
+        }
+        table.push_str(&render(&rows, fsync_never));
     }
-    let table = render(&rows, fsync_never);
     println!("{table}");
     if let Some(path) = out {
         let mut doc = std::fs::read_to_string(&path).unwrap_or_default();
@@ -150,49 +160,98 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
         .expect("login");
     session::load(&mut c, &corpus).await.expect("load corpus");
     eprintln!("[{}] loaded in {:.1} s", p.name, t.elapsed().as_secs_f64());
-    drop(corpus);
     let before = session::snapshot(&mut c).await.expect("snapshot source");
+    let row = |tool: &str, pass: &'static str, m: Measure, fidelity: String| Row {
+        preset: p.name.into(),
+        tool: tool.into(),
+        pass,
+        messages,
+        bytes,
+        m,
+        fidelity,
+    };
 
-    let mut rows = Vec::new();
+    let mut rows = limits::measure(&src, &corpus, fsync_never)
+        .await
+        .into_iter()
+        .map(|(name, wall)| {
+            row(
+                &name,
+                "limit",
+                Measure {
+                    wall,
+                    ..Default::default()
+                },
+                "-".into(),
+            )
+        })
+        .collect::<Vec<_>>();
+    // New messages for the delta pass: 1% of the preset, at least one.
+    let fresh = Corpus::bulk(&BulkOptions {
+        messages: (messages / 100).max(1),
+        folders: 1,
+        seed: p.corpus.seed + 1000,
+        ..p.corpus.clone()
+    });
+    drop(corpus);
+
     for tool in tools {
         let dst = Dovecot::start(opts(fsync_never)).expect("destination Dovecot");
         let work = tempfile::tempdir().expect("tempdir");
-        let cmd = match tool.as_str() {
-            "mailport" => mailport_cmd(mailport, &src, &dst),
+        let command = || match tool.as_str() {
+            "mailport" => Some(mailport_cmd(mailport, &src, &dst)),
             // `mailport@PATH`: another build, for A/B comparisons in one run.
             t if t.starts_with("mailport@") => {
-                mailport_cmd(Path::new(&t["mailport@".len()..]), &src, &dst)
+                Some(mailport_cmd(Path::new(&t["mailport@".len()..]), &src, &dst))
             }
-            "mbsync" => peers::mbsync(&src, &dst, work.path()),
-            "offlineimap" => peers::offlineimap(&src, &dst, work.path()),
-            other => {
-                eprintln!("unknown tool {other}");
-                continue;
-            }
+            "mbsync" => Some(peers::mbsync(&src, &dst, work.path())),
+            "offlineimap" => Some(peers::offlineimap(&src, &dst, work.path())),
+            _ => None,
         };
-        eprintln!("[{}] {tool} ...", p.name);
-        let m = timed(cmd, work.path());
-        let mut d = session::login(dst.imap_port, "alice", dst.password("alice"))
+        let Some(first) = command() else {
+            eprintln!("unknown tool {tool}");
+            continue;
+        };
+        eprintln!("[{}] {tool} full pass ...", p.name);
+        let m = timed(first, work.path());
+        let f = check(&dst, &before).await;
+        eprintln!("[{}] {tool}: {:.1} s, exit {}, {f}", p.name, m.wall, m.exit);
+        rows.push(row(tool, "full", m, f));
+
+        // Delta: 1% new messages, a keyword set on 5% of the messages.
+        let mut c = session::login(src.imap_port, "alice", src.password("alice"))
             .await
             .expect("login");
-        let after = session::snapshot(&mut d)
+        let change = delta::apply(&mut c, &fresh)
             .await
-            .expect("snapshot destination");
-        let fidelity = fidelity(&before, &after);
-        eprintln!(
-            "[{}] {tool}: {:.1} s, exit {}, {fidelity}",
-            p.name, m.wall, m.exit
-        );
-        rows.push(Row {
-            preset: p.name.into(),
-            tool: tool.clone(),
-            messages,
-            bytes,
-            m,
-            fidelity,
-        });
+            .expect("change the source");
+        let changed = session::snapshot(&mut c).await.expect("snapshot source");
+        let m = timed(command().expect("known tool"), work.path());
+        let f = check(&dst, &changed).await;
+        eprintln!("[{}] {tool} delta pass: {:.1} s, {f}", p.name, m.wall);
+        rows.push(row(tool, "delta", m, f));
+        let m = timed(command().expect("known tool"), work.path());
+        let f = check(&dst, &changed).await;
+        eprintln!("[{}] {tool} idle pass: {:.1} s, {f}", p.name, m.wall);
+        rows.push(row(tool, "idle", m, f));
+        delta::revert(&mut c, change)
+            .await
+            .expect("restore the source");
     }
     rows
+}
+
+/// Fidelity of the destination against what the source held.
+async fn check(dst: &Dovecot, expected: &Snapshot) -> String {
+    let mut d = session::login(dst.imap_port, "alice", dst.password("alice"))
+        .await
+        .expect("login");
+    fidelity(
+        expected,
+        &session::snapshot(&mut d)
+            .await
+            .expect("snapshot destination"),
+    )
 }
 
 fn mailport_cmd(bin: &Path, src: &Dovecot, dst: &Dovecot) -> Command {
@@ -361,35 +420,52 @@ fn render(rows: &[Row], fsync_never: bool) -> String {
         version("mbsync", "--version"),
         version("offlineimap", "--version")
     );
-    let _ = writeln!(s, "| preset | tool | messages | MB | wall s | msgs/s | MB/s | CPU s | peak RSS MB | exit | fidelity | wall vs mailport |");
+    let _ = writeln!(s, "| preset | tool | pass | messages | MB | wall s | msgs/s | MB/s | CPU s | peak RSS MB | exit | fidelity | mailport ÷ this |");
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
     );
     for r in rows {
+        // mailport's wall time for the same preset and pass (limits compare with its full pass).
+        let pass = if r.pass == "limit" { "full" } else { r.pass };
         let mp = rows
             .iter()
-            .find(|x| x.preset == r.preset && x.tool == "mailport")
+            .find(|x| x.preset == r.preset && x.tool == "mailport" && x.pass == pass)
             .map(|x| x.m.wall)
             .unwrap_or(0.0);
-        let ratio = if mp > 0.0 {
-            format!("{:.2}x", r.m.wall / mp)
+        let ratio = if mp > 0.0 && r.m.wall > 0.0 {
+            format!("{:.2}", mp / r.m.wall)
         } else {
             "-".into()
         };
+        let rate = |n: f64| {
+            if r.pass == "full" || r.pass == "limit" {
+                format!("{:.1}", n / r.m.wall.max(0.001))
+            } else {
+                "-".into()
+            }
+        };
+        let tool_only = |v: String| {
+            if r.pass == "limit" {
+                "-".to_string()
+            } else {
+                v
+            }
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
             r.preset,
             r.tool,
+            r.pass,
             r.messages,
             r.bytes as f64 / 1e6,
             r.m.wall,
-            r.messages as f64 / r.m.wall.max(0.001),
-            r.bytes as f64 / 1e6 / r.m.wall.max(0.001),
-            r.m.cpu,
-            r.m.peak_rss_kb as f64 / 1024.0,
-            r.m.exit,
+            rate(r.messages as f64),
+            rate(r.bytes as f64 / 1e6),
+            tool_only(format!("{:.1}", r.m.cpu)),
+            tool_only(format!("{:.1}", r.m.peak_rss_kb as f64 / 1024.0)),
+            tool_only(r.m.exit.to_string()),
             r.fidelity,
             ratio
         );
