@@ -148,8 +148,9 @@ pub struct CopyArgs {
     /// (~/.local/share/mailport/state.db). Also MAILPORT_STATE.
     #[arg(long, value_name = "PATH", env = "MAILPORT_STATE")]
     pub state: Option<PathBuf>,
-    /// Keep no state: every run decides by identity alone (slower re-runs).
-    #[arg(long, conflicts_with = "state")]
+    /// Keep no state: every run decides by identity alone (slower re-runs). Wins over
+    /// --state and MAILPORT_STATE.
+    #[arg(long)]
     pub no_state: bool,
     /// Delete on the destination the messages mailport copied that were deleted on the
     /// source since (never anything it did not copy).
