@@ -158,19 +158,25 @@ struct Ctx {
     progress: Arc<dyn Progress>,
 }
 
+/// ENABLE UTF8=ACCEPT (RFC 6855): names then travel as UTF-8.
+async fn enable_utf8(s: &mut ImapSession, side: Side) -> Result<(), EngineError> {
+    s.enable("UTF8=ACCEPT")
+        .await
+        .map(|_| ())
+        .map_err(|source| EngineError::Imap {
+            side,
+            context: "ENABLE UTF8=ACCEPT".into(),
+            source,
+        })
+}
+
 async fn open_side(c: &Connector, side: Side, utf8: bool) -> Result<ImapSession, EngineError> {
     let mut s = c
         .open()
         .await
         .map_err(|source| EngineError::Session { side, source })?;
     if utf8 {
-        s.enable("UTF8=ACCEPT")
-            .await
-            .map_err(|source| EngineError::Imap {
-                side,
-                context: "ENABLE UTF8=ACCEPT".into(),
-                source,
-            })?;
+        enable_utf8(&mut s, side).await?;
     }
     Ok(s)
 }
@@ -253,18 +259,8 @@ async fn connect_and_plan(
     // speak modified UTF-7 and the plan translates.
     let utf8 = first.src.has_capability("UTF8=ACCEPT") && first.dst.has_capability("UTF8=ACCEPT");
     if utf8 {
-        for (s, side) in [
-            (&mut first.src, Side::Source),
-            (&mut first.dst, Side::Destination),
-        ] {
-            s.enable("UTF8=ACCEPT")
-                .await
-                .map_err(|source| EngineError::Imap {
-                    side,
-                    context: "ENABLE UTF8=ACCEPT".into(),
-                    source,
-                })?;
-        }
+        enable_utf8(&mut first.src, Side::Source).await?;
+        enable_utf8(&mut first.dst, Side::Destination).await?;
     }
     let listing_err = |side: Side| {
         move |source| EngineError::Imap {

@@ -2,29 +2,17 @@
 //! message (SHA-256 of the bytes, flags, INTERNALDATE), the folder mapping and
 //! the subscriptions.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mailport_engine::plan::PlanOptions;
-use mailport_engine::{copy, Connector, CopyOptions, EndpointConfig, NoProgress, Report, Secret};
-use mailport_net::TlsOptions;
+use mailport_engine::{copy, Connector, CopyOptions, NoProgress, Report};
 use mailport_testbed::session::{self, MessageSnapshot, Snapshot};
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
 
-fn connector(d: &Dovecot, url: &str) -> Connector {
-    Connector::new(EndpointConfig {
-        endpoint: url.parse().unwrap(),
-        password: Secret::new(d.password("alice").into()),
-        tls: TlsOptions {
-            ca_file: Some(d.certs.ca_pem.clone()),
-            insecure: false,
-        },
-        allow_plaintext: false,
-        timeout: Duration::from_secs(60),
-    })
-    .unwrap()
-}
+use common::connector;
 
 fn start(layout: Layout, special_use: &[(&str, &str)], extra_conf: &str) -> Dovecot {
     let mut o = DovecotOptions {

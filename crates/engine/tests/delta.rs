@@ -1,28 +1,16 @@
 //! Delta passes with the ledger, on real Dovecot: new messages, flag changes,
 //! deletions (opt-in), and a source folder whose UIDVALIDITY changed.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use mailport_engine::{
-    copy, Connector, CopyOptions, EndpointConfig, Ledger, NoProgress, Report, Secret, Store,
-};
-use mailport_net::TlsOptions;
+use std::sync::Arc;
+
+use mailport_engine::{copy, Connector, CopyOptions, Ledger, NoProgress, Report, Store};
 use mailport_testbed::session::{self, Session, Snapshot};
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions};
 
 fn connector(d: &Dovecot) -> Connector {
-    Connector::new(EndpointConfig {
-        endpoint: d.imap_url("alice").parse().unwrap(),
-        password: Secret::new(d.password("alice").into()),
-        tls: TlsOptions {
-            ca_file: Some(d.certs.ca_pem.clone()),
-            insecure: false,
-        },
-        allow_plaintext: false,
-        timeout: Duration::from_secs(60),
-    })
-    .unwrap()
+    common::connector(d, &d.imap_url("alice"))
 }
 
 struct Pair {

@@ -224,21 +224,6 @@ impl Store {
             .collect()
     }
 
-    /// Entries of earlier generations of a folder (UIDVALIDITY changed).
-    pub async fn other_generations(&self, key: &FolderKey) -> Result<Vec<Entry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT uid, identity, size, flags, outcome, reason, retryable, dest_folder, dest_uidvalidity, dest_uid \
-             FROM ledger WHERE pair = $1 AND folder = $2 AND uidvalidity <> $3",
-        )
-        .bind(&key.pair)
-        .bind(&key.folder)
-        .bind(i64::from(key.uidvalidity))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("read"))?;
-        rows.iter().map(entry).collect()
-    }
-
     /// Writes outcomes in one transaction (insert or replace by key).
     pub async fn record(&self, key: &FolderKey, entries: &[Entry]) -> Result<(), StoreError> {
         if entries.is_empty() {
@@ -409,7 +394,6 @@ mod tests {
             ..key.clone()
         };
         assert!(s.entries(&other).await.unwrap().is_empty());
-        assert_eq!(s.other_generations(&other).await.unwrap().len(), 2);
         s.forget(&key, &[1]).await.unwrap();
         assert_eq!(s.entries(&key).await.unwrap().len(), 1);
         assert_eq!(s.folder_state("a -> b", "INBOX").await.unwrap(), None);
