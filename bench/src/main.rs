@@ -7,7 +7,9 @@
 //! both accounts (SHA-256 of every message, flags, INTERNALDATE, folders,
 //! subscriptions). Prints a Markdown table and, with `--out FILE`, appends it.
 //!
-//! Usage: mailport-bench [--preset NAME]... [--tools mailport,mbsync,offlineimap,mailport@PATH]
+//! imapsync joins when `IMAPSYNC` names an imapsync script (not packaged in Debian).
+//!
+//! Usage: mailport-bench [--preset NAME]... [--tools mailport,mbsync,offlineimap,imapsync,mailport@PATH]
 //!                       [--fsync-never | --both-fsync] [--mailport PATH] [--out FILE]
 
 use std::fmt::Write as _;
@@ -89,6 +91,9 @@ fn main() {
         "mbsync".to_string(),
         "offlineimap".to_string(),
     ];
+    if std::env::var_os("IMAPSYNC").is_some() {
+        tools.push("imapsync".into());
+    }
     let mut fsync_modes = vec![false];
     let mut mailport = std::env::current_exe()
         .expect("own path")
@@ -206,10 +211,12 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
             }
             "mbsync" => Some(peers::mbsync(&src, &dst, work.path())),
             "offlineimap" => Some(peers::offlineimap(&src, &dst, work.path())),
+            // Only when $IMAPSYNC names an imapsync script (it is not packaged in Debian).
+            "imapsync" => peers::imapsync(&src, &dst),
             _ => None,
         };
         let Some(first) = command() else {
-            eprintln!("unknown tool {tool}");
+            eprintln!("skipping {tool}: unknown tool, or imapsync without $IMAPSYNC");
             continue;
         };
         eprintln!("[{}] {tool} full pass ...", p.name);

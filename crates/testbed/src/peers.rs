@@ -54,3 +54,36 @@ pub fn offlineimap(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {
     c.arg("-c").arg(path).arg("-o").arg("-u").arg("quiet");
     c
 }
+
+/// imapsync (not packaged in Debian): the script named by `$IMAPSYNC`, if set.
+/// Copies alice at `src` to alice at `dst` over IMAPS, checking both test CAs.
+pub fn imapsync(src: &Dovecot, dst: &Dovecot) -> Option<Command> {
+    let script = std::env::var_os("IMAPSYNC")?;
+    let mut c = Command::new(script);
+    c.args([
+        "--host1",
+        "localhost",
+        "--port1",
+        &src.imaps_port.to_string(),
+        "--ssl1",
+    ])
+    .args(["--user1", "alice", "--password1", src.password("alice")])
+    .args([
+        "--sslargs1",
+        &format!("SSL_ca_file={}", src.certs.ca_pem.display()),
+    ])
+    .args([
+        "--host2",
+        "localhost",
+        "--port2",
+        &dst.imaps_port.to_string(),
+        "--ssl2",
+    ])
+    .args(["--user2", "alice", "--password2", dst.password("alice")])
+    .args([
+        "--sslargs2",
+        &format!("SSL_ca_file={}", dst.certs.ca_pem.display()),
+    ])
+    .args(["--nolog", "--noreleasecheck", "--subscribeall"]);
+    Some(c)
+}
