@@ -19,6 +19,29 @@ pub async fn login(port: u16, user: &str, password: &str) -> Result<Session, Err
     Ok(c)
 }
 
+/// Connects to the server's IMAPS port (TLS verified against its test CA) and logs in.
+pub async fn login_tls(
+    d: &crate::Dovecot,
+    user: &str,
+) -> Result<Client<mailport_net::MaybeTls>, Error> {
+    let tls = mailport_net::TlsConnector::new(&mailport_net::TlsOptions {
+        ca_file: Some(d.certs.ca_pem.clone()),
+        insecure: false,
+    })
+    .map_err(|e| Error::Usage(e.to_string()))?;
+    let timeout = std::time::Duration::from_secs(120);
+    let tcp = mailport_net::connect_tcp("localhost", d.imaps_port, timeout)
+        .await
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let stream = tls
+        .wrap("localhost", tcp, timeout)
+        .await
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let (mut c, _) = Client::connect(stream, ClientConfig::default()).await?;
+    c.login(user, d.password(user).as_bytes()).await?;
+    Ok(c)
+}
+
 /// The server's personal namespace prefix and delimiter.
 pub async fn namespace(c: &mut Session) -> Result<(String, char), Error> {
     let ns = c.personal_namespace().await?;
