@@ -485,6 +485,22 @@ fn merge_attempts(prev: FolderReport, mut next: FolderReport) -> FolderReport {
     next
 }
 
+/// Why the options leave a message out, if they do (shared by copy and verify).
+pub(crate) fn skip_reason(m: &MessageMeta, opts: &CopyOptions) -> Option<&'static str> {
+    let date = parse_internal_date(&m.internal_date);
+    if opts.skip_deleted && m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")) {
+        Some("flagged \\Deleted (--skip-deleted)")
+    } else if opts.max_size.is_some_and(|max| m.size > max) {
+        Some("larger than --max-size")
+    } else if opts.since.zip(date).is_some_and(|(s, d)| d < s) {
+        Some("older than --since")
+    } else if opts.before.zip(date).is_some_and(|(b, d)| d >= b) {
+        Some("not before --before")
+    } else {
+        None
+    }
+}
+
 /// What to do with each source message, decided before any byte moves.
 /// Messages not copied get their ledger entry in `records`.
 fn classify(
@@ -496,20 +512,8 @@ fn classify(
 ) -> Vec<MessageMeta> {
     let mut to_copy = Vec::new();
     for m in metas {
-        let date = parse_internal_date(&m.internal_date);
         let id = m.headers.as_ref().map(|h| opts.identity.key(h, m.size));
-        let skip =
-            if opts.skip_deleted && m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")) {
-                Some("flagged \\Deleted (--skip-deleted)")
-            } else if opts.max_size.is_some_and(|max| m.size > max) {
-                Some("larger than --max-size")
-            } else if opts.since.zip(date).is_some_and(|(s, d)| d < s) {
-                Some("older than --since")
-            } else if opts.before.zip(date).is_some_and(|(b, d)| d >= b) {
-                Some("not before --before")
-            } else {
-                None
-            };
+        let skip = skip_reason(&m, opts);
         if let Some(reason) = skip {
             report.skip(reason);
             records.push(ledger::settled(

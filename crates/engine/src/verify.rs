@@ -13,7 +13,7 @@ use mailport_imap::{date::parse_internal_date, MessageMeta};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::copy::{open_listings, EngineError};
+use crate::copy::{open_listings, skip_reason, EngineError};
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;
 use crate::plan::FolderPlan;
@@ -134,14 +134,6 @@ async fn read_folder(
     Ok((st.uidvalidity, seen))
 }
 
-fn left_out(m: &MessageMeta, opts: &CopyOptions) -> bool {
-    let date = parse_internal_date(&m.internal_date);
-    (opts.skip_deleted && m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted")))
-        || opts.max_size.is_some_and(|max| m.size > max)
-        || opts.since.zip(date).is_some_and(|(s, d)| d < s)
-        || opts.before.zip(date).is_some_and(|(b, d)| d >= b)
-}
-
 async fn check_folder(
     src: &mut ImapSession,
     dst: &mut ImapSession,
@@ -201,7 +193,7 @@ async fn check_folder(
                 };
                 (v, Some(d.meta.uid))
             }
-            _ if left_out(&s.meta, opts) => (Verdict::Skipped, None),
+            _ if skip_reason(&s.meta, opts).is_some() => (Verdict::Skipped, None),
             _ => (Verdict::Missing, None),
         };
         match verdict {
