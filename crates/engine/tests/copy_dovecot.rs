@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use mailport_engine::plan::PlanOptions;
 use mailport_engine::{copy, Connector, CopyOptions, NoProgress, Report};
-use mailport_testbed::session::{self, MessageSnapshot, Snapshot};
+use mailport_testbed::session::{self, Snapshot};
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
 
 use common::connector;
@@ -54,28 +54,16 @@ async fn run(src: &Connector, dst: &Connector, opts: CopyOptions) -> Report {
     r
 }
 
-fn sorted(mut v: Vec<MessageSnapshot>) -> Vec<MessageSnapshot> {
-    v.sort();
-    v
-}
-
 /// Every source folder's messages are in the expected destination folder,
 /// identical in bytes, flags and INTERNALDATE, as many times as on the source.
 fn assert_migrated(src: &Snapshot, dst: &Snapshot, mapping: &BTreeMap<&str, &str>) {
-    for (name, msgs) in &src.folders {
-        let target = mapping.get(name.as_str()).copied().unwrap_or(name);
-        let got = dst.folders.get(target).unwrap_or_else(|| {
-            panic!(
-                "{name} -> {target} missing on destination; it has {:?}",
-                dst.folders.keys()
-            )
-        });
-        assert_eq!(
-            sorted(got.clone()),
-            sorted(msgs.clone()),
-            "messages of {name} -> {target} differ"
-        );
-    }
+    let pairs: Vec<(&str, &str)> = mapping.iter().map(|(a, b)| (*a, *b)).collect();
+    let diff = src.differences(dst, &pairs);
+    assert!(
+        diff.is_empty(),
+        "not migrated: {diff:#?}; destination has {:?}",
+        dst.folders.keys()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

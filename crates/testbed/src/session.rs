@@ -112,6 +112,32 @@ pub struct Snapshot {
     pub subscribed: Vec<String>,
 }
 
+impl Snapshot {
+    /// How `dst` fails to hold every folder of `self` with the same messages
+    /// (bytes, flags, date; counted), folders renamed by `mapping`. Empty when
+    /// it holds them all exactly.
+    pub fn differences(&self, dst: &Snapshot, mapping: &[(&str, &str)]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, msgs) in &self.folders {
+            let target = mapping
+                .iter()
+                .find(|(from, _)| from == name)
+                .map_or(name.as_str(), |(_, to)| to);
+            let Some(got) = dst.folders.get(target) else {
+                out.push(format!("{name} -> {target}: missing on the destination"));
+                continue;
+            };
+            let (mut a, mut b) = (msgs.clone(), got.clone());
+            a.sort();
+            b.sort();
+            if a != b {
+                out.push(format!("{name} -> {target}: {} messages on the source, {} on the destination, contents differ", a.len(), b.len()));
+            }
+        }
+        out
+    }
+}
+
 fn logical(wire: &[u8], prefix: &str, delim: char) -> String {
     let decoded = utf7::decode(wire).unwrap_or_else(|_| String::from_utf8_lossy(wire).into_owned());
     let stripped = decoded.strip_prefix(prefix).unwrap_or(&decoded);
