@@ -2,15 +2,16 @@
 //! each folder streamed in batches from `UID FETCH` into `APPEND`.
 //!
 //! Memory stays bounded whatever the message size: bodies move source ->
-//! destination in [`CHUNK`]-sized pieces, never whole. Within a folder the
-//! order of the source (UID order) is kept, so one folder is one worker's.
+//! destination in [`CHUNK`]-sized pieces, never whole. A folder is one
+//! worker's, in the source's (UID) order, until that worker has batches left
+//! and another has nothing to do: then they share it ([`crate::share`]).
 //! With MULTIAPPEND (RFC 3502) a batch is one APPEND command, which lets the
 //! destination do its per-append bookkeeping once per batch; a batch the
 //! destination refuses is retried message by message so that one bad message
 //! does not fail its neighbours.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use mailport_imap::{date::parse_internal_date, uidset, MessageMeta};
@@ -23,6 +24,7 @@ use crate::names::Hierarchy;
 use crate::plan::{self, FolderPlan, Listing, Plan, PlanOptions};
 use crate::report::{FolderReport, Report};
 use crate::session::{Connector, ImapSession, SessionError};
+use crate::share::{Board, Next, Preparing, SharedFolder, Tally};
 use crate::sync;
 
 /// Bytes moved per read/write while streaming a body.
@@ -30,7 +32,7 @@ const CHUNK: usize = 64 << 10;
 
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
-    /// Connections per side (one folder per connection pair at a time).
+    /// Connections per side: folders in parallel, big ones shared.
     pub connections: usize,
     /// Plan and count only; change nothing.
     pub dry_run: bool,
@@ -153,7 +155,7 @@ struct Ctx {
     utf8: bool,
     opts: CopyOptions,
     plan: Plan,
-    queue: Mutex<VecDeque<usize>>,
+    board: Board,
     create_errors: HashMap<usize, String>,
     progress: Arc<dyn Progress>,
 }
@@ -364,17 +366,15 @@ pub async fn copy(
         source,
         destination,
         utf8,
-        queue: Mutex::new((0..plan.folders.len()).collect()),
+        board: Board::new(plan.folders.len()),
         plan,
         create_errors,
         opts,
         progress,
     });
-    let workers = ctx
-        .opts
-        .connections
-        .max(1)
-        .min(ctx.plan.folders.len().max(1));
+    // More workers than folders help with the big ones (they connect only
+    // when there is something to help with).
+    let workers = ctx.opts.connections.max(1);
     let mut handles = Vec::new();
     let mut first = Some(first);
     for _ in 0..workers {
@@ -399,10 +399,7 @@ pub async fn copy(
 
 async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderReport)> {
     let mut out = Vec::new();
-    loop {
-        let Some(index) = ctx.queue.lock().expect("queue lock").pop_front() else {
-            break;
-        };
+    while let Some((index, mut preparing)) = ctx.board.take_folder() {
         let folder = &ctx.plan.folders[index];
         let started = Instant::now();
         if pair.is_none() {
@@ -425,7 +422,7 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
         let mut report: Option<FolderReport> = None;
         for attempt in 0..=FOLDER_RETRIES {
             let Some(p) = pair.as_mut() else { break };
-            let (r, end) = copy_folder(p, index, &ctx).await;
+            let (r, end) = copy_folder(p, index, &mut preparing, &ctx).await;
             report = Some(match report {
                 None => r,
                 // Messages the broken attempt copied are found present now:
@@ -453,6 +450,31 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
         report.elapsed = started.elapsed();
         ctx.progress.folder_finished(index, &report);
         out.push((index, report));
+    }
+    // No folder left to own: help with the batches of others'.
+    loop {
+        match ctx.board.next_help() {
+            Next::Help(shared) => {
+                if pair.is_none() {
+                    match reconnect(&ctx).await {
+                        Ok(p) => pair = Some(p),
+                        Err(e) => {
+                            tracing::warn!("could not open more connections to help: {e}");
+                            shared.leave(Tally::default());
+                            break;
+                        }
+                    }
+                }
+                let p = pair.as_mut().expect("connected above");
+                let (tally, usable) = help(p, &shared, &ctx).await;
+                if !usable {
+                    pair = None;
+                }
+                shared.leave(tally);
+            }
+            Next::Wait => tokio::time::sleep(Board::POLL).await,
+            Next::Done => break,
+        }
     }
     if let Some(mut p) = pair {
         let _ = tokio::join!(p.src.logout(), p.dst.logout());
@@ -482,6 +504,7 @@ fn merge_attempts(prev: FolderReport, mut next: FolderReport) -> FolderReport {
     next.already_present -= moved;
     next.copied += moved;
     next.bytes += prev.bytes;
+    next.helpers = next.helpers.max(prev.helpers);
     next
 }
 
@@ -543,7 +566,12 @@ fn classify(
 }
 
 /// Copies one folder. Returns its report and whether to try again.
-async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, FolderEnd) {
+async fn copy_folder(
+    p: &mut Pair,
+    index: usize,
+    preparing: &mut Preparing<'_>,
+    ctx: &Ctx,
+) -> (FolderReport, FolderEnd) {
     let folder: &FolderPlan = &ctx.plan.folders[index];
     let mut report = FolderReport {
         source: folder.source.clone(),
@@ -687,49 +715,40 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
         write_ledger(l, key, &records).await;
     }
 
-    let multiappend = p.dst.has_capability("MULTIAPPEND");
-    let mut batches: VecDeque<Vec<MessageMeta>> =
-        batch(to_copy, ctx.opts.batch_messages, ctx.opts.batch_bytes).into();
-    let mut buf = vec![0u8; CHUNK];
-    // True when the FETCH for the front batch was already sent (pipelining).
-    let mut prefetched = false;
-    while let Some(b) = batches.pop_front() {
-        let step = Step {
-            batch: &b,
-            fetch_sent: prefetched,
-            next: batches.front().map(Vec::as_slice),
-            multiappend,
-        };
-        if let Some((l, key)) = &ledger {
-            // Write-ahead: a run that dies before the verdict leaves these
-            // behind, and the next run knows to let the destination settle.
-            let intents: Vec<Entry> = b
-                .iter()
-                .map(|m| ledger::settled(m, String::new(), Outcome::InFlight, None))
-                .collect();
-            write_ledger(l, key, &intents).await;
-        }
-        let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
-        if let Some((l, key)) = &ledger {
-            write_ledger(l, key, &out.records).await;
-        }
-        prefetched = out.next_fetch_sent;
-        report.copied += out.copied;
-        report.bytes += out.copied_bytes;
-        for (reason, n) in out.failed {
+    let shared = Arc::new(SharedFolder::new(
+        index,
+        status.uidvalidity,
+        batch(to_copy, ctx.opts.batch_messages, ctx.opts.batch_bytes),
+    ));
+    ctx.board.open(&shared);
+    preparing.done();
+    let ledger_key = ledger.as_ref().map(|(l, key)| (*l, key));
+    let own = run_batches(p, &shared, ledger_key, ctx).await;
+    // Left over only when this worker's connections broke.
+    let left: u64 = ctx
+        .board
+        .close(&shared)
+        .iter()
+        .map(|b| b.len() as u64)
+        .sum();
+    let helped = shared.helpers_done().await;
+    let own_broken = own.broken.clone();
+    let helper_broken = helped.broken.is_some();
+    report.helpers = helped.helpers;
+    for t in [own, helped] {
+        report.copied += t.copied;
+        report.bytes += t.bytes;
+        for (reason, n) in t.failed {
             report.fail(&reason, n);
         }
-        // Retried one by one, right after the batch whose FETCH is already
-        // running, so that the order stays close to the source's.
-        let at = usize::from(prefetched).min(batches.len());
-        for m in out.retry_singly.into_iter().rev() {
-            batches.insert(at, vec![m]);
-        }
-        if let Some(reason) = out.broken {
-            let left: u64 = batches.iter().map(|b| b.len() as u64).sum();
-            report.fail(&reason, left);
-            return (report, FolderEnd::Reconnect);
-        }
+    }
+    if let Some(reason) = own_broken {
+        report.fail(&reason, left);
+        return (report, FolderEnd::Reconnect);
+    }
+    if helper_broken {
+        // A helper's batch may be in flight: another pass settles it.
+        return (report, FolderEnd::Retry);
     }
     if let Some((l, key)) = &ledger {
         // Deletions owed to a later --sync-deletes pass keep the folder open.
@@ -761,6 +780,91 @@ async fn copy_folder(p: &mut Pair, index: usize, ctx: &Ctx) -> (FolderReport, Fo
         }
     }
     (report, FolderEnd::Done)
+}
+
+/// Copies a folder's batches until none is left, taking them from `shared`
+/// one at a time so that other workers can take some too.
+async fn run_batches(
+    p: &mut Pair,
+    shared: &SharedFolder,
+    ledger: Option<(&Ledger, &FolderKey)>,
+    ctx: &Ctx,
+) -> Tally {
+    let index = shared.index;
+    let folder = &ctx.plan.folders[index];
+    let multiappend = p.dst.has_capability("MULTIAPPEND");
+    let mut tally = Tally::default();
+    // Batches only this worker may copy: the next one, whose FETCH may
+    // already be on the wire, and single retries of a refused batch.
+    let mut mine: VecDeque<Vec<MessageMeta>> = VecDeque::new();
+    let mut buf = vec![0u8; CHUNK];
+    // True when the FETCH for the front batch was already sent (pipelining).
+    let mut prefetched = false;
+    while let Some(b) = mine.pop_front().or_else(|| shared.pop()) {
+        if mine.is_empty() {
+            mine.extend(shared.pop());
+        }
+        let step = Step {
+            batch: &b,
+            fetch_sent: prefetched,
+            next: mine.front().map(Vec::as_slice),
+            multiappend,
+        };
+        if let Some((l, key)) = ledger {
+            // Write-ahead: a run that dies before the verdict leaves these
+            // behind, and the next run knows to let the destination settle.
+            let intents: Vec<Entry> = b
+                .iter()
+                .map(|m| ledger::settled(m, String::new(), Outcome::InFlight, None))
+                .collect();
+            write_ledger(l, key, &intents).await;
+        }
+        let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
+        if let Some((l, key)) = ledger {
+            write_ledger(l, key, &out.records).await;
+        }
+        prefetched = out.next_fetch_sent;
+        tally.batches += 1;
+        tally.copied += out.copied;
+        tally.bytes += out.copied_bytes;
+        tally.failed.extend(out.failed);
+        // Retried one by one, right after the batch whose FETCH is already
+        // running, so that the order stays close to the source's.
+        let at = usize::from(prefetched).min(mine.len());
+        for m in out.retry_singly.into_iter().rev() {
+            mine.insert(at, vec![m]);
+        }
+        if let Some(reason) = out.broken {
+            let left: u64 = mine.iter().map(|b| b.len() as u64).sum();
+            tally.failed.push((reason.clone(), left));
+            tally.broken = Some(reason);
+            break;
+        }
+    }
+    tally
+}
+
+/// Copies batches of another worker's folder on this worker's connections.
+/// Returns what it did and whether the connections are still usable.
+async fn help(p: &mut Pair, shared: &SharedFolder, ctx: &Ctx) -> (Tally, bool) {
+    let folder = &ctx.plan.folders[shared.index];
+    match p.src.select(&folder.source_wire, true).await {
+        Ok(st) if st.uidvalidity == shared.uidvalidity => {}
+        // Rebuilt since its owner read it: these UIDs mean other messages.
+        Ok(_) => return (Tally::default(), true),
+        Err(e) => {
+            tracing::warn!("could not open {:?} to help: {e}", folder.source);
+            return (Tally::default(), !e.breaks_connection());
+        }
+    }
+    let key = ctx
+        .opts
+        .ledger
+        .as_ref()
+        .map(|l| (l, l.key(&folder.source, shared.uidvalidity)));
+    let tally = run_batches(p, shared, key.as_ref().map(|(l, k)| (*l, k)), ctx).await;
+    let usable = tally.broken.is_none();
+    (tally, usable)
 }
 
 /// After a run died mid-APPEND, the destination may still be committing

@@ -8,7 +8,8 @@
 //! - [`identity`]: recognising a message already on the destination.
 //! - [`ledger`]: what the state store says a pass can skip or must update;
 //!   [`sync`] carries flag changes and (opt-in) deletions to copied messages.
-//! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND.
+//! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND;
+//!   `share`: idle workers take batches of a big folder.
 //! - [`report`]: per-folder outcomes whose totals add up.
 //! - [`verify`]: the independent check (hashes or identities) and the manifest.
 //!
@@ -24,6 +25,7 @@ pub mod plan;
 pub mod report;
 pub mod roles;
 pub mod session;
+mod share;
 pub mod sync;
 pub mod verify;
 

@@ -30,6 +30,8 @@ pub struct FolderReport {
     pub to_copy: u64,
     /// Bytes of the copied messages (in a dry run: of those it would copy).
     pub bytes: u64,
+    /// Other connection pairs that copied some of this folder's batches.
+    pub helpers: u64,
     #[serde(serialize_with = "secs")]
     pub elapsed: Duration,
     /// A folder-level failure (could not read or create the folder).

@@ -41,7 +41,7 @@ pub struct MailboxStatus {
 }
 
 /// Metadata of one message, fetched without its body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageMeta {
     pub seq: u32,
     pub uid: u32,
