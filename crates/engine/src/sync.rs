@@ -3,6 +3,8 @@
 //! by the destination UID it recorded, and only while the destination
 //! folder's UIDVALIDITY is the one recorded.
 
+use std::collections::BTreeMap;
+
 use mailport_imap::{uidset, Error};
 use mailport_store::{Entry, FolderKey};
 
@@ -24,6 +26,10 @@ pub async fn carry_flags(
         return Ok(());
     }
     let st = dst.select(&folder.destination_wire, false).await?;
+    // One UID STORE per distinct flag set: a delta pass changes flags on
+    // many messages but to few different sets, and each STORE is a round
+    // trip and a destination transaction.
+    let mut by_flags: BTreeMap<Vec<String>, Vec<u32>> = BTreeMap::new();
     let mut records = Vec::new();
     for u in updates {
         let (Some(uid), Some(uv)) = (u.entry.dest_uid, u.entry.dest_uidvalidity) else {
@@ -32,14 +38,24 @@ pub async fn carry_flags(
         if uv != st.uidvalidity {
             continue;
         }
-        dst.command(format!("UID STORE {uid} FLAGS.SILENT ({})", u.flags.join(" ")).as_bytes())
-            .await?;
-        report.flags_updated += 1;
+        let mut flags = u.flags.clone();
+        flags.sort();
+        by_flags.entry(flags).or_default().push(uid);
         records.push(Entry {
             flags: u.flags,
             ..u.entry
         });
     }
+    for (flags, mut uids) in by_flags {
+        uids.sort_unstable();
+        // Scattered UIDs make long sets; servers cap command lines (Dovecot at 64 KiB).
+        for part in uids.chunks(1000) {
+            let set = uidset::compress(part);
+            dst.command(format!("UID STORE {set} FLAGS.SILENT ({})", flags.join(" ")).as_bytes())
+                .await?;
+        }
+    }
+    report.flags_updated += records.len() as u64;
     if let Err(e) = ledger.store.record(key, &records).await {
         tracing::warn!("{e}");
     }

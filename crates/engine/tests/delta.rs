@@ -106,7 +106,7 @@ async fn delta_pass_copies_new_carries_flags_and_deletes_only_when_asked() {
     let first = pair.copy(false).await;
     assert_eq!(first.totals.copied as usize, corpus.message_count());
 
-    // Changes on the source: 3 new messages, flags changed on 2, 2 expunged.
+    // Changes on the source: 3 new messages, flags changed on 6, 2 expunged.
     let mut c = login(&pair.src).await;
     let extra = Corpus::generate(&CorpusOptions {
         inbox_messages: 3,
@@ -127,6 +127,10 @@ async fn delta_pass_copies_new_carries_flags_and_deletes_only_when_asked() {
         .await
         .unwrap();
     c.command(b"UID STORE 2 FLAGS ()").await.unwrap();
+    // Four messages changed to the same flags (carried in one STORE).
+    c.command(b"UID STORE 3:6 FLAGS (\\Seen \\Flagged)")
+        .await
+        .unwrap();
     c.select(b"Work", false).await.unwrap();
     c.command(b"UID STORE 1:2 +FLAGS (\\Deleted)")
         .await
@@ -136,7 +140,7 @@ async fn delta_pass_copies_new_carries_flags_and_deletes_only_when_asked() {
     let second = pair.copy(false).await;
     assert_eq!(second.totals.copied, 3, "{:#?}", second.folders);
     let flagged: u64 = second.folders.iter().map(|f| f.flags_updated).sum();
-    assert_eq!(flagged, 2);
+    assert_eq!(flagged, 6);
     assert_eq!(second.folders.iter().map(|f| f.deleted).sum::<u64>(), 0);
     let (s, d) = pair.snapshots().await;
     assert_same(&s, &d, &["INBOX", "Work/Projects", "Entwürfe"]);
