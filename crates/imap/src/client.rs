@@ -156,7 +156,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             .any(|c| c.eq_ignore_ascii_case(name))
     }
 
-    fn tag(&mut self) -> String {
+    pub(crate) fn tag(&mut self) -> String {
         let t = format!("m{}", self.next_tag);
         self.next_tag += 1;
         t
@@ -243,14 +243,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    async fn read_response(&mut self) -> Result<Response, Error> {
+    pub(crate) async fn read_response(&mut self) -> Result<Response, Error> {
         let Frame::Complete(raw) = self.read_frame(false).await? else {
             unreachable!("stop_at_body is false")
         };
         Ok(parse::parse_response(&raw)?)
     }
 
-    async fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let (io, t) = (&mut self.io, self.config.timeout);
         match tokio::time::timeout(t, async {
             io.write_all(bytes).await?;
@@ -263,7 +263,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    fn ensure_idle(&self) -> Result<(), Error> {
+    pub(crate) fn ensure_idle(&self) -> Result<(), Error> {
         match self.state {
             BodyState::Idle => Ok(()),
             _ => Err(Error::Usage(
@@ -277,7 +277,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.ensure_idle()?;
         let tag = self.tag();
         tracing::debug!(target: "mailport::imap::wire", "C: {tag} {}", redact(cmd));
-        let mut line = Vec::with_capacity(tag.len() + cmd.len() + 3);
+        // Wiped after sending: LOGIN and AUTHENTICATE lines carry secrets.
+        let mut line = zeroize::Zeroizing::new(Vec::with_capacity(tag.len() + cmd.len() + 3));
         line.extend_from_slice(tag.as_bytes());
         line.push(b' ');
         line.extend_from_slice(cmd);
@@ -288,9 +289,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// Reads responses until `tag` completes.
     async fn collect(&mut self, tag: &str, command: &str) -> Result<Completion, Error> {
+        self.collect_from(None, tag, command).await
+    }
+
+    /// Like `collect`, starting with a response the caller already read.
+    pub(crate) async fn collect_from(
+        &mut self,
+        mut first: Option<Response>,
+        tag: &str,
+        command: &str,
+    ) -> Result<Completion, Error> {
         let mut untagged = Vec::new();
         loop {
-            match self.read_response().await? {
+            let response = match first.take() {
+                Some(r) => r,
+                None => self.read_response().await?,
+            };
+            match response {
                 Response::Tagged {
                     tag: t,
                     status,
@@ -327,68 +342,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.command(b"CAPABILITY").await.map(|_| ())
     }
 
-    /// LOGIN (RFC 3501 6.2.3). Refreshes capabilities afterwards.
-    pub async fn login(&mut self, user: &str, password: &[u8]) -> Result<(), Error> {
-        let mut cmd = b"LOGIN ".to_vec();
-        cmd.extend(quote(user.as_bytes())?);
-        cmd.push(b' ');
-        cmd.extend(quote(password)?);
-        let r = self.command(&cmd).await;
-        zeroize_vec(&mut cmd);
-        let done = r?;
-        self.refresh_capabilities(&done).await
-    }
-
-    /// AUTHENTICATE PLAIN (RFC 4616) with an optional authorization identity.
-    pub async fn authenticate_plain(
-        &mut self,
-        authzid: &str,
-        authcid: &str,
-        password: &[u8],
-    ) -> Result<(), Error> {
-        let mut msg = Vec::new();
-        msg.extend_from_slice(authzid.as_bytes());
-        msg.push(0);
-        msg.extend_from_slice(authcid.as_bytes());
-        msg.push(0);
-        msg.extend_from_slice(password);
-        let mut b64 = base64(&msg);
-        zeroize_vec(&mut msg);
-        let r = if self.has_capability("SASL-IR") {
-            let mut cmd = b"AUTHENTICATE PLAIN ".to_vec();
-            cmd.extend_from_slice(b64.as_bytes());
-            let r = self.command(&cmd).await;
-            zeroize_vec(&mut cmd);
-            r
-        } else {
-            self.ensure_idle()?;
-            let tag = self.tag();
-            tracing::debug!(target: "mailport::imap::wire", "C: {tag} AUTHENTICATE PLAIN");
-            self.send(format!("{tag} AUTHENTICATE PLAIN\r\n").as_bytes())
-                .await?;
-            match self.read_response().await? {
-                Response::Continuation(_) => {
-                    let mut line = b64.clone().into_bytes();
-                    line.extend_from_slice(b"\r\n");
-                    let sent = self.send(&line).await;
-                    zeroize_vec(&mut line);
-                    sent?;
-                    self.collect(&tag, "AUTHENTICATE").await
-                }
-                Response::Tagged { status, text, .. } => Err(refusal("AUTHENTICATE", status, text)),
-                other => Err(Error::Malformed(format!(
-                    "unexpected reply to AUTHENTICATE: {other:?}"
-                ))),
-            }
-        };
-        // The base64 form holds the password too.
-        let mut bytes = std::mem::take(&mut b64).into_bytes();
-        zeroize_vec(&mut bytes);
-        let done = r?;
-        self.refresh_capabilities(&done).await
-    }
-
-    async fn refresh_capabilities(&mut self, done: &Completion) -> Result<(), Error> {
+    pub(crate) async fn refresh_capabilities(&mut self, done: &Completion) -> Result<(), Error> {
         // Servers often change capabilities after login; ask unless told.
         let told = done.text.code.as_deref() == Some("CAPABILITY")
             || done
@@ -769,47 +723,11 @@ pub fn quote(s: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-fn zeroize_vec(v: &mut Vec<u8>) {
-    zeroize::Zeroize::zeroize(v);
-}
-
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 0x3f) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::duplex;
-
-    #[test]
-    fn base64_known_answers() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(
-            base64(b"\0tim\0tanstaaftanstaaf"),
-            "AHRpbQB0YW5zdGFhZnRhbnN0YWFm"
-        );
-    }
 
     #[test]
     fn redacts_secrets() {
@@ -823,6 +741,29 @@ mod tests {
         );
         assert_eq!(quote(b"a\"b").unwrap(), b"\"a\\\"b\"");
         assert!(quote(b"a\r\nb").is_err());
+    }
+
+    #[tokio::test]
+    async fn oauth_failure_shows_the_servers_reason_and_logindisabled_is_respected() {
+        let mut c = scripted(
+            b"* OK ready\r\n+ \r\n+ eyJzdGF0dXMiOiI0MDEifQ==\r\nm1 NO [AUTHENTICATIONFAILED] Invalid credentials\r\n",
+        )
+        .await;
+        let e = c
+            .authenticate(&crate::Sasl::XOAuth2 {
+                user: "alice",
+                token: "expired",
+            })
+            .await
+            .unwrap_err();
+        assert!(e.is_auth(), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains(r#"{"status":"401"}"#), "{text}");
+        assert!(!text.contains("expired"), "{text}");
+
+        let mut c = scripted(b"* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] ready\r\n").await;
+        let e = c.login("alice", b"pw").await.unwrap_err();
+        assert!(e.to_string().contains("LOGINDISABLED"), "{e}");
     }
 
     async fn scripted(server_script: &'static [u8]) -> Client<tokio::io::DuplexStream> {

@@ -1,5 +1,6 @@
 //! IMAP4rev1 client for mailport (RFC 3501 and the extensions a migration needs).
 //!
+//! - [`auth`]: LOGIN and SASL (PLAIN with authzid, XOAUTH2, OAUTHBEARER).
 //! - [`parse`]: sans-I/O response parser (complete responses, literals inline).
 //! - [`client`]: framing over any async stream, timeouts on every read, bounded
 //!   lines and buffered literals, streaming `BODY[]` FETCH and (MULTI)APPEND.
@@ -11,6 +12,7 @@
 //! server said, with errors that classify themselves ([`Error::is_transient`],
 //! [`Error::is_auth`]).
 
+pub mod auth;
 pub mod client;
 pub mod commands;
 pub mod date;
@@ -19,6 +21,7 @@ pub mod parse;
 pub mod uidset;
 pub mod utf7;
 
+pub use auth::Sasl;
 pub use client::{AppendUid, BodyStart, Client, ClientConfig, Completion};
 pub use commands::{ListEntry, MailboxStatus, MessageMeta, Namespace};
 pub use error::Error;
