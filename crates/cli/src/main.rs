@@ -22,7 +22,7 @@ use anyhow::{anyhow, Context};
 use clap::Parser;
 use mailport_engine::identity::IdentityRule;
 use mailport_engine::plan::PlanOptions;
-use mailport_engine::{Connector, CopyOptions, EndpointConfig, Progress};
+use mailport_engine::{Connector, CopyOptions, Credentials, EndpointConfig, Progress};
 use mailport_net::{Endpoint, TlsOptions};
 
 use args::{Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
@@ -175,7 +175,8 @@ fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
     let side = |which: &str, endpoint: Endpoint, password, ca_file| {
         Connector::new(EndpointConfig {
             endpoint,
-            password,
+            credentials: Credentials::Password(password),
+            auth_mech: None,
             tls: TlsOptions {
                 ca_file,
                 insecure: a.tls_insecure,

@@ -129,7 +129,9 @@ impl EngineError {
             EngineError::Session { source, .. } => match source {
                 SessionError::Connect(c) => c.is_transient(),
                 SessionError::Imap { source, .. } => source.is_transient(),
-                SessionError::Auth { .. } | SessionError::NoStartTls { .. } => false,
+                SessionError::Auth { .. }
+                | SessionError::Login { .. }
+                | SessionError::NoStartTls { .. } => false,
             },
             EngineError::Imap { source, .. } => source.is_transient(),
         }

@@ -1,6 +1,7 @@
 //! The mailport engine: plan and copy a mailbox between two IMAP endpoints.
 //!
-//! - [`session`]: connect, TLS/STARTTLS, login; secrets redacted and wiped.
+//! - [`session`]: connect, TLS/STARTTLS; [`login`]: password, OAuth token or
+//!   admin impersonation; secrets redacted and wiped.
 //! - [`names`]: wire names <-> logical paths (namespace prefix, separator,
 //!   modified UTF-7 or UTF-8).
 //! - [`roles`]: special folders (SPECIAL-USE, else well-known names).
@@ -20,6 +21,7 @@
 pub mod copy;
 pub mod identity;
 pub mod ledger;
+pub mod login;
 pub mod names;
 pub mod plan;
 pub mod report;
@@ -31,6 +33,7 @@ pub mod verify;
 
 pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};
 pub use ledger::Ledger;
+pub use login::{AdminStyle, AuthMech, Credentials, TokenSource};
 pub use mailport_store::Store;
 pub use report::{FolderReport, Report};
 pub use session::{Connector, EndpointConfig, Secret, SessionError};

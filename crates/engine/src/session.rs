@@ -9,6 +9,8 @@ use mailport_net::{
 };
 use zeroize::Zeroizing;
 
+use crate::login::{log_in, AuthMech, Credentials, LoginError, Target};
+
 pub type ImapSession = Client<MaybeTls>;
 
 /// A password that never shows in logs or debug output and is wiped on drop.
@@ -34,7 +36,9 @@ impl fmt::Debug for Secret {
 #[derive(Clone)]
 pub struct EndpointConfig {
     pub endpoint: Endpoint,
-    pub password: Secret,
+    pub credentials: Credentials,
+    /// A SASL mechanism the user insists on (else chosen from the server's offer).
+    pub auth_mech: Option<AuthMech>,
     pub tls: TlsOptions,
     /// Allow `imap://` without STARTTLS (password in clear text).
     pub allow_plaintext: bool,
@@ -47,6 +51,12 @@ pub enum SessionError {
     Connect(#[from] ConnectError),
     #[error("login as {user:?} at {host} failed: {reason}")]
     Auth {
+        user: String,
+        host: String,
+        reason: String,
+    },
+    #[error("cannot log in as {user:?} at {host}: {reason}")]
+    Login {
         user: String,
         host: String,
         reason: String,
@@ -111,26 +121,31 @@ impl Connector {
                 });
             }
         }
-        let password = self.config.password.expose().as_bytes();
-        let result =
-            if client.has_capability("LOGINDISABLED") && client.has_capability("AUTH=PLAIN") {
-                client.authenticate_plain("", &ep.user, password).await
-            } else {
-                client.login(&ep.user, password).await
-            };
+        let target = Target {
+            user: &ep.user,
+            host: &ep.host,
+            port: ep.port,
+        };
+        let result = log_in(
+            &mut client,
+            &target,
+            &self.config.credentials,
+            self.config.auth_mech,
+        )
+        .await;
         match result {
             Ok(()) => Ok(client),
-            Err(e) if e.is_auth() || matches!(e, mailport_imap::Error::No { .. }) => {
-                Err(SessionError::Auth {
-                    user: ep.user.clone(),
-                    host: ep.host.clone(),
-                    reason: match e {
-                        mailport_imap::Error::No { text, .. } => text,
-                        other => other.to_string(),
-                    },
-                })
-            }
-            Err(e) => Err(imap_err(e)),
+            Err(LoginError::Refused(reason)) => Err(SessionError::Auth {
+                user: ep.user.clone(),
+                host: ep.host.clone(),
+                reason,
+            }),
+            Err(LoginError::Unsupported(reason)) => Err(SessionError::Login {
+                user: ep.user.clone(),
+                host: ep.host.clone(),
+                reason,
+            }),
+            Err(LoginError::Imap(e)) => Err(imap_err(e)),
         }
     }
 }

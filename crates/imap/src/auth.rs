@@ -218,7 +218,7 @@ pub(crate) fn base64(data: &[u8]) -> String {
 
 /// Standard base64 with padding; None on anything else.
 pub(crate) fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| -> Option<u32> {

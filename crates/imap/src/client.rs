@@ -723,7 +723,6 @@ pub fn quote(s: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

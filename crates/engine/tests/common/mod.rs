@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mailport_engine::{Connector, EndpointConfig, Secret};
+use mailport_engine::{Connector, Credentials, EndpointConfig, Secret};
 use mailport_net::TlsOptions;
 use mailport_testbed::Dovecot;
 
@@ -10,7 +10,8 @@ use mailport_testbed::Dovecot;
 pub fn connector(d: &Dovecot, url: &str) -> Connector {
     Connector::new(EndpointConfig {
         endpoint: url.parse().unwrap(),
-        password: Secret::new(d.password("alice").into()),
+        credentials: Credentials::Password(Secret::new(d.password("alice").into())),
+        auth_mech: None,
         tls: TlsOptions {
             ca_file: Some(d.certs.ca_pem.clone()),
             insecure: false,
