@@ -50,6 +50,17 @@ URLs:
 
 Passwords, in this order: --from-password-file/--to-password-file (first line),
 MAILPORT_FROM_PASSWORD/MAILPORT_TO_PASSWORD, else an interactive prompt (never echoed).
+With --from-admin/--to-admin it is the admin's password.
+
+Logins: LOGIN, or AUTHENTICATE PLAIN when the server sets LOGINDISABLED. Admin impersonation
+(migrate without the users' passwords), per side:
+  --from-admin admin                                     SASL PLAIN authzid (Dovecot, Cyrus, ...)
+  --from-admin admin --from-admin-style dovecot-master   LOGIN alice*admin
+  --from-admin 'CONTOSO/admin' --from-admin-style exchange   LOGIN CONTOSO/admin/alice
+  --from-admin admin --from-admin-style mirapoint        LOGIN #alice@example.org#admin#
+OAuth 2.0 (Gmail, Microsoft 365): an access token with OAUTHBEARER or XOAUTH2, from
+MAILPORT_FROM_OAUTH_TOKEN / MAILPORT_TO_OAUTH_TOKEN, --from-oauth-token-file FILE, or
+--from-oauth-token-command CMD (run again when the token expires).
 
 Folder names in --include, --exclude and --folder-map are written with '/' between levels,
 whatever separator and prefix the servers use (INBOX.Sent on a Courier-style server is 'Sent').
@@ -97,6 +108,66 @@ pub struct Sides {
     /// Log the IMAP conversation (passwords redacted) to stderr.
     #[arg(long)]
     pub debug: bool,
+    #[command(flatten)]
+    pub login: LoginArgs,
+}
+
+/// How each side logs in, when not with the user's own password.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Logins (admin impersonation, OAuth 2.0)")]
+pub struct LoginArgs {
+    /// Log in to the source as this administrator, acting for the user in --from; the
+    /// password asked for (file, MAILPORT_FROM_PASSWORD or prompt) is then the admin's.
+    #[arg(long, value_name = "LOGIN")]
+    pub from_admin: Option<String>,
+    /// How the source lets an admin act for a user (see below).
+    #[arg(long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
+    pub from_admin_style: AdminStyleArg,
+    /// Log in to the destination as this administrator, acting for the user in --to.
+    #[arg(long, value_name = "LOGIN")]
+    pub to_admin: Option<String>,
+    /// How the destination lets an admin act for a user.
+    #[arg(long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
+    pub to_admin_style: AdminStyleArg,
+    /// Source OAuth 2.0 access token: first line of this file, read at every login.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from_oauth_token_command", "from_admin"])]
+    pub from_oauth_token_file: Option<PathBuf>,
+    /// Source OAuth 2.0 access token: printed by this shell command, run again when the
+    /// server refuses the token (expired).
+    #[arg(long, value_name = "CMD", conflicts_with = "from_admin")]
+    pub from_oauth_token_command: Option<String>,
+    /// Destination OAuth 2.0 access token from a file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["to_oauth_token_command", "to_admin"])]
+    pub to_oauth_token_file: Option<PathBuf>,
+    /// Destination OAuth 2.0 access token from a command.
+    #[arg(long, value_name = "CMD", conflicts_with = "to_admin")]
+    pub to_oauth_token_command: Option<String>,
+    /// Source SASL mechanism instead of the automatic choice.
+    #[arg(long, value_enum, value_name = "MECH")]
+    pub from_auth_mech: Option<AuthMechArg>,
+    /// Destination SASL mechanism instead of the automatic choice.
+    #[arg(long, value_enum, value_name = "MECH")]
+    pub to_auth_mech: Option<AuthMechArg>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminStyleArg {
+    /// SASL PLAIN: authorization identity = user, authentication identity = admin (RFC 4616).
+    Authzid,
+    /// Dovecot master user: LOGIN user*admin.
+    DovecotMaster,
+    /// Exchange: LOGIN DOMAIN/admin/user (give the admin as DOMAIN/admin).
+    Exchange,
+    /// Mirapoint: LOGIN #user#admin#.
+    Mirapoint,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMechArg {
+    Login,
+    Plain,
+    Xoauth2,
+    Oauthbearer,
 }
 
 /// Which folders and messages (shared by copy and verify).

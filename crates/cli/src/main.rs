@@ -9,6 +9,7 @@
 //! exit code is derived from.
 
 mod args;
+mod credentials;
 mod password;
 mod progress;
 mod summary;
@@ -22,7 +23,7 @@ use anyhow::{anyhow, Context};
 use clap::Parser;
 use mailport_engine::identity::IdentityRule;
 use mailport_engine::plan::PlanOptions;
-use mailport_engine::{Connector, CopyOptions, Credentials, EndpointConfig, Progress};
+use mailport_engine::{Connector, CopyOptions, EndpointConfig, Progress};
 use mailport_net::{Endpoint, TlsOptions};
 
 use args::{Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
@@ -158,25 +159,17 @@ fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
     if a.tls_insecure {
         eprintln!("mailport: WARNING: --tls-insecure: server certificates are NOT verified; anyone on the path can read the passwords and mail");
     }
-    let from_password = password::obtain(
-        a.from_password_file.as_deref(),
-        "MAILPORT_FROM_PASSWORD",
-        "source",
-        &from.user,
-    )
-    .map_err(Failure::Usage)?;
-    let to_password = password::obtain(
-        a.to_password_file.as_deref(),
-        "MAILPORT_TO_PASSWORD",
-        "destination",
-        &to.user,
-    )
-    .map_err(Failure::Usage)?;
-    let side = |which: &str, endpoint: Endpoint, password, ca_file| {
+    let (from_credentials, from_mech) =
+        credentials::source(&a.login, a.from_password_file.as_deref(), &from.user)
+            .map_err(Failure::Usage)?;
+    let (to_credentials, to_mech) =
+        credentials::destination(&a.login, a.to_password_file.as_deref(), &to.user)
+            .map_err(Failure::Usage)?;
+    let side = |which: &str, endpoint: Endpoint, (credentials, auth_mech), ca_file| {
         Connector::new(EndpointConfig {
             endpoint,
-            credentials: Credentials::Password(password),
-            auth_mech: None,
+            credentials,
+            auth_mech,
             tls: TlsOptions {
                 ca_file,
                 insecure: a.tls_insecure,
@@ -187,8 +180,18 @@ fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
         .map_err(|e| Failure::Usage(anyhow!("{which} TLS settings: {e}")))
     };
     Ok((
-        side("source", from, from_password, a.from_tls_ca.clone())?,
-        side("destination", to, to_password, a.to_tls_ca.clone())?,
+        side(
+            "source",
+            from,
+            (from_credentials, from_mech),
+            a.from_tls_ca.clone(),
+        )?,
+        side(
+            "destination",
+            to,
+            (to_credentials, to_mech),
+            a.to_tls_ca.clone(),
+        )?,
     ))
 }
 

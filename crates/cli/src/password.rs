@@ -6,8 +6,15 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use mailport_engine::Secret;
 
-/// `side` is "source" or "destination"; `env` the variable to read.
-pub fn obtain(file: Option<&Path>, env: &str, side: &str, user: &str) -> anyhow::Result<Secret> {
+/// `side` is "source" or "destination"; `env` the variable to read; `flag`
+/// the file flag to suggest; `user` whom the password is for.
+pub fn obtain(
+    file: Option<&Path>,
+    env: &str,
+    flag: &str,
+    side: &str,
+    user: &str,
+) -> anyhow::Result<Secret> {
     if let Some(path) = file {
         let text =
             zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
@@ -27,10 +34,5 @@ pub fn obtain(file: Option<&Path>, env: &str, side: &str, user: &str) -> anyhow:
             .context("cannot read the password")?;
         return Ok(Secret::new(p));
     }
-    let flag = if side == "source" {
-        "--from-password-file"
-    } else {
-        "--to-password-file"
-    };
     bail!("no password for the {side} ({user}): give {flag} FILE or set {env}")
 }
