@@ -8,11 +8,13 @@
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::certs::{self, TestCerts};
+pub use crate::server::free_port;
+use crate::server::{tail, which, ImapServer};
 
 /// Folder layout and namespace of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,9 +155,7 @@ impl Dovecot {
 
     /// The last lines of the server log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        tail(&self.dir.path().join("dovecot.log"), 20)
     }
 
     pub fn password(&self, user: &str) -> &str {
@@ -167,41 +167,30 @@ impl Dovecot {
             .expect("user configured in DovecotOptions")
     }
 
-    /// `imap://user@127.0.0.1:PORT` (STARTTLS offered).
+    // The URL and command helpers live in [`ImapServer`]; these forward to it so
+    // that tests using only Dovecot need not import the trait.
+
     pub fn imap_url(&self, user: &str) -> String {
-        format!("imap://{user}@127.0.0.1:{}", self.imap_port)
+        ImapServer::imap_url(self, user)
     }
 
-    /// `imaps://user@localhost:PORT` (implicit TLS; certificate for localhost).
     pub fn imaps_url(&self, user: &str) -> String {
-        format!("imaps://{user}@localhost:{}", self.imaps_port)
+        ImapServer::imaps_url(self, user)
     }
 
-    /// `mailport copy` from alice here (implicit TLS) to alice at `dst`
-    /// (STARTTLS), trusting both test CAs, passwords in the environment.
-    pub fn copy_command(&self, mailport: &Path, dst: &Dovecot) -> Command {
-        self.mailport_command(mailport, "copy", dst)
+    /// See [`ImapServer::copy_command`].
+    pub fn copy_command(&self, mailport: &Path, dst: &dyn ImapServer) -> Command {
+        ImapServer::copy_command(self, mailport, dst)
     }
 
-    /// `mailport SUBCOMMAND` with the same endpoints and credentials as [`Dovecot::copy_command`].
-    pub fn mailport_command(&self, mailport: &Path, subcommand: &str, dst: &Dovecot) -> Command {
-        let mut c = Command::new(mailport);
-        c.args([
-            subcommand,
-            "--from",
-            &self.imaps_url("alice"),
-            "--to",
-            &dst.imap_url("alice"),
-        ])
-        .arg("--from-tls-ca")
-        .arg(&self.certs.ca_pem)
-        .arg("--to-tls-ca")
-        .arg(&dst.certs.ca_pem)
-        .env("MAILPORT_FROM_PASSWORD", self.password("alice"))
-        .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
-        // The state file lives and dies with the test's servers, never in $HOME.
-        .env("MAILPORT_STATE", self.dir().join("mailport-state.db"));
-        c
+    /// See [`ImapServer::mailport_command`].
+    pub fn mailport_command(
+        &self,
+        mailport: &Path,
+        subcommand: &str,
+        dst: &dyn ImapServer,
+    ) -> Command {
+        ImapServer::mailport_command(self, mailport, subcommand, dst)
     }
 
     fn stop(&self) {
@@ -218,6 +207,27 @@ impl Dovecot {
         while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl ImapServer for Dovecot {
+    fn imap_port(&self) -> u16 {
+        self.imap_port
+    }
+    fn imaps_port(&self) -> u16 {
+        self.imaps_port
+    }
+    fn ca_pem(&self) -> &Path {
+        &self.certs.ca_pem
+    }
+    fn password(&self, user: &str) -> &str {
+        Dovecot::password(self, user)
+    }
+    fn dir(&self) -> &Path {
+        Dovecot::dir(self)
+    }
+    fn log_tail(&self) -> String {
+        Dovecot::log_tail(self)
     }
 }
 
@@ -305,21 +315,6 @@ service anvil {{
     )
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 fn chown(path: &Path, uid: u32) -> std::io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), Some(uid))
-}
-
-/// A free loopback port (bound then released; the race is acceptable in tests).
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }

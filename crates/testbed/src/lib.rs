@@ -3,6 +3,8 @@
 //! - [`dovecot`]: private Dovecot instances (own config, temp dirs, free
 //!   loopback ports, passwd-file users, generated TLS certificates); stopped on drop.
 //!   A harness that cannot start its server returns an error: tests fail, never skip.
+//! - [`cyrus`]: private Cyrus IMAP 3.6 instances (the second implementation),
+//!   same shape as [`dovecot`]; both implement [`server::ImapServer`].
 //! - [`corpus`]: a deterministic, realistic sample mailbox.
 //! - [`session`]: load a corpus over IMAP, and snapshot an account (hashes,
 //!   flags, dates, folders, subscriptions) to compare source and destination.
@@ -13,11 +15,15 @@
 
 pub mod certs;
 pub mod corpus;
+pub mod cyrus;
 pub mod dovecot;
 pub mod peers;
 pub mod postgres;
 pub mod relay;
+pub mod server;
 pub mod session;
 
 pub use corpus::{Corpus, CorpusOptions};
+pub use cyrus::{Cyrus, CyrusOptions};
 pub use dovecot::{Dovecot, DovecotOptions, Layout};
+pub use server::ImapServer;

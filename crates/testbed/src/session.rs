@@ -21,16 +21,16 @@ pub async fn login(port: u16, user: &str, password: &str) -> Result<Session, Err
 
 /// Connects to the server's IMAPS port (TLS verified against its test CA) and logs in.
 pub async fn login_tls(
-    d: &crate::Dovecot,
+    d: &dyn crate::ImapServer,
     user: &str,
 ) -> Result<Client<mailport_net::MaybeTls>, Error> {
     let tls = mailport_net::TlsConnector::new(&mailport_net::TlsOptions {
-        ca_file: Some(d.certs.ca_pem.clone()),
+        ca_file: Some(d.ca_pem().to_path_buf()),
         insecure: false,
     })
     .map_err(|e| Error::Usage(e.to_string()))?;
     let timeout = std::time::Duration::from_secs(120);
-    let tcp = mailport_net::connect_tcp("localhost", d.imaps_port, timeout)
+    let tcp = mailport_net::connect_tcp("localhost", d.imaps_port(), timeout)
         .await
         .map_err(|e| Error::Usage(e.to_string()))?;
     let stream = tls

@@ -1,0 +1,103 @@
+//! What tests need of any private IMAP server the harness runs (Dovecot,
+//! Cyrus), so one test can pair any two of them without knowing which is which.
+
+use std::path::Path;
+use std::process::Command;
+
+/// A running private IMAP server: plain IMAP (STARTTLS offered) and IMAPS on
+/// loopback, a certificate from the harness's throw-away CA, users with passwords.
+pub trait ImapServer {
+    /// Port of the plain IMAP listener on 127.0.0.1.
+    fn imap_port(&self) -> u16;
+    /// Port of the implicit-TLS listener on 127.0.0.1 (certificate for `localhost`).
+    fn imaps_port(&self) -> u16;
+    /// The CA that signed the server certificate: what a client passes as `--tls-ca`.
+    fn ca_pem(&self) -> &Path;
+    /// The configured password of `user`; panics for a user the test did not configure.
+    fn password(&self, user: &str) -> &str;
+    /// The instance's temp dir.
+    fn dir(&self) -> &Path;
+    /// What the server logged last, for failure messages.
+    fn log_tail(&self) -> String;
+
+    /// `imap://user@127.0.0.1:PORT` (STARTTLS offered).
+    fn imap_url(&self, user: &str) -> String {
+        format!("imap://{user}@127.0.0.1:{}", self.imap_port())
+    }
+
+    /// `imaps://user@localhost:PORT` (implicit TLS; certificate for localhost).
+    fn imaps_url(&self, user: &str) -> String {
+        format!("imaps://{user}@localhost:{}", self.imaps_port())
+    }
+
+    /// `mailport copy` from alice here (implicit TLS) to alice at `dst`
+    /// (STARTTLS), trusting both test CAs, passwords in the environment.
+    fn copy_command(&self, mailport: &Path, dst: &dyn ImapServer) -> Command
+    where
+        Self: Sized,
+    {
+        mailport_command(mailport, "copy", self, dst)
+    }
+
+    /// `mailport SUBCOMMAND` with the same endpoints and credentials as
+    /// [`ImapServer::copy_command`].
+    fn mailport_command(&self, mailport: &Path, subcommand: &str, dst: &dyn ImapServer) -> Command
+    where
+        Self: Sized,
+    {
+        mailport_command(mailport, subcommand, self, dst)
+    }
+}
+
+/// `mailport SUBCOMMAND --from imaps://alice@src --to imap://alice@dst`, both
+/// CAs trusted, passwords in the environment, the state file in `src`'s temp dir.
+pub fn mailport_command(
+    mailport: &Path,
+    subcommand: &str,
+    src: &dyn ImapServer,
+    dst: &dyn ImapServer,
+) -> Command {
+    let mut c = Command::new(mailport);
+    c.args([
+        subcommand,
+        "--from",
+        &src.imaps_url("alice"),
+        "--to",
+        &dst.imap_url("alice"),
+    ])
+    .arg("--from-tls-ca")
+    .arg(src.ca_pem())
+    .arg("--to-tls-ca")
+    .arg(dst.ca_pem())
+    .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
+    .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
+    // The state file lives and dies with the test's servers, never in $HOME.
+    .env("MAILPORT_STATE", src.dir().join("mailport-state.db"));
+    c
+}
+
+/// A free loopback port (bound then released; the race is acceptable in tests).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `name` on `$PATH` or in the sbin directories (which a non-login root shell may lack).
+pub(crate) fn which(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([
+            std::path::PathBuf::from("/usr/sbin"),
+            std::path::PathBuf::from("/sbin"),
+        ])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The last `n` lines of a log file ("" when there is none).
+pub(crate) fn tail(path: &Path, n: usize) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
