@@ -17,6 +17,7 @@ pub mod certs;
 pub mod corpus;
 pub mod cyrus;
 pub mod dovecot;
+pub mod oauth;
 pub mod peers;
 pub mod postgres;
 pub mod relay;

@@ -1,0 +1,228 @@
+//! Logins other than the user's own password, end to end against Dovecot:
+//! an administrator acting for the user (master user, SASL authzid) and
+//! OAuth 2.0 access tokens checked by Dovecot's oauth2 passdb against the
+//! harness's token endpoint.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::Ordering;
+
+use mailport_testbed::oauth::TokenEndpoint;
+use mailport_testbed::session;
+use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions};
+
+fn start(o: DovecotOptions) -> Dovecot {
+    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
+}
+
+fn mailport(sub: &str, src: &Dovecot, dst: &Dovecot) -> Command {
+    let mut c = src.mailport_command(
+        std::path::Path::new(env!("CARGO_BIN_EXE_mailport")),
+        sub,
+        dst,
+    );
+    c.stdin(Stdio::null());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A directory Dovecot's auth processes can read (test temp dirs are 0700).
+fn readable_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+async fn load_small(d: &Dovecot) -> Corpus {
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 8,
+        large_attachment: 0,
+        seed: 5,
+    });
+    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
+        .await
+        .unwrap();
+    session::load(&mut c, &corpus).await.unwrap();
+    corpus
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_migrates_a_user_without_the_users_password() {
+    let conf = readable_dir();
+    let masters = conf.path().join("master-users");
+    std::fs::write(&masters, "migrator:{PLAIN}migrator-secret\n").unwrap();
+    std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let src = start(DovecotOptions::default());
+    let dst = start(DovecotOptions {
+        extra_conf: format!(
+            "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
+            masters.display()
+        ),
+        ..Default::default()
+    });
+    let corpus = load_small(&src).await;
+
+    // Dovecot master user syntax: LOGIN alice*migrator.
+    let out = mailport("copy", &src, &dst)
+        .args([
+            "--to-admin",
+            "migrator",
+            "--to-admin-style",
+            "dovecot-master",
+            "--json",
+        ])
+        .env("MAILPORT_TO_PASSWORD", "migrator-secret")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out),
+        dst.log_tail()
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["totals"]["copied"].as_u64().unwrap() as usize,
+        corpus.message_count()
+    );
+
+    // SASL PLAIN with authzid=alice, authcid=migrator: it opens alice's mailbox,
+    // so verify finds every message there.
+    let out = mailport("verify", &src, &dst)
+        .args(["--to-admin", "migrator"])
+        .env("MAILPORT_TO_PASSWORD", "migrator-secret")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out),
+        dst.log_tail()
+    );
+
+    // A wrong admin password: login failure (exit 3), named, never echoed.
+    let out = mailport("copy", &src, &dst)
+        .args(["--to-admin", "migrator", "--debug"])
+        .env("MAILPORT_TO_PASSWORD", "wrong-admin-pw")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("alice"), "{all}");
+    assert!(
+        !all.contains("wrong-admin-pw"),
+        "the password leaked: {all}"
+    );
+
+    // The exchange style needs DOMAIN/ADMIN: a usage error before connecting.
+    let out = mailport("copy", &src, &dst)
+        .args(["--to-admin", "migrator", "--to-admin-style", "exchange"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("DOMAIN/ADMIN"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
+    let tokens = TokenEndpoint::start(vec![("good-token-123".into(), "alice".into())]).unwrap();
+    let conf = readable_dir();
+    let src = start(DovecotOptions {
+        extra_conf: tokens.dovecot_conf(conf.path()).unwrap(),
+        ..Default::default()
+    });
+    let dst = start(DovecotOptions::default());
+    let corpus = load_small(&src).await;
+
+    // A token command whose first token has expired: mailport asks again.
+    let work = tempfile::tempdir().unwrap();
+    let counter = work.path().join("runs");
+    let script = format!(
+        "n=$(cat {0} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {0}; if [ $n = 1 ]; then echo stale-token-999; else echo good-token-123; fi",
+        counter.display()
+    );
+    let out = mailport("copy", &src, &dst)
+        .env_remove("MAILPORT_FROM_PASSWORD")
+        .args(["--from-oauth-token-command", &script, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out),
+        src.log_tail()
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["totals"]["copied"].as_u64().unwrap() as usize,
+        corpus.message_count()
+    );
+    let runs: u32 = std::fs::read_to_string(&counter)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        runs, 2,
+        "the command runs again once, then its token is reused"
+    );
+    assert!(tokens.lookups.load(Ordering::Relaxed) >= 2);
+
+    // XOAUTH2 forced, token from a file: verify logs in the same way.
+    let token_file = work.path().join("token");
+    std::fs::write(&token_file, "good-token-123\n").unwrap();
+    let out = mailport("verify", &src, &dst)
+        .env_remove("MAILPORT_FROM_PASSWORD")
+        .arg("--from-oauth-token-file")
+        .arg(&token_file)
+        .args(["--from-auth-mech", "xoauth2"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out),
+        src.log_tail()
+    );
+
+    // A token the server refuses: exit 3 with the server's reason; the token
+    // appears nowhere, not even in the protocol trace.
+    std::fs::write(&token_file, "revoked-token-777\n").unwrap();
+    let out = mailport("copy", &src, &dst)
+        .env_remove("MAILPORT_FROM_PASSWORD")
+        .arg("--from-oauth-token-file")
+        .arg(&token_file)
+        .arg("--debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("login as \"alice\""), "{all}");
+    assert!(
+        !all.contains("revoked-token-777"),
+        "the token leaked: {all}"
+    );
+
+    // A password where a token is needed: clear usage error.
+    let out = mailport("copy", &src, &dst)
+        .args(["--from-auth-mech", "oauthbearer"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--from-oauth-token-file"),
+        "{}",
+        text(&out)
+    );
+}
