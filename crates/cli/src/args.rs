@@ -242,6 +242,16 @@ pub struct CopyArgs {
     /// Print a machine-readable JSON summary on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Copy at most this many bytes per second, all connections together (K, M, G suffixes).
+    #[arg(long, value_name = "SIZE")]
+    pub max_bytes_per_second: Option<String>,
+    /// Copy at most this many messages per second, all connections together.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages_per_second: Option<u64>,
+    /// Open at most this many connections to one host (source and destination on the same
+    /// host share it). Servers that allow fewer are detected and obeyed anyway.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_connections_per_host: Option<u16>,
 }
 
 #[derive(Args, Debug)]

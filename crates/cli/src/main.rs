@@ -23,6 +23,7 @@ use anyhow::{anyhow, Context};
 use clap::Parser;
 use mailport_engine::identity::IdentityRule;
 use mailport_engine::plan::PlanOptions;
+use mailport_engine::throttle::{Limits, RateLimit};
 use mailport_engine::{Connector, CopyOptions, EndpointConfig, Progress};
 use mailport_net::{Endpoint, TlsOptions};
 
@@ -195,6 +196,39 @@ fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
     ))
 }
 
+/// `--connections`, capped by `--max-connections-per-host`: each worker opens
+/// one connection per side, so two when both sides are the same host.
+fn connections(a: &CopyArgs, source: &Connector, destination: &Connector) -> usize {
+    let wanted = usize::from(a.connections);
+    let Some(cap) = a.max_connections_per_host.map(usize::from) else {
+        return wanted;
+    };
+    let same_host = source
+        .config
+        .endpoint
+        .host
+        .eq_ignore_ascii_case(&destination.config.endpoint.host);
+    let per_worker = if same_host { 2 } else { 1 };
+    wanted.min(cap / per_worker).max(1)
+}
+
+fn limits(a: &CopyArgs) -> Result<Limits, Failure> {
+    let bytes = match &a.max_bytes_per_second {
+        None => None,
+        Some(s) => Some(RateLimit::new(
+            args::parse_size(s).filter(|&n| n > 0).ok_or_else(|| {
+                Failure::Usage(anyhow!(
+                    "--max-bytes-per-second: {s:?} is not a size like 500K or 10M"
+                ))
+            })?,
+        )),
+    };
+    Ok(Limits {
+        bytes,
+        messages: a.max_messages_per_second.map(RateLimit::new),
+    })
+}
+
 /// `$XDG_DATA_HOME/mailport/state.db`, else `~/.local/share/mailport/state.db`.
 fn default_state_path() -> Option<std::path::PathBuf> {
     let base = std::env::var_os("XDG_DATA_HOME")
@@ -217,6 +251,8 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     opts.batch_messages = usize::from(a.batch);
     opts.dry_run = a.dry_run;
     let (source, destination) = connectors(&a.sides)?;
+    opts.connections = connections(&a, &source, &destination);
+    opts.limits = Arc::new(limits(&a)?);
     opts.sync_deletes = a.sync_deletes;
     if a.sync_deletes && a.no_state {
         return Err(Failure::Usage(anyhow!(

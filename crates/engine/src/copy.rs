@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mailport_imap::{date::parse_internal_date, uidset, MessageMeta};
 
@@ -26,6 +26,7 @@ use crate::report::{FolderReport, Report};
 use crate::session::{Connector, ImapSession, SessionError};
 use crate::share::{Board, Next, Preparing, SharedFolder, Tally};
 use crate::sync;
+use crate::throttle::{self, Backoff, Limits};
 
 /// Bytes moved per read/write while streaming a body.
 const CHUNK: usize = 64 << 10;
@@ -55,6 +56,8 @@ pub struct CopyOptions {
     pub sync_deletes: bool,
     /// How messages already on the destination are recognised without the ledger.
     pub identity: IdentityRule,
+    /// The user's limits on bytes and messages per second (all connections together).
+    pub limits: Arc<Limits>,
 }
 
 impl Default for CopyOptions {
@@ -74,6 +77,7 @@ impl Default for CopyOptions {
             ledger: None,
             sync_deletes: false,
             identity: IdentityRule::Strict,
+            limits: Arc::default(),
         }
     }
 }
@@ -137,6 +141,23 @@ impl EngineError {
         }
     }
 
+    /// The server pushed back (too many connections, throttled), with the
+    /// delay it suggested if any.
+    pub fn pushback(&self) -> Option<Option<Duration>> {
+        match self {
+            EngineError::Session {
+                source: SessionError::Imap { source, .. },
+                ..
+            }
+            | EngineError::Imap { source, .. } => throttle::pushback(source),
+            _ => None,
+        }
+    }
+
+    fn suggested_delay(&self) -> Option<Duration> {
+        self.pushback().flatten()
+    }
+
     /// Connection or login failure (exit code 3 in the CLI).
     pub fn is_connection(&self) -> bool {
         match self {
@@ -185,19 +206,18 @@ async fn open_side(c: &Connector, side: Side, utf8: bool) -> Result<ImapSession,
     Ok(s)
 }
 
-/// Opens a pair, retrying with exponential back-off (1, 2, 4 s) while the
-/// failure is a connection problem (not, say, a refused login).
+/// Opens a pair, retrying with back-off (the server's suggestion, else about
+/// 1, 2, 4, 8 s) while the failure is a connection problem or the server
+/// pushing back (not, say, a refused login).
 async fn reconnect(ctx: &Ctx) -> Result<Pair, EngineError> {
-    let mut delay = std::time::Duration::from_secs(1);
-    let mut attempt = 0;
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
         match open_pair(ctx).await {
             Ok(p) => return Ok(p),
-            Err(e) if attempt < 3 && e.is_transient() => {
-                tracing::warn!("reconnecting in {} s: {e}", delay.as_secs());
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
+            Err(e) if backoff.attempts() < 4 && e.is_transient() => {
+                let wait = backoff.next(e.suggested_delay());
+                tracing::warn!("{e}; trying again in {:.1} s", wait.as_secs_f64());
+                tokio::time::sleep(wait).await;
             }
             Err(e) => return Err(e),
         }
@@ -377,6 +397,7 @@ pub async fn copy(
     // More workers than folders help with the big ones (they connect only
     // when there is something to help with).
     let workers = ctx.opts.connections.max(1);
+    ctx.board.set_workers(workers);
     let mut handles = Vec::new();
     let mut first = Some(first);
     for _ in 0..workers {
@@ -401,68 +422,29 @@ pub async fn copy(
 
 async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderReport)> {
     let mut out = Vec::new();
-    while let Some((index, mut preparing)) = ctx.board.take_folder() {
-        let folder = &ctx.plan.folders[index];
-        let started = Instant::now();
-        if pair.is_none() {
-            match reconnect(&ctx).await {
-                Ok(p) => pair = Some(p),
-                Err(e) => {
-                    let mut r = FolderReport {
-                        source: folder.source.clone(),
-                        destination: folder.destination.clone(),
-                        error: Some(format!("no connection: {e}")),
-                        ..Default::default()
-                    };
-                    r.elapsed = started.elapsed();
-                    ctx.progress.folder_finished(index, &r);
-                    out.push((index, r));
-                    continue;
-                }
-            }
-        }
-        let mut report: Option<FolderReport> = None;
-        for attempt in 0..=FOLDER_RETRIES {
-            let Some(p) = pair.as_mut() else { break };
-            let (r, end) = copy_folder(p, index, &mut preparing, &ctx).await;
-            report = Some(match report {
-                None => r,
-                // Messages the broken attempt copied are found present now:
-                // count them as copied once, not as present.
-                Some(prev) => merge_attempts(prev, r),
-            });
-            if end == FolderEnd::Done || attempt == FOLDER_RETRIES {
-                if end == FolderEnd::Reconnect {
-                    pair = None;
-                }
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
-            if end == FolderEnd::Reconnect {
-                pair = None;
-                match reconnect(&ctx).await {
-                    Ok(p) => pair = Some(p),
-                    Err(e) => {
-                        tracing::warn!("reconnecting for folder {:?} failed: {e}", folder.source)
-                    }
-                }
-            }
-        }
-        let mut report = report.expect("at least one attempt ran");
-        report.elapsed = started.elapsed();
-        ctx.progress.folder_finished(index, &report);
-        out.push((index, report));
-    }
-    // No folder left to own: help with the batches of others'.
     loop {
+        if let Some((index, preparing)) = ctx.board.take_folder() {
+            match own_folder(&mut pair, index, preparing, &ctx).await {
+                Some(report) => out.push((index, report)),
+                None => break,
+            }
+            continue;
+        }
+        // No folder left to own: help with the batches of others'.
         match ctx.board.next_help() {
             Next::Help(shared) => {
                 if pair.is_none() {
-                    match reconnect(&ctx).await {
+                    // Helping is optional: one attempt, no back-off.
+                    match open_pair(&ctx).await {
                         Ok(p) => pair = Some(p),
                         Err(e) => {
-                            tracing::warn!("could not open more connections to help: {e}");
+                            if e.pushback().is_some() {
+                                tracing::warn!("{e}; continuing with fewer connections");
+                            } else {
+                                tracing::warn!("could not open more connections to help: {e}");
+                            }
                             shared.leave(Tally::default());
+                            ctx.board.retire();
                             break;
                         }
                     }
@@ -482,6 +464,78 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
         let _ = tokio::join!(p.src.logout(), p.dst.logout());
     }
     out
+}
+
+/// Copies a folder this worker took, with retries. None when the worker
+/// gave the folder back because the server refused it a connection.
+async fn own_folder(
+    pair: &mut Option<Pair>,
+    index: usize,
+    mut preparing: Preparing<'_>,
+    ctx: &Ctx,
+) -> Option<FolderReport> {
+    let folder = &ctx.plan.folders[index];
+    let started = Instant::now();
+    if pair.is_none() {
+        match open_pair(ctx).await {
+            Ok(p) => *pair = Some(p),
+            // The server allows fewer connections than asked for: leave
+            // the folder to the workers that got one.
+            Err(e) if e.pushback().is_some() && ctx.board.retire() => {
+                tracing::warn!("{e}; continuing with fewer connections");
+                ctx.board.put_back(index);
+                return None;
+            }
+            Err(_) => {}
+        }
+    }
+    if pair.is_none() {
+        match reconnect(ctx).await {
+            Ok(p) => *pair = Some(p),
+            Err(e) => {
+                let mut r = FolderReport {
+                    source: folder.source.clone(),
+                    destination: folder.destination.clone(),
+                    error: Some(format!("no connection: {e}")),
+                    ..Default::default()
+                };
+                r.elapsed = started.elapsed();
+                ctx.progress.folder_finished(index, &r);
+                return Some(r);
+            }
+        }
+    }
+    let mut report: Option<FolderReport> = None;
+    for attempt in 0..=FOLDER_RETRIES {
+        let Some(p) = pair.as_mut() else { break };
+        let (r, end) = copy_folder(p, index, &mut preparing, ctx).await;
+        report = Some(match report {
+            None => r,
+            // Messages the broken attempt copied are found present now:
+            // count them as copied once, not as present.
+            Some(prev) => merge_attempts(prev, r),
+        });
+        if end == FolderEnd::Done || attempt == FOLDER_RETRIES {
+            if end == FolderEnd::Reconnect {
+                *pair = None;
+            }
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
+        if end == FolderEnd::Reconnect {
+            *pair = None;
+            match reconnect(ctx).await {
+                Ok(p) => *pair = Some(p),
+                Err(e) => {
+                    tracing::warn!("reconnecting for folder {:?} failed: {e}", folder.source)
+                }
+            }
+        }
+    }
+    let mut report = report.expect("at least one attempt ran");
+    report.elapsed = started.elapsed();
+    ctx.progress.folder_finished(index, &report);
+    Some(report)
 }
 
 /// Further attempts for a folder that could not be opened or whose
@@ -784,6 +838,9 @@ async fn copy_folder(
     (report, FolderEnd::Done)
 }
 
+/// Waits in a row after which a batch the destination keeps pushing back fails.
+const PUSHBACK_ATTEMPTS: u32 = 8;
+
 /// Copies a folder's batches until none is left, taking them from `shared`
 /// one at a time so that other workers can take some too.
 async fn run_batches(
@@ -802,6 +859,7 @@ async fn run_batches(
     let mut buf = vec![0u8; CHUNK];
     // True when the FETCH for the front batch was already sent (pipelining).
     let mut prefetched = false;
+    let mut pushbacks = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
     while let Some(b) = mine.pop_front().or_else(|| shared.pop()) {
         if mine.is_empty() {
             mine.extend(shared.pop());
@@ -835,6 +893,23 @@ async fn run_batches(
         let at = usize::from(prefetched).min(mine.len());
         for m in out.retry_singly.into_iter().rev() {
             mine.insert(at, vec![m]);
+        }
+        if let Some((suggested, why)) = out.pushback {
+            if pushbacks.attempts() >= PUSHBACK_ATTEMPTS {
+                let reason = format!("the destination kept pushing back: {why}");
+                tally.failed.push((reason, out.pushed_back.len() as u64));
+            } else {
+                let wait = pushbacks.next(suggested);
+                tracing::warn!(
+                    "{}: {why}; waiting {:.1} s",
+                    folder.destination,
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
+                mine.insert(at, out.pushed_back);
+            }
+        } else if out.copied > 0 {
+            pushbacks = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
         }
         if let Some(reason) = out.broken {
             let left: u64 = mine.iter().map(|b| b.len() as u64).sum();
@@ -940,6 +1015,10 @@ struct BatchOutcome {
     /// Reason -> count.
     failed: Vec<(String, u64)>,
     retry_singly: Vec<MessageMeta>,
+    /// The destination pushed back (throttled): try these again after a
+    /// wait (the server's suggestion, if any), with the server's words.
+    pushed_back: Vec<MessageMeta>,
+    pushback: Option<(Option<Duration>, String)>,
     /// The connections broke; reason for the messages not done.
     broken: Option<String>,
     /// The FETCH for the next batch has been sent.
@@ -1090,6 +1169,7 @@ async fn copy_batch(
             broken(&mut out, &settled, Side::Source, &e);
             return out;
         }
+        ctx.opts.limits.message().await;
         if !open {
             if let Err(e) = p.dst.append_start(&folder.destination_wire).await {
                 broken(&mut out, &settled, Side::Destination, &e);
@@ -1139,6 +1219,7 @@ async fn copy_batch(
                 return out;
             }
             ctx.progress.bytes(index, n as u64);
+            ctx.opts.limits.bytes(n as u64).await;
         }
         pending.push(Pending {
             uid: meta.uid,
@@ -1218,6 +1299,16 @@ fn refused(
     batch: &[MessageMeta],
     e: &mailport_imap::Error,
 ) {
+    if let Some(suggested) = throttle::pushback(e) {
+        for pm in pending.drain(..) {
+            settled.insert(pm.uid);
+            if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
+                out.pushed_back.push(m.clone());
+            }
+        }
+        out.pushback = Some((suggested, e.to_string()));
+        return;
+    }
     if pending.len() > 1 {
         for pm in pending.drain(..) {
             settled.insert(pm.uid);

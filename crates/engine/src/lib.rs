@@ -29,6 +29,7 @@ pub mod roles;
 pub mod session;
 mod share;
 pub mod sync;
+pub mod throttle;
 pub mod verify;
 
 pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};

@@ -34,6 +34,8 @@ struct BoardState {
     open: Vec<Arc<SharedFolder>>,
     /// Folders taken but not yet open or finished: they may still open.
     preparing: usize,
+    /// Workers still running.
+    workers: usize,
 }
 
 /// What a worker with nothing of its own does next.
@@ -73,6 +75,7 @@ impl Board {
                 queue: (0..folders).collect(),
                 open: Vec::new(),
                 preparing: 0,
+                workers: 1,
             }),
         }
     }
@@ -120,6 +123,27 @@ impl Board {
         } else {
             Next::Done
         }
+    }
+
+    pub(crate) fn set_workers(&self, n: usize) {
+        self.lock().workers = n;
+    }
+
+    /// A worker stops early (the server refused it a connection); refused
+    /// for the last one, which must finish the queue, connection or not.
+    pub(crate) fn retire(&self) -> bool {
+        let mut b = self.lock();
+        if b.workers > 1 {
+            b.workers -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A folder its worker could not start goes to the front again.
+    pub(crate) fn put_back(&self, index: usize) {
+        self.lock().queue.push_front(index);
     }
 
     pub(crate) fn open(&self, folder: &Arc<SharedFolder>) {
