@@ -179,6 +179,7 @@ fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
             tls: TlsOptions {
                 ca_file,
                 insecure: a.tls_insecure,
+                fingerprint: None,
             },
             allow_plaintext: a.allow_plaintext,
             timeout: Duration::from_secs(a.timeout),

@@ -13,7 +13,7 @@ pub fn connector(d: &Dovecot, url: &str) -> Connector {
         password: Secret::new(d.password("alice").into()),
         tls: TlsOptions {
             ca_file: Some(d.certs.ca_pem.clone()),
-            insecure: false,
+            ..Default::default()
         },
         allow_plaintext: false,
         timeout: Duration::from_secs(60),
