@@ -31,4 +31,4 @@ pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};
 pub use ledger::Ledger;
 pub use mailport_store::Store;
 pub use report::{FolderReport, Report};
-pub use session::{Connector, EndpointConfig, Secret, SessionError};
+pub use session::{Connector, Discovery, EndpointConfig, Secret, SessionError, Unreachable};
