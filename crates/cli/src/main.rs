@@ -325,7 +325,7 @@ fn certificate_advice(side: Side, ep: &Endpoint, d: &CertDiagnosis) -> String {
         CertProblem::SelfSigned => vec![format!(
             "if this is your server's own certificate (compare the fingerprint with              `openssl x509 -noout -fingerprint -sha256 -in CERT` on the server), pin it: {pin}"
         )],
-        CertProblem::UnknownIssuer => vec![
+        CertProblem::UnknownIssuer | CertProblem::BadSignature => vec![
             format!("trust the issuing CA: --{flag}-tls-ca CA.pem (its certificate in PEM)"),
             format!("or pin this one certificate: {pin}"),
         ],

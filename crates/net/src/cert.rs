@@ -290,7 +290,7 @@ fn display_name(name: &[u8]) -> String {
         let mut set = Der::new(set);
         while let Some((_, attr)) = set.any() {
             let mut attr = Der::new(attr);
-            let (Some((_, oid)), Some((_, value))) = (attr.read(0x06), attr.any()) else {
+            let (Some((oid, _)), Some((_, value))) = (attr.read(0x06), attr.any()) else {
                 continue;
             };
             let label = match oid {
@@ -369,6 +369,9 @@ pub enum CertProblem {
     /// Issued by itself and not among the trusted CAs.
     SelfSigned,
     UnknownIssuer,
+    /// A trusted CA has the issuer's name, but did not sign this certificate
+    /// (e.g. a CA re-created with the same name, or a forgery).
+    BadSignature,
     /// The certificate does not cover the name mailport connected to.
     WrongName,
     /// A fingerprint was pinned and the server presented another certificate.
@@ -405,6 +408,7 @@ impl CertDiagnosis {
                     CertProblem::SelfSigned
                 }
                 E::UnknownIssuer => CertProblem::UnknownIssuer,
+                E::BadSignature => CertProblem::BadSignature,
                 E::NotValidForName | E::NotValidForNameContext { .. } => CertProblem::WrongName,
                 other => CertProblem::Other(format!("{other:?}")),
             },
@@ -457,6 +461,10 @@ impl CertDiagnosis {
             ),
             CertProblem::UnknownIssuer => format!(
                 "the certificate of {name} is issued by an unknown CA{}",
+                c.map(|c| format!(" ({})", c.issuer)).unwrap_or_default()
+            ),
+            CertProblem::BadSignature => format!(
+                "the certificate of {name} names a trusted CA as its issuer{}, but that CA did not sign it (a different CA with the same name?)",
                 c.map(|c| format!(" ({})", c.issuer)).unwrap_or_default()
             ),
             CertProblem::WrongName => match c {
@@ -601,6 +609,37 @@ mod tests {
         assert!(ip.covers("127.0.0.1"));
         assert!(!ip.covers("localhost"));
         assert!(!CertName::Dns("127.0.0.1".into()).covers("127.0.0.1"));
+    }
+
+    #[test]
+    fn reads_what_rcgen_writes() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![
+            "mail.example.org".to_string(),
+            "*.example.net".to_string(),
+            "192.0.2.7".to_string(),
+            "2001:db8::1".to_string(),
+        ])
+        .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "mail.example.org");
+        params.not_before = rcgen::date_time_ymd(2020, 2, 29);
+        params.not_after = rcgen::date_time_ymd(2051, 1, 1);
+        let cert = params.self_signed(&key).unwrap();
+        let info = CertInfo::parse(cert.der()).unwrap();
+        assert_eq!(info.subject, "CN=mail.example.org");
+        assert!(info.self_issued);
+        assert_eq!(info.not_before.to_string(), "2020-02-29 00:00:00 UTC");
+        // After 2049, X.509 switches to GeneralizedTime.
+        assert_eq!(info.not_after.to_string(), "2051-01-01 00:00:00 UTC");
+        assert_eq!(
+            info.names_list(),
+            "mail.example.org, *.example.net, 192.0.2.7, 2001:db8::1"
+        );
+        assert!(info.covers("imap.example.net"));
+        assert!(info.covers("2001:db8:0::1"));
+        assert!(!info.covers("example.org"));
     }
 
     #[test]
