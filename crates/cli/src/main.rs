@@ -224,10 +224,15 @@ async fn discover(source: &mut Connector, destination: &mut Connector) -> Result
         match result {
             Ok(None) => {}
             Ok(Some(found)) => {
+                // The given endpoint's failure first, without repeating its URL.
                 let why = found
                     .failed
                     .iter()
-                    .map(|(ep, reason)| format!("{ep}: {}", first_line(reason)))
+                    .enumerate()
+                    .map(|(i, (ep, reason))| match i {
+                        0 => first_line(reason).to_string(),
+                        _ => format!("nor {ep}: {}", first_line(reason)),
+                    })
                     .collect::<Vec<_>>()
                     .join("; ");
                 let how = match (found.found.scheme, found.encrypted) {
@@ -323,7 +328,7 @@ fn certificate_advice(side: Side, ep: &Endpoint, d: &CertDiagnosis) -> String {
             format!("if you trust this certificate anyway, pin it: {pin}"),
         ],
         CertProblem::SelfSigned => vec![format!(
-            "if this is your server's own certificate (compare the fingerprint with              `openssl x509 -noout -fingerprint -sha256 -in CERT` on the server), pin it: {pin}"
+            "if this is your server's own certificate (compare the fingerprint with `openssl x509 -noout -fingerprint -sha256 -in CERT` on the server), pin it: {pin}"
         )],
         CertProblem::UnknownIssuer | CertProblem::BadSignature => vec![
             format!("trust the issuing CA: --{flag}-tls-ca CA.pem (its certificate in PEM)"),
@@ -357,7 +362,7 @@ fn certificate_advice(side: Side, ep: &Endpoint, d: &CertDiagnosis) -> String {
         }
         CertProblem::PinMismatch { .. } => vec![
             format!(
-                "if the server's certificate was replaced on purpose, pin the new one:                  --{flag}-tls-fingerprint {}",
+                "if the server's certificate was replaced on purpose, pin the new one: --{flag}-tls-fingerprint {}",
                 d.fingerprint
             ),
             "if not, stop: someone may be intercepting the connection".into(),

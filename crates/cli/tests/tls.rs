@@ -103,7 +103,7 @@ fn refused_certificates_say_why_then_the_printed_pin_works() {
             CertKind::Names(vec!["mail.example.org".into()]),
             Trust::Own,
             vec![
-                "not valid for the name localhost; it is valid for: mail.example.org",
+                "its certificate is not valid for the name localhost; it is valid for: mail.example.org",
                 // The fix names the URL that would work.
                 "--from imaps://alice@mail.example.org:",
             ],
@@ -111,7 +111,7 @@ fn refused_certificates_say_why_then_the_printed_pin_works() {
         (
             CertKind::SelfSigned,
             Trust::Own,
-            vec!["is self-signed (CN=localhost)", "openssl x509"],
+            vec!["its certificate is self-signed (CN=localhost)", "openssl x509"],
         ),
         // A valid certificate, but from a CA the system does not know.
         (
@@ -186,7 +186,7 @@ fn a_wrong_pin_names_both_fingerprints() {
     let presented = fingerprint_of(&certs.cert_pem);
     assert!(
         err.contains(&format!(
-            "is not the pinned one: pinned {pinned}, server presented {presented}"
+            "its certificate is not the pinned one: pinned {pinned}, server presented {presented}"
         )),
         "{err}"
     );

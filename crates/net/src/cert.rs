@@ -433,53 +433,53 @@ impl CertDiagnosis {
         }
     }
 
-    /// One line: what is wrong.
+    /// One line: what is wrong, worded to follow "cannot verify the identity of HOST:".
     pub fn headline(&self) -> String {
         let name = &self.server_name;
         let c = self.cert.as_ref();
         match &self.problem {
             CertProblem::Expired => match c {
                 Some(c) => format!(
-                    "the certificate of {name} has expired: valid from {} to {} (now {})",
+                    "its certificate has expired: valid from {} to {} (now {})",
                     c.not_before, c.not_after, self.now
                 ),
-                None => format!("the certificate of {name} has expired (now {})", self.now),
+                None => format!("its certificate has expired (now {})", self.now),
             },
             CertProblem::NotYetValid => match c {
                 Some(c) => format!(
-                    "the certificate of {name} is not valid yet: valid from {} to {}, but this computer's clock says {}",
+                    "its certificate is not valid yet: valid from {} to {}, but this computer's clock says {}",
                     c.not_before, c.not_after, self.now
                 ),
                 None => format!(
-                    "the certificate of {name} is not valid yet (this computer's clock says {})",
+                    "its certificate is not valid yet (this computer's clock says {})",
                     self.now
                 ),
             },
             CertProblem::SelfSigned => format!(
-                "the certificate of {name} is self-signed{}: no trusted CA vouches for it",
+                "its certificate is self-signed{}: no trusted CA vouches for it",
                 c.map(|c| format!(" ({})", c.subject)).unwrap_or_default()
             ),
             CertProblem::UnknownIssuer => format!(
-                "the certificate of {name} is issued by an unknown CA{}",
+                "its certificate is issued by an unknown CA{}",
                 c.map(|c| format!(" ({})", c.issuer)).unwrap_or_default()
             ),
             CertProblem::BadSignature => format!(
-                "the certificate of {name} names a trusted CA as its issuer{}, but that CA did not sign it (a different CA with the same name?)",
+                "its certificate names a trusted CA as its issuer{}, but that CA did not sign it (a different CA with the same name?)",
                 c.map(|c| format!(" ({})", c.issuer)).unwrap_or_default()
             ),
             CertProblem::WrongName => match c {
                 Some(c) => format!(
-                    "the certificate is not valid for the name {name}; it is valid for: {}",
+                    "its certificate is not valid for the name {name}; it is valid for: {}",
                     c.names_list()
                 ),
-                None => format!("the certificate is not valid for the name {name}"),
+                None => format!("its certificate is not valid for the name {name}"),
             },
             CertProblem::PinMismatch { pinned } => format!(
-                "the certificate of {name} is not the pinned one: pinned {pinned}, server presented {}",
+                "its certificate is not the pinned one: pinned {pinned}, server presented {}",
                 self.fingerprint
             ),
             CertProblem::Other(reason) => {
-                format!("the certificate of {name} was refused: {reason}")
+                format!("its certificate was refused: {reason}")
             }
         }
     }
