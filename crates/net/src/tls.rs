@@ -255,7 +255,7 @@ fn trusted_roots(opts: &TlsOptions) -> Result<rustls::RootCertStore, ConnectErro
             }
             if roots.is_empty() {
                 return Err(ConnectError::Config(
-                    "no system CA certificates found; install ca-certificates or pass --tls-ca"
+                    "no system CA certificates found; install ca-certificates, or pass --from-tls-ca/--to-tls-ca or a fingerprint"
                         .into(),
                 ));
             }
