@@ -3,6 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use mailport_net::Fingerprint;
+
+fn fingerprint(s: &str) -> Result<Fingerprint, String> {
+    s.parse()
+}
 
 pub const EXIT_HELP: &str = "\
 Exit codes:
@@ -47,6 +52,17 @@ URLs:
   imaps://USER@HOST[:PORT]  implicit TLS (default port 993)
   imap://USER@HOST[:PORT]   STARTTLS (port 143); without STARTTLS only with --allow-plaintext
   A user name containing '@' may be written as is (imaps://a@example.com@host) or as %40.
+
+Certificates are verified against the system's CAs (or --from-tls-ca/--to-tls-ca). When one is
+refused, mailport says why (expired, not yet valid, self-signed, unknown CA, or not valid for the
+host name, listing the names it is valid for), prints its fingerprint (sha256:HEX) and the fix:
+a name the certificate covers, the CA file, or --from-tls-fingerprint/--to-tls-fingerprint to
+pin that one certificate.
+
+If the URL's port or security does not connect (refused, timeout, no TLS where TLS was
+expected), mailport tries the other security on the same port, then 993 (TLS) and 143
+(STARTTLS; plain text only with --allow-plaintext), uses the first that connects and prints the
+URL to give next time. A refused certificate or login is never worked around this way.
 
 Passwords, in this order: --from-password-file/--to-password-file (first line),
 MAILPORT_FROM_PASSWORD/MAILPORT_TO_PASSWORD, else an interactive prompt (never echoed).
@@ -96,10 +112,20 @@ pub struct Sides {
     /// Trust the CA certificates in this PEM file for the destination.
     #[arg(long, value_name = "FILE")]
     pub to_tls_ca: Option<PathBuf>,
-    /// Do not verify certificates at all (warned about on every run).
+    /// Accept exactly the source certificate with this SHA-256 fingerprint (sha256:HEX, as
+    /// mailport prints it when it refuses a certificate), even if self-signed, expired or
+    /// issued for another name. The server must still prove it holds the certificate's key.
+    #[arg(long, value_name = "sha256:HEX", value_parser = fingerprint, conflicts_with_all = ["from_tls_ca", "tls_insecure"])]
+    pub from_tls_fingerprint: Option<Fingerprint>,
+    /// Accept exactly the destination certificate with this SHA-256 fingerprint.
+    #[arg(long, value_name = "sha256:HEX", value_parser = fingerprint, conflicts_with_all = ["to_tls_ca", "tls_insecure"])]
+    pub to_tls_fingerprint: Option<Fingerprint>,
+    /// Do not verify certificates at all (warned about on every run). Prefer
+    /// --from-tls-fingerprint/--to-tls-fingerprint: they trust one certificate, not any.
     #[arg(long)]
     pub tls_insecure: bool,
-    /// Allow imap:// without STARTTLS: the password travels unencrypted.
+    /// Allow imap:// without STARTTLS: the password travels unencrypted. Also lets the
+    /// port search (below) fall back to plain text on port 143.
     #[arg(long)]
     pub allow_plaintext: bool,
     /// Seconds to wait for any server reply before giving up on it.

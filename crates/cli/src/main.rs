@@ -24,8 +24,10 @@ use clap::Parser;
 use mailport_engine::identity::IdentityRule;
 use mailport_engine::plan::PlanOptions;
 use mailport_engine::throttle::{Limits, RateLimit};
-use mailport_engine::{Connector, CopyOptions, EndpointConfig, Progress};
-use mailport_net::{Endpoint, TlsOptions};
+use mailport_engine::{
+    Connector, CopyOptions, EndpointConfig, EngineError, Progress, SessionError, Side,
+};
+use mailport_net::{CertDiagnosis, CertProblem, ConnectError, Endpoint, TlsOptions};
 
 use args::{Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
 
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Connection(e)) => {
-            eprintln!("mailport: {e:#}");
+            eprintln!("mailport: {}", render(&e));
             ExitCode::from(3)
         }
     }
@@ -166,7 +168,7 @@ fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
     let (to_credentials, to_mech) =
         credentials::destination(&a.login, a.to_password_file.as_deref(), &to.user)
             .map_err(Failure::Usage)?;
-    let side = |which: &str, endpoint: Endpoint, (credentials, auth_mech), ca_file| {
+    let side = |which: &str, endpoint: Endpoint, (credentials, auth_mech), ca_file, fingerprint| {
         Connector::new(EndpointConfig {
             endpoint,
             credentials,
@@ -174,6 +176,7 @@ fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
             tls: TlsOptions {
                 ca_file,
                 insecure: a.tls_insecure,
+                fingerprint,
             },
             allow_plaintext: a.allow_plaintext,
             timeout: Duration::from_secs(a.timeout),
@@ -186,12 +189,14 @@ fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
             from,
             (from_credentials, from_mech),
             a.from_tls_ca.clone(),
+            a.from_tls_fingerprint,
         )?,
         side(
             "destination",
             to,
             (to_credentials, to_mech),
             a.to_tls_ca.clone(),
+            a.to_tls_fingerprint,
         )?,
     ))
 }
@@ -229,6 +234,172 @@ fn limits(a: &CopyArgs) -> Result<Limits, Failure> {
     })
 }
 
+/// The flag prefix of a side: `--from-...` or `--to-...`.
+fn flag(side: Side) -> &'static str {
+    match side {
+        Side::Source => "from",
+        Side::Destination => "to",
+    }
+}
+
+/// Checks that both endpoints connect before anything else happens; where
+/// one does not but another port or security of the same host does, switches
+/// to that and says so (with the URL for next time).
+async fn discover(source: &mut Connector, destination: &mut Connector) -> Result<(), Failure> {
+    let (s, d) = tokio::join!(source.discover(), destination.discover());
+    let mut failures = Vec::new();
+    for (side, result) in [(Side::Source, s), (Side::Destination, d)] {
+        match result {
+            Ok(None) => {}
+            Ok(Some(found)) => {
+                // The given endpoint's failure first, without repeating its URL.
+                let why = found
+                    .failed
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (ep, reason))| match i {
+                        0 => first_line(reason).to_string(),
+                        _ => format!("nor {ep}: {}", first_line(reason)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let how = match (found.found.scheme, found.encrypted) {
+                    (mailport_net::Scheme::Imaps, _) => "implicit TLS",
+                    (_, true) => "STARTTLS",
+                    (_, false) => "plain text, allowed by --allow-plaintext",
+                };
+                eprintln!(
+                    "mailport: note: {side} {} did not connect ({why}); {} ({how}) does: give --{} {} next time",
+                    found.given,
+                    found.found,
+                    flag(side),
+                    found.found
+                );
+            }
+            Err(e) => {
+                let advice = match &e.error {
+                    SessionError::Connect(c) => c
+                        .certificate()
+                        .map(|d| certificate_advice(side, &e.endpoint, d))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                let text = format!("{side}: {}{advice}", render(&anyhow::Error::new(e)));
+                failures.push(text);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Connection(anyhow!(failures.join("\nmailport: "))))
+    }
+}
+
+/// An error and its causes on one line each, without the repetition that
+/// arises when an error's message already includes its source's.
+fn render(e: &anyhow::Error) -> String {
+    let mut kept: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if kept.last().is_some_and(|last| last.contains(&text)) {
+            continue;
+        }
+        kept.push(text);
+    }
+    kept.join(": ")
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// A failure during copy or verify, with certificate advice when a refused
+/// certificate is the cause (a server may change certificates mid-run).
+fn connection_failure(e: anyhow::Error, endpoints: &[(Side, &Endpoint); 2]) -> Failure {
+    let side = e
+        .chain()
+        .find_map(|c| match c.downcast_ref::<EngineError>() {
+            Some(EngineError::Session { side, .. }) => Some(*side),
+            _ => None,
+        });
+    let diagnosis = e.chain().find_map(|c| {
+        c.downcast_ref::<SessionError>()
+            .and_then(|s| match s {
+                SessionError::Connect(c) => c.certificate(),
+                _ => None,
+            })
+            .or_else(|| c.downcast_ref::<ConnectError>()?.certificate())
+    });
+    let advice = match (side, diagnosis) {
+        (Some(side), Some(d)) => endpoints
+            .iter()
+            .find(|(s, _)| *s == side)
+            .map(|(_, ep)| certificate_advice(side, ep, d))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    Failure::Connection(anyhow!("{}{advice}", render(&e)))
+}
+
+/// What the user can do about a refused certificate, with the exact flags.
+fn certificate_advice(side: Side, ep: &Endpoint, d: &CertDiagnosis) -> String {
+    let flag = flag(side);
+    let pin = format!("--{flag}-tls-fingerprint {}", d.fingerprint);
+    let lines: Vec<String> = match &d.problem {
+        CertProblem::Expired => vec![
+            "the server's administrator must renew the certificate".into(),
+            format!("if you trust this certificate anyway, pin it: {pin}"),
+        ],
+        CertProblem::NotYetValid => vec![
+            "check this computer's clock (date and time zone)".into(),
+            format!("if you trust this certificate anyway, pin it: {pin}"),
+        ],
+        CertProblem::SelfSigned => vec![format!(
+            "if this is your server's own certificate (compare the fingerprint with `openssl x509 -noout -fingerprint -sha256 -in CERT` on the server), pin it: {pin}"
+        )],
+        CertProblem::UnknownIssuer | CertProblem::BadSignature => vec![
+            format!("trust the issuing CA: --{flag}-tls-ca CA.pem (its certificate in PEM)"),
+            format!("or pin this one certificate: {pin}"),
+        ],
+        CertProblem::WrongName => {
+            let covered = d.cert.as_ref().and_then(|c| {
+                c.names.iter().find_map(|n| match n {
+                    mailport_net::cert::CertName::Dns(name) if !name.starts_with('*') => {
+                        Some(name.clone())
+                    }
+                    mailport_net::cert::CertName::Ip(ip) => Some(ip.to_string()),
+                    _ => None,
+                })
+            });
+            let mut v = Vec::new();
+            match covered {
+                Some(host) => {
+                    let better = Endpoint {
+                        host,
+                        ..ep.clone()
+                    };
+                    v.push(format!(
+                        "connect with a name the certificate covers: --{flag} {better}"
+                    ));
+                }
+                None => v.push("connect with a name the certificate covers".into()),
+            }
+            v.push(format!("or pin this certificate: {pin}"));
+            v
+        }
+        CertProblem::PinMismatch { .. } => vec![
+            format!(
+                "if the server's certificate was replaced on purpose, pin the new one: --{flag}-tls-fingerprint {}",
+                d.fingerprint
+            ),
+            "if not, stop: someone may be intercepting the connection".into(),
+        ],
+        CertProblem::Other(_) => vec![format!("if you trust this certificate, pin it: {pin}")],
+    };
+    lines.iter().map(|l| format!("\n  fix: {l}")).collect()
+}
+
 /// `$XDG_DATA_HOME/mailport/state.db`, else `~/.local/share/mailport/state.db`.
 fn default_state_path() -> Option<std::path::PathBuf> {
     let base = std::env::var_os("XDG_DATA_HOME")
@@ -250,8 +421,6 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     opts.connections = usize::from(a.connections);
     opts.batch_messages = usize::from(a.batch);
     opts.dry_run = a.dry_run;
-    let (source, destination) = connectors(&a.sides)?;
-    opts.connections = connections(&a, &source, &destination);
     opts.limits = Arc::new(limits(&a)?);
     opts.sync_deletes = a.sync_deletes;
     if a.sync_deletes && a.no_state {
@@ -259,6 +428,18 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
             "--sync-deletes needs the state file; drop --no-state"
         )));
     }
+    let (mut source, mut destination) = connectors(&a.sides)?;
+    // Before the ledger: its pair key names the endpoints that actually connect.
+    discover(&mut source, &mut destination).await?;
+    opts.connections = connections(&a, &source, &destination);
+    let endpoints = (
+        source.config.endpoint.clone(),
+        destination.config.endpoint.clone(),
+    );
+    let endpoints = [
+        (Side::Source, &endpoints.0),
+        (Side::Destination, &endpoints.1),
+    ];
     if !a.no_state && !a.dry_run {
         let path = match &a.state {
             Some(p) => p.clone(),
@@ -294,10 +475,8 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     if let Some(b) = bar_handle {
         b.finish();
     }
-    let report = result.map_err(|e| {
-        let err = anyhow!(e).context("copy failed");
-        Failure::Connection(err)
-    })?;
+    let report =
+        result.map_err(|e| connection_failure(anyhow!(e).context("copy failed"), &endpoints))?;
     if a.json {
         let json = serde_json::to_string_pretty(&report)
             .context("cannot encode the summary")
@@ -311,7 +490,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         eprintln!("verifying (reading both sides in full)...");
         let v = mailport_engine::verify::verify(source, destination, &opts, false)
             .await
-            .map_err(|e| Failure::Connection(anyhow!(e).context("verify failed")))?;
+            .map_err(|e| connection_failure(anyhow!(e).context("verify failed"), &endpoints))?;
         if !a.json {
             print!("{}", summary::verify_table(&v));
         }
@@ -322,10 +501,19 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
 
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
     let opts = options(&a.selection)?;
-    let (source, destination) = connectors(&a.sides)?;
+    let (mut source, mut destination) = connectors(&a.sides)?;
+    discover(&mut source, &mut destination).await?;
+    let endpoints = (
+        source.config.endpoint.clone(),
+        destination.config.endpoint.clone(),
+    );
+    let endpoints = [
+        (Side::Source, &endpoints.0),
+        (Side::Destination, &endpoints.1),
+    ];
     let report = mailport_engine::verify::verify(source, destination, &opts, a.quick)
         .await
-        .map_err(|e| Failure::Connection(anyhow!(e).context("verify failed")))?;
+        .map_err(|e| connection_failure(anyhow!(e).context("verify failed"), &endpoints))?;
     if let Some(path) = &a.manifest {
         let mut text = String::new();
         for line in &report.manifest {

@@ -37,4 +37,4 @@ pub use ledger::Ledger;
 pub use login::{AdminStyle, AuthMech, Credentials, TokenSource};
 pub use mailport_store::Store;
 pub use report::{FolderReport, Report};
-pub use session::{Connector, EndpointConfig, Secret, SessionError};
+pub use session::{Connector, Discovery, EndpointConfig, Secret, SessionError, Unreachable};

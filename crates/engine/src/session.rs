@@ -1,11 +1,12 @@
-//! Opening an IMAP session on an endpoint: TCP, TLS or STARTTLS, login.
+//! Opening an IMAP session on an endpoint: TCP, TLS or STARTTLS, login;
+//! finding a working port and security when the given ones do not connect.
 
 use std::fmt;
 use std::time::Duration;
 
 use mailport_imap::{Client, ClientConfig};
 use mailport_net::{
-    connect_tcp, ConnectError, Endpoint, MaybeTls, Scheme, TlsConnector, TlsOptions,
+    connect_tcp, route, ConnectError, Endpoint, MaybeTls, Scheme, TlsConnector, TlsOptions,
 };
 use zeroize::Zeroizing;
 
@@ -86,41 +87,7 @@ impl Connector {
 
     pub async fn open(&self) -> Result<ImapSession, SessionError> {
         let ep = &self.config.endpoint;
-        let timeout = self.config.timeout;
-        let imap_err = |source| SessionError::Imap {
-            host: ep.host.clone(),
-            source,
-        };
-        let client_config = ClientConfig {
-            timeout,
-            ..Default::default()
-        };
-        let tcp = connect_tcp(&ep.host, ep.port, timeout).await?;
-        let stream = match ep.scheme {
-            Scheme::Imaps => self.tls.wrap(&ep.host, tcp, timeout).await?,
-            Scheme::Imap => MaybeTls::Plain(tcp),
-        };
-        let (mut client, _preauth) = Client::connect(stream, client_config.clone())
-            .await
-            .map_err(imap_err)?;
-        if client.capabilities().is_empty() {
-            client.capability().await.map_err(imap_err)?;
-        }
-        if ep.scheme == Scheme::Imap {
-            if client.has_capability("STARTTLS") {
-                client.command(b"STARTTLS").await.map_err(imap_err)?;
-                let MaybeTls::Plain(tcp) = client.into_inner() else {
-                    unreachable!("imap:// starts in plain text")
-                };
-                let tls = self.tls.wrap(&ep.host, tcp, timeout).await?;
-                client = Client::resume(tls, client_config);
-                client.capability().await.map_err(imap_err)?;
-            } else if !self.config.allow_plaintext {
-                return Err(SessionError::NoStartTls {
-                    host: ep.host.clone(),
-                });
-            }
-        }
+        let (mut client, _) = self.connect(ep, self.config.timeout).await?;
         let target = Target {
             user: &ep.user,
             host: &ep.host,
@@ -145,7 +112,154 @@ impl Connector {
                 host: ep.host.clone(),
                 reason,
             }),
-            Err(LoginError::Imap(e)) => Err(imap_err(e)),
+            Err(LoginError::Imap(source)) => Err(SessionError::Imap {
+                host: ep.host.clone(),
+                source,
+            }),
         }
     }
+
+    /// Everything before the login: TCP, TLS or STARTTLS, capabilities.
+    /// Returns the session and whether it is encrypted.
+    async fn connect(
+        &self,
+        ep: &Endpoint,
+        timeout: Duration,
+    ) -> Result<(ImapSession, bool), SessionError> {
+        let imap_err = |source| SessionError::Imap {
+            host: ep.host.clone(),
+            source,
+        };
+        let client_config = ClientConfig {
+            timeout,
+            ..Default::default()
+        };
+        let tcp = connect_tcp(&ep.host, ep.port, timeout).await?;
+        let stream = match ep.scheme {
+            Scheme::Imaps => self.tls.wrap(&ep.host, tcp, timeout).await?,
+            Scheme::Imap => MaybeTls::Plain(tcp),
+        };
+        let (mut client, _preauth) = Client::connect(stream, client_config.clone())
+            .await
+            .map_err(imap_err)?;
+        if client.capabilities().is_empty() {
+            client.capability().await.map_err(imap_err)?;
+        }
+        if ep.scheme == Scheme::Imaps {
+            return Ok((client, true));
+        }
+        if client.has_capability("STARTTLS") {
+            client.command(b"STARTTLS").await.map_err(imap_err)?;
+            let MaybeTls::Plain(tcp) = client.into_inner() else {
+                unreachable!("imap:// starts in plain text")
+            };
+            let tls = self.tls.wrap(&ep.host, tcp, timeout).await?;
+            client = Client::resume(tls, client_config);
+            client.capability().await.map_err(imap_err)?;
+            Ok((client, true))
+        } else if self.config.allow_plaintext {
+            Ok((client, false))
+        } else {
+            Err(SessionError::NoStartTls {
+                host: ep.host.clone(),
+            })
+        }
+    }
+
+    /// Checks that the endpoint connects (without logging in); if nothing
+    /// usable answers there, tries the other security on the same port and
+    /// the standard ports, and switches this connector to the first that
+    /// connects. Never runs after a login failure: it does not log in.
+    ///
+    /// Every attempt waits at most [`PROBE_TIMEOUT`] (or `timeout` if shorter):
+    /// a client speaking plain text to a TLS port otherwise waits for a
+    /// greeting that never comes.
+    pub async fn discover(&mut self) -> Result<Option<Discovery>, Unreachable> {
+        let given = self.config.endpoint.clone();
+        let timeout = self.config.timeout.min(PROBE_TIMEOUT);
+        let error = match self.connect(&given, timeout).await {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        let Some(port_answered) = wrong_route(&error) else {
+            return Err(Unreachable {
+                endpoint: given,
+                error,
+                tried: Vec::new(),
+            });
+        };
+        let mut tried = vec![(given.clone(), error.to_string())];
+        for route in route::alternatives(given.route(), &Scheme::standard_routes(), port_answered) {
+            let candidate = given.with_route(route);
+            match self.connect(&candidate, timeout).await {
+                Ok((_, encrypted)) => {
+                    self.config.endpoint = candidate.clone();
+                    return Ok(Some(Discovery {
+                        given,
+                        found: candidate,
+                        encrypted,
+                        failed: tried,
+                    }));
+                }
+                // Something answered there and refused us for a reason of its
+                // own (a certificate): that, not the first failure, is news.
+                Err(e) if wrong_route(&e).is_none() => {
+                    return Err(Unreachable {
+                        endpoint: candidate,
+                        error: e,
+                        tried,
+                    })
+                }
+                Err(e) => tried.push((candidate, e.to_string())),
+            }
+        }
+        tried.remove(0);
+        Err(Unreachable {
+            endpoint: given,
+            error,
+            tried,
+        })
+    }
+}
+
+/// How long [`Connector::discover`] waits for each attempt.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `Some(port_answered)` when nothing usable answered at the route (worth
+/// trying others); `None` for a real answer such as a refused certificate.
+fn wrong_route(e: &SessionError) -> Option<bool> {
+    match e {
+        SessionError::Connect(c) if c.is_wrong_route() => Some(!c.is_transient()),
+        SessionError::Connect(_) | SessionError::Auth { .. } | SessionError::Login { .. } => None,
+        SessionError::NoStartTls { .. } | SessionError::Imap { .. } => Some(true),
+    }
+}
+
+/// The given endpoint did not connect, but another route to the same host did.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    pub given: Endpoint,
+    /// What the connector now uses.
+    pub found: Endpoint,
+    /// False: plain text, allowed by `allow_plaintext`.
+    pub encrypted: bool,
+    /// The attempts before, with why each failed (the given endpoint first).
+    pub failed: Vec<(Endpoint, String)>,
+}
+
+/// No route connected: the error at `endpoint` and what else was tried.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}{}", tried_list(.tried))]
+pub struct Unreachable {
+    pub endpoint: Endpoint,
+    #[source]
+    pub error: SessionError,
+    pub tried: Vec<(Endpoint, String)>,
+}
+
+fn tried_list(tried: &[(Endpoint, String)]) -> String {
+    tried
+        .iter()
+        .map(|(ep, why)| format!("\n  also tried {ep}: {why}"))
+        .collect()
 }

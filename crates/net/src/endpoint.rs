@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::route::{Route, Security};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     /// IMAP over implicit TLS (port 993).
@@ -25,6 +27,25 @@ impl Scheme {
             Scheme::Imap => "imap",
         }
     }
+    pub fn security(self) -> Security {
+        match self {
+            Scheme::Imaps => Security::Tls,
+            Scheme::Imap => Security::StartTls,
+        }
+    }
+    pub fn with_security(security: Security) -> Self {
+        match security {
+            Security::Tls => Scheme::Imaps,
+            Security::StartTls => Scheme::Imap,
+        }
+    }
+    /// The routes IMAP servers listen on (RFC 8314: 993; RFC 3501: 143).
+    pub fn standard_routes() -> [Route; 2] {
+        [Scheme::Imaps, Scheme::Imap].map(|s| Route {
+            security: s.security(),
+            port: s.default_port(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +54,23 @@ pub struct Endpoint {
     pub user: String,
     pub host: String,
     pub port: u16,
+}
+
+impl Endpoint {
+    pub fn route(&self) -> Route {
+        Route {
+            security: self.scheme.security(),
+            port: self.port,
+        }
+    }
+    /// The same user and host over another route.
+    pub fn with_route(&self, route: Route) -> Endpoint {
+        Endpoint {
+            scheme: Scheme::with_security(route.security),
+            port: route.port,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,13 +2,21 @@
 //!
 //! - [`endpoint`]: parse and print `imaps://user@host[:port]` URLs with clear errors.
 //! - [`tls`]: TCP connect with timeout, rustls (ring provider) with system roots,
-//!   a CA file, or explicit `insecure`; [`tls::MaybeTls`] unifies plain and TLS streams.
+//!   a CA file, a pinned certificate fingerprint, or explicit `insecure`;
+//!   [`tls::MaybeTls`] unifies plain and TLS streams.
+//! - [`cert`]: why a certificate was refused (dates, names, issuer) and its fingerprint.
+//! - [`route`]: the port/security permutations worth trying when a given one
+//!   does not connect (protocol-agnostic: IMAP today, POP3 later).
 //!
 //! Knows nothing of IMAP: STARTTLS is negotiated by the caller, which then
 //! hands the TCP stream to [`tls::TlsConnector::wrap`].
 
+pub mod cert;
 pub mod endpoint;
+pub mod route;
 pub mod tls;
 
+pub use cert::{CertDiagnosis, CertProblem, Fingerprint};
 pub use endpoint::{Endpoint, EndpointError, Scheme};
+pub use route::{Route, Security};
 pub use tls::{connect_tcp, ConnectError, MaybeTls, TlsConnector, TlsOptions};

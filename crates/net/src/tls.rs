@@ -7,6 +7,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
+
+use crate::cert::{CertDiagnosis, Fingerprint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -18,6 +20,9 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// Skip verification entirely. Explicit and loud: the CLI warns on every run.
     pub insecure: bool,
+    /// Accept exactly the leaf certificate with this SHA-256 (whoever issued it,
+    /// whatever names and dates it has) instead of verifying a chain.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,12 @@ pub enum ConnectError {
     Timeout { addr: String, secs: u64 },
     #[error("TLS handshake with {host} failed: {reason}")]
     Tls { host: String, reason: String },
+    /// The server speaks TLS, but its certificate is not trusted.
+    #[error("cannot verify the identity of {host}: {diagnosis}")]
+    Certificate {
+        host: String,
+        diagnosis: Box<CertDiagnosis>,
+    },
     #[error("TLS set-up failed: {0}")]
     Config(String),
 }
@@ -41,6 +52,23 @@ impl ConnectError {
             self,
             ConnectError::Tcp { .. } | ConnectError::Timeout { .. }
         )
+    }
+
+    /// Nothing usable answered at this address: worth trying another port
+    /// or security. A refused certificate is a real answer from the right
+    /// server and is not.
+    pub fn is_wrong_route(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::Tcp { .. } | ConnectError::Timeout { .. } | ConnectError::Tls { .. }
+        )
+    }
+
+    pub fn certificate(&self) -> Option<&CertDiagnosis> {
+        match self {
+            ConnectError::Certificate { diagnosis, .. } => Some(diagnosis),
+            _ => None,
+        }
     }
 }
 
@@ -106,48 +134,32 @@ impl TlsConnector {
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| ConnectError::Config(e.to_string()))?;
-        let config = if opts.insecure {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-                .with_no_client_auth()
+        let webpki = if opts.insecure || opts.fingerprint.is_some() {
+            None
         } else {
-            let mut roots = rustls::RootCertStore::empty();
-            match &opts.ca_file {
-                Some(path) => {
-                    let pem = std::fs::read(path).map_err(|e| {
-                        ConnectError::Config(format!("cannot read CA file {}: {e}", path.display()))
-                    })?;
-                    let certs = pem_certificates(&pem);
-                    if certs.is_empty() {
-                        return Err(ConnectError::Config(format!(
-                            "{} holds no PEM certificate",
-                            path.display()
-                        )));
-                    }
-                    for c in certs {
-                        roots.add(c).map_err(|e| {
-                            ConnectError::Config(format!(
-                                "bad CA certificate in {}: {e}",
-                                path.display()
-                            ))
-                        })?;
-                    }
-                }
-                None => {
-                    let found = rustls_native_certs::load_native_certs();
-                    for c in found.certs {
-                        let _ = roots.add(c);
-                    }
-                    if roots.is_empty() {
-                        return Err(ConnectError::Config(
-                            "no system CA certificates found; install ca-certificates or pass --tls-ca".into(),
-                        ));
-                    }
-                }
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let roots = Arc::new(trusted_roots(opts)?);
+            Some(
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    roots,
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| ConnectError::Config(e.to_string()))?,
+            )
         };
+        let verifier = Verifier {
+            provider,
+            webpki,
+            pin: opts.fingerprint,
+            insecure: opts.insecure,
+        };
+        // SNI is on by default in rustls and stays on: servers hosting many
+        // domains pick the certificate by it. For an IP address rustls sends
+        // none (RFC 6066 forbids IP literals in SNI).
+        let config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
         Ok(TlsConnector {
             inner: tokio_rustls::TlsConnector::from(Arc::new(config)),
         })
@@ -170,7 +182,15 @@ impl TlsConnector {
         };
         match tokio::time::timeout(timeout, self.inner.connect(name, tcp)).await {
             Ok(Ok(s)) => Ok(MaybeTls::Tls(Box::new(s))),
-            Ok(Err(e)) => Err(tls_err(e.to_string())),
+            Ok(Err(e)) => {
+                if let Some(diagnosis) = diagnosis_of(&e) {
+                    return Err(ConnectError::Certificate {
+                        host: host.into(),
+                        diagnosis: Box::new(diagnosis),
+                    });
+                }
+                Err(tls_err(handshake_reason(&e)))
+            }
             Err(_) => Err(tls_err(format!(
                 "no handshake within {} s",
                 timeout.as_secs()
@@ -207,19 +227,116 @@ pub fn pem_certificates(pem: &[u8]) -> Vec<CertificateDer<'static>> {
         .collect()
 }
 
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+/// The CA file's certificates, else the system's.
+fn trusted_roots(opts: &TlsOptions) -> Result<rustls::RootCertStore, ConnectError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &opts.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                ConnectError::Config(format!("cannot read CA file {}: {e}", path.display()))
+            })?;
+            let certs = pem_certificates(&pem);
+            if certs.is_empty() {
+                return Err(ConnectError::Config(format!(
+                    "{} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| {
+                    ConnectError::Config(format!("bad CA certificate in {}: {e}", path.display()))
+                })?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err(ConnectError::Config(
+                    "no system CA certificates found; install ca-certificates, or pass --from-tls-ca/--to-tls-ca or a fingerprint"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(roots)
+}
 
-impl rustls::client::danger::ServerCertVerifier for NoVerify {
+/// The certificate diagnosis a failed handshake carries, if that is why it failed.
+fn diagnosis_of(e: &std::io::Error) -> Option<CertDiagnosis> {
+    let rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) =
+        e.get_ref()?.downcast_ref::<rustls::Error>()?
+    else {
+        return None;
+    };
+    other.0.downcast_ref::<CertDiagnosis>().cloned()
+}
+
+/// A handshake failure in words: most often the port does not speak TLS at all.
+fn handshake_reason(e: &std::io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidMessage(_)) => format!(
+            "the server did not answer with TLS ({e}); is this a plain-text or STARTTLS port?"
+        ),
+        _ if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the server closed the connection during the TLS handshake".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// The one verifier: webpki's chain and name checks, a pinned leaf, or (when
+/// asked for) nothing; a refusal carries a [`CertDiagnosis`].
+#[derive(Debug)]
+struct Verifier {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    pin: Option<Fingerprint>,
+    insecure: bool,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+        let refuse = |d: CertDiagnosis| {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(d))),
+            ))
+        };
+        let name = server_name.to_str();
+        if self.insecure {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        if let Some(pin) = self.pin {
+            // The handshake signatures are still checked against this very
+            // certificate's key (verify_tls1x_signature), so only its owner passes.
+            if Fingerprint::of(end_entity) == pin {
+                return Ok(rustls::client::danger::ServerCertVerified::assertion());
+            }
+            return refuse(CertDiagnosis::pin_mismatch(
+                pin,
+                end_entity,
+                &name,
+                now.as_secs(),
+            ));
+        }
+        let Some(webpki) = &self.webpki else {
+            return Err(rustls::Error::General("no certificate verifier".into()));
+        };
+        webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .or_else(|e| refuse(CertDiagnosis::new(&e, end_entity, &name, now.as_secs())))
     }
     fn verify_tls12_signature(
         &self,
@@ -231,7 +348,7 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
     fn verify_tls13_signature(
@@ -244,10 +361,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -1,8 +1,9 @@
-//! A throw-away CA and a server certificate for `localhost` / `127.0.0.1`.
+//! A throw-away CA and a server certificate for `localhost` / `127.0.0.1`,
+//! or a deliberately broken one for the certificate diagnostics' tests.
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{date_time_ymd, BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 #[derive(Debug, Clone)]
 pub struct TestCerts {
@@ -12,7 +13,28 @@ pub struct TestCerts {
     pub key_pem: PathBuf,
 }
 
+/// Which server certificate to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertKind {
+    /// Issued by the CA for `localhost` and `127.0.0.1`, valid now.
+    Valid,
+    /// As `Valid`, but valid only in 2020.
+    Expired,
+    /// As `Valid`, but valid only from 2090.
+    NotYetValid,
+    /// Issued by the CA, valid now, for these names only (e.g. `mail.example.org`).
+    Names(Vec<String>),
+    /// For `localhost` and `127.0.0.1`, signed by its own key (the CA is still
+    /// written, but has not issued it).
+    SelfSigned,
+}
+
 pub fn generate(dir: &Path) -> std::io::Result<TestCerts> {
+    generate_kind(dir, &CertKind::Valid)
+}
+
+/// Writes `ca.pem`, `cert.pem` and `key.pem` into `dir`.
+pub fn generate_kind(dir: &Path, kind: &CertKind) -> std::io::Result<TestCerts> {
     let err = |e: rcgen::Error| std::io::Error::other(e.to_string());
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
@@ -23,13 +45,31 @@ pub fn generate(dir: &Path) -> std::io::Result<TestCerts> {
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
+    let names = match kind {
+        CertKind::Names(names) => names.clone(),
+        _ => vec!["localhost".to_string(), "127.0.0.1".to_string()],
+    };
     let key = KeyPair::generate().map_err(err)?;
-    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(err)?;
+    let mut params = CertificateParams::new(names.clone()).map_err(err)?;
     params
         .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let cert = params.signed_by(&key, &issuer).map_err(err)?;
+        .push(DnType::CommonName, names[0].as_str());
+    match kind {
+        CertKind::Expired => {
+            params.not_before = date_time_ymd(2020, 1, 1);
+            params.not_after = date_time_ymd(2021, 1, 1);
+        }
+        CertKind::NotYetValid => {
+            params.not_before = date_time_ymd(2090, 1, 1);
+            params.not_after = date_time_ymd(2091, 1, 1);
+        }
+        _ => {}
+    }
+    let cert = if *kind == CertKind::SelfSigned {
+        params.self_signed(&key).map_err(err)?
+    } else {
+        params.signed_by(&key, &issuer).map_err(err)?
+    };
 
     let certs = TestCerts {
         ca_pem: dir.join("ca.pem"),

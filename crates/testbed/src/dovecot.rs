@@ -38,6 +38,9 @@ pub struct DovecotOptions {
     pub fsync_never: bool,
     /// Extra lines appended to the configuration.
     pub extra_conf: String,
+    /// Serve this certificate and key (e.g. from [`certs::generate_kind`])
+    /// instead of a freshly generated valid one. The files must outlive the server.
+    pub certs: Option<TestCerts>,
 }
 
 impl Default for DovecotOptions {
@@ -54,6 +57,7 @@ impl Default for DovecotOptions {
             ],
             fsync_never: false,
             extra_conf: String::new(),
+            certs: None,
         }
     }
 }
@@ -91,7 +95,10 @@ impl Dovecot {
         for sub in ["run", "state", "home"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
-        let certs = certs::generate(root)?;
+        let certs = match &options.certs {
+            Some(given) => given.clone(),
+            None => certs::generate(root)?,
+        };
         let imap_port = free_port()?;
         let imaps_port = free_port()?;
         let mut passwd = String::new();

@@ -26,7 +26,7 @@ pub async fn login_tls(
 ) -> Result<Client<mailport_net::MaybeTls>, Error> {
     let tls = mailport_net::TlsConnector::new(&mailport_net::TlsOptions {
         ca_file: Some(d.ca_pem().to_path_buf()),
-        insecure: false,
+        ..Default::default()
     })
     .map_err(|e| Error::Usage(e.to_string()))?;
     let timeout = std::time::Duration::from_secs(120);

@@ -14,7 +14,7 @@ pub fn connector(d: &Dovecot, url: &str) -> Connector {
         auth_mech: None,
         tls: TlsOptions {
             ca_file: Some(d.certs.ca_pem.clone()),
-            insecure: false,
+            ..Default::default()
         },
         allow_plaintext: false,
         timeout: Duration::from_secs(60),
