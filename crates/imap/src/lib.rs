@@ -20,5 +20,5 @@ pub mod uidset;
 pub mod utf7;
 
 pub use client::{AppendUid, BodyStart, Client, ClientConfig, Completion};
-pub use commands::{ListEntry, MailboxStatus, MessageMeta, Namespace};
+pub use commands::{ListEntry, MailboxStatus, MessageMeta, Namespace, Namespaces};
 pub use error::Error;
