@@ -62,6 +62,15 @@ async fn snapshot(server: &dyn ImapServer) -> session::Snapshot {
     session::snapshot(&mut c).await.unwrap()
 }
 
+/// Cyrus refuses bare LF in APPEND ("Message contains bare newlines"); mail
+/// reaches a real Cyrus through an MTA that writes CRLF, so a corpus loaded
+/// into it does too.
+fn with_crlf(corpus: &mut Corpus) {
+    for m in corpus.folders.iter_mut().flat_map(|f| &mut f.messages) {
+        m.raw = crlf(&m.raw);
+    }
+}
+
 /// Bare LF line ends turned into CRLF.
 fn crlf(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
@@ -253,11 +262,7 @@ async fn cyrus_to_dovecot_is_exact_and_verifies_clean() {
         large_attachment: 150_000,
         seed: 32,
     });
-    // Cyrus refuses bare LF in APPEND ("Message contains bare newlines"); mail
-    // reaches a real Cyrus through an MTA that writes CRLF, so the corpus does too.
-    for m in corpus.folders.iter_mut().flat_map(|f| &mut f.messages) {
-        m.raw = crlf(&m.raw);
-    }
+    with_crlf(&mut corpus);
     load(&src, &corpus).await;
     let before = snapshot(&src).await;
     // Cyrus kept what was loaded: dates as instants, flags, every message.
@@ -326,4 +331,64 @@ async fn cyrus_to_dovecot_is_exact_and_verifies_clean() {
         dst_snap,
         "the second run changed the destination"
     );
+}
+
+/// Cyrus lists other users' folders shared with alice (`Other Users/bob/...`)
+/// and shared folders (`Shared Folders/...`) under LIST "" "*", beside her own
+/// and with the same empty personal prefix: they are not hers to migrate, and
+/// the plan must leave them out (as unplaced) instead of copying them as
+/// personal folders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cyrus_other_users_and_shared_folders_are_not_copied() {
+    let src = Cyrus::start(CyrusOptions {
+        users: vec![
+            ("alice".into(), "alice-secret".into()),
+            ("bob".into(), "bob-secret".into()),
+        ],
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("Cyrus must start for this test: {e}"));
+    let dst = start_dovecot(Layout::FsSlash);
+    src.admin(&["CREATE \"shared\"", "SETACL \"shared\" \"anyone\" lrs"])
+        .unwrap();
+    let mut bob = session::login(src.imap_port, "bob", src.password("bob"))
+        .await
+        .unwrap();
+    let mut corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 2,
+        large_attachment: 0,
+        seed: 33,
+    })
+    .with_folder("Mine", 2, 3);
+    with_crlf(&mut corpus);
+    load(&src, &corpus).await;
+    let mut extra = Corpus { folders: vec![] }.with_folder("Projects", 1, 4);
+    extra.folders[0].subscribed = false;
+    session::load(&mut bob, &extra).await.unwrap();
+    bob.command(b"SETACL \"Projects\" \"alice\" lr")
+        .await
+        .unwrap();
+
+    let out = mailport(&src, "copy", &dst).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j = json(&out);
+    common::assert_totals_add_up(&j);
+    assert_eq!(
+        j["totals"]["copied"].as_u64().unwrap() as usize,
+        corpus.message_count(),
+        "{j:#}"
+    );
+    let unplaced = j["plan"]["unplaced"].to_string();
+    assert!(
+        unplaced.contains("Other Users/bob/Projects") && unplaced.contains("Shared Folders/shared"),
+        "{j:#}"
+    );
+    let on_dovecot = snapshot(&dst).await;
+    for name in on_dovecot.folders.keys().chain(&on_dovecot.noselect) {
+        assert!(
+            !name.starts_with("Other Users") && !name.starts_with("Shared Folders"),
+            "{name} copied as a personal folder: {:?}",
+            on_dovecot.folders.keys()
+        );
+    }
 }
