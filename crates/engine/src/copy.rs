@@ -236,25 +236,32 @@ async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
 }
 
 async fn listing(s: &mut ImapSession, utf8: bool) -> Result<Listing, mailport_imap::Error> {
-    let ns = s.personal_namespace().await?;
+    let ns = s.namespaces().await?.unwrap_or_default();
     let folders = s.list_all().await?;
     let subscribed = s.lsub_all().await?.into_iter().map(|e| e.name).collect();
-    let (prefix, delimiter) = match ns {
-        Some(ns) => {
-            let prefix = if utf8 {
-                String::from_utf8_lossy(&ns.prefix).into_owned()
-            } else {
-                mailport_imap::utf7::decode(&ns.prefix).unwrap_or_default()
-            };
-            (prefix, ns.delimiter)
+    let text = |prefix: &[u8]| {
+        if utf8 {
+            String::from_utf8_lossy(prefix).into_owned()
+        } else {
+            mailport_imap::utf7::decode(prefix).unwrap_or_default()
         }
+    };
+    let (prefix, delimiter) = match ns.personal.first() {
+        Some(p) => (text(&p.prefix), p.delimiter),
         None => (String::new(), folders.iter().find_map(|f| f.delimiter)),
     };
+    let foreign = ns
+        .other_users
+        .iter()
+        .chain(&ns.shared)
+        .map(|n| text(&n.prefix))
+        .collect();
     Ok(Listing {
         hierarchy: Hierarchy {
             prefix,
             delimiter: delimiter.map(char::from),
             utf8,
+            foreign,
         },
         folders,
         subscribed,

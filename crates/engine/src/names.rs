@@ -14,6 +14,10 @@ pub struct Hierarchy {
     pub prefix: String,
     pub delimiter: Option<char>,
     pub utf8: bool,
+    /// Prefixes of the other users' and shared namespaces (decoded). With an
+    /// empty personal prefix (Cyrus's altnamespace) `LIST "" "*"` returns
+    /// their folders beside the user's own; these tell them apart.
+    pub foreign: Vec<String>,
 }
 
 /// A path that `decode` cannot place in the personal namespace.
@@ -35,6 +39,16 @@ impl Hierarchy {
         };
         if text.eq_ignore_ascii_case("INBOX") {
             return Ok(vec!["INBOX".into()]);
+        }
+        let foreign = self.foreign.iter().filter(|p| !p.is_empty()).any(|p| {
+            // Also the namespace's own root, listed as a \Noselect parent.
+            text.starts_with(p.as_str())
+                || self
+                    .delimiter
+                    .is_some_and(|d| p.strip_suffix(d) == Some(text.as_str()))
+        });
+        if foreign {
+            return Err(OutsideNamespace(text));
         }
         let rest = match text.strip_prefix(&self.prefix) {
             Some(r) if !r.is_empty() => r,
@@ -110,7 +124,36 @@ mod tests {
             prefix: prefix.into(),
             delimiter: d,
             utf8: false,
+            foreign: Vec::new(),
         }
+    }
+
+    #[test]
+    fn other_users_and_shared_folders_are_outside() {
+        // Cyrus with altnamespace: personal prefix "", the others beside it.
+        let cyrus = Hierarchy {
+            foreign: vec!["Other Users/".into(), "Shared Folders/".into()],
+            ..h("", Some('/'))
+        };
+        assert_eq!(
+            cyrus.decode(b"Work/Projects").unwrap(),
+            vec!["Work", "Projects"]
+        );
+        assert_eq!(cyrus.decode(b"INBOX").unwrap(), vec!["INBOX"]);
+        for name in [
+            &b"Other Users/bob/Projects"[..],
+            b"Shared Folders/shared",
+            b"Other Users",
+            b"Shared Folders",
+        ] {
+            assert!(
+                cyrus.decode(name).is_err(),
+                "{}",
+                String::from_utf8_lossy(name)
+            );
+        }
+        // A personal folder that merely starts with the same word stays.
+        assert!(cyrus.decode(b"Other Users Notes").is_ok());
     }
 
     #[test]

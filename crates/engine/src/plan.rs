@@ -280,6 +280,7 @@ mod tests {
                 prefix: prefix.into(),
                 delimiter: Some(d),
                 utf8: false,
+                foreign: Vec::new(),
             },
             folders,
             subscribed: subs.iter().map(|s| s.as_bytes().to_vec()).collect(),

@@ -53,20 +53,48 @@ pub struct MessageMeta {
     pub headers: Option<Vec<u8>>,
 }
 
+/// All three groups of a NAMESPACE answer (RFC 2342).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    pub personal: Vec<Namespace>,
+    pub other_users: Vec<Namespace>,
+    pub shared: Vec<Namespace>,
+}
+
+impl Namespaces {
+    fn from_groups(groups: [Vec<(Vec<u8>, Option<u8>)>; 3]) -> Namespaces {
+        let [personal, other_users, shared] = groups.map(|g| {
+            g.into_iter()
+                .map(|(prefix, delimiter)| Namespace { prefix, delimiter })
+                .collect()
+        });
+        Namespaces {
+            personal,
+            other_users,
+            shared,
+        }
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// NAMESPACE (RFC 2342), or None when the server lacks it.
-    pub async fn personal_namespace(&mut self) -> Result<Option<Namespace>, Error> {
+    pub async fn namespaces(&mut self) -> Result<Option<Namespaces>, Error> {
         if !self.has_capability("NAMESPACE") {
             return Ok(None);
         }
         let done = self.command(b"NAMESPACE").await?;
         Ok(done.untagged.into_iter().find_map(|u| match u {
-            Untagged::Namespace([personal, _, _]) => personal
-                .into_iter()
-                .next()
-                .map(|(prefix, delimiter)| Namespace { prefix, delimiter }),
+            Untagged::Namespace(groups) => Some(Namespaces::from_groups(groups)),
             _ => None,
         }))
+    }
+
+    /// The first personal namespace, or None when the server lacks NAMESPACE.
+    pub async fn personal_namespace(&mut self) -> Result<Option<Namespace>, Error> {
+        Ok(self
+            .namespaces()
+            .await?
+            .and_then(|n| n.personal.into_iter().next()))
     }
 
     /// `LIST "" "*"`, with SPECIAL-USE attributes (RFC 6154) when offered.
@@ -249,5 +277,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
         out.sort_by_key(|m| m.uid);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{parse_response, Response};
+
+    #[test]
+    fn namespaces_keep_all_three_groups() {
+        // Cyrus 3.6 with altnamespace: an empty personal prefix, so only the
+        // other groups tell shared folders from the user's own.
+        let r = parse_response(
+            b"* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared Folders/\" \"/\"))\r\n",
+        )
+        .unwrap();
+        let Response::Untagged(Untagged::Namespace(groups)) = r else {
+            panic!("{r:?}")
+        };
+        let ns = Namespaces::from_groups(groups);
+        assert_eq!(
+            ns.personal,
+            vec![Namespace {
+                prefix: b"".to_vec(),
+                delimiter: Some(b'/')
+            }]
+        );
+        assert_eq!(ns.other_users[0].prefix, b"Other Users/".to_vec());
+        assert_eq!(ns.shared[0].prefix, b"Shared Folders/".to_vec());
     }
 }

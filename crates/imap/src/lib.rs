@@ -23,5 +23,5 @@ pub mod utf7;
 
 pub use auth::Sasl;
 pub use client::{AppendUid, BodyStart, Client, ClientConfig, Completion};
-pub use commands::{ListEntry, MailboxStatus, MessageMeta, Namespace};
+pub use commands::{ListEntry, MailboxStatus, MessageMeta, Namespace, Namespaces};
 pub use error::Error;

@@ -225,6 +225,20 @@ impl Cyrus {
         Ok(())
     }
 
+    /// Runs IMAP commands as the Cyrus administrator, e.g. to create shared
+    /// folders (`CREATE shared/x`, `SETACL ...`). Only for commands whose
+    /// answers carry no literals.
+    pub fn admin(&self, commands: &[&str]) -> Result<(), HarnessError> {
+        let mut s = AdminSession::connect(self.imap_port)?;
+        s.login(ADMIN, ADMIN_PASSWORD)?;
+        for c in commands {
+            s.run(c)
+                .map_err(|e| HarnessError::Start(format!("as admin: {e}")))?;
+        }
+        s.logout();
+        Ok(())
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
