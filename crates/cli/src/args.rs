@@ -31,6 +31,30 @@ pub enum Command {
     /// Check, independently of any state, that every source message is on the destination.
     #[command(after_long_help = VERIFY_HELP)]
     Verify(VerifyArgs),
+    /// Connect and log in to one or both servers and show what they are and hold; changes nothing.
+    #[command(after_long_help = CHECK_HELP, mut_arg("to", |a| a.required(false)))]
+    Check(CheckArgs),
+}
+
+const CHECK_HELP: &str = "\
+Shows for each server: the URL that connected (trying the usual ports and security when the
+given one does not), the greeting, TLS version and cipher, the certificate (subject, issuer,
+names, validity, SHA-256 fingerprint for --*-tls-fingerprint), capabilities, namespaces, and
+every folder with its message count and size. Folders are opened read-only (EXAMINE).
+
+Examples:
+  mailport check --from imaps://alice@old.example.net
+  mailport check --from imaps://alice@old.example.net --to imaps://alice@new.example.net --json
+
+Exit codes: 0 all logged in, 2 usage error, 3 connection or login failure.";
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub sides: Sides,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const VERIFY_HELP: &str = "\
@@ -98,8 +122,8 @@ pub struct Sides {
     #[arg(long, value_name = "URL")]
     pub from: String,
     /// Destination mailbox URL, e.g. imaps://alice@new.example.net
-    #[arg(long, value_name = "URL")]
-    pub to: String,
+    #[arg(long, value_name = "URL", required = true)]
+    pub to: Option<String>,
     /// File whose first line is the source password.
     #[arg(long, value_name = "FILE")]
     pub from_password_file: Option<PathBuf>,

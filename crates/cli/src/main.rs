@@ -9,6 +9,7 @@
 //! exit code is derived from.
 
 mod args;
+mod check;
 mod credentials;
 mod password;
 mod progress;
@@ -29,7 +30,7 @@ use mailport_engine::{
 };
 use mailport_net::{CertDiagnosis, CertProblem, ConnectError, Endpoint, TlsOptions};
 
-use args::{Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
+use args::{CheckArgs, Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
 
 /// Errors that end the run, with the exit code they mean.
 enum Failure {
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
     init_logging(match &cli.command {
         Command::Copy(a) => a.sides.debug,
         Command::Verify(a) => a.sides.debug,
+        Command::Check(a) => a.sides.debug,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Copy(a) => runtime.block_on(run_copy(a)),
         Command::Verify(a) => runtime.block_on(run_verify(a)),
+        Command::Check(a) => runtime.block_on(run_check(a)),
     };
     match outcome {
         Ok(clean) => ExitCode::from(if clean { 0 } else { 1 }),
@@ -157,48 +160,51 @@ fn options(a: &Selection) -> Result<CopyOptions, Failure> {
 
 /// Validates both endpoints, obtains the passwords and builds the connectors.
 fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
-    let from = endpoint("--from", &a.from)?;
-    let to = endpoint("--to", &a.to)?;
+    warn_insecure(a);
+    let to =
+        a.to.as_deref()
+            .ok_or_else(|| Failure::Usage(anyhow!("--to URL is required")))?;
+    Ok((
+        connector(a, Side::Source, &a.from)?,
+        connector(a, Side::Destination, to)?,
+    ))
+}
+
+fn warn_insecure(a: &Sides) {
     if a.tls_insecure {
         eprintln!("mailport: WARNING: --tls-insecure: server certificates are NOT verified; anyone on the path can read the passwords and mail");
     }
-    let (from_credentials, from_mech) =
-        credentials::source(&a.login, a.from_password_file.as_deref(), &from.user)
-            .map_err(Failure::Usage)?;
-    let (to_credentials, to_mech) =
-        credentials::destination(&a.login, a.to_password_file.as_deref(), &to.user)
-            .map_err(Failure::Usage)?;
-    let side = |which: &str, endpoint: Endpoint, (credentials, auth_mech), ca_file, fingerprint| {
-        Connector::new(EndpointConfig {
-            endpoint,
-            credentials,
-            auth_mech,
-            tls: TlsOptions {
-                ca_file,
-                insecure: a.tls_insecure,
-                fingerprint,
-            },
-            allow_plaintext: a.allow_plaintext,
-            timeout: Duration::from_secs(a.timeout),
-        })
-        .map_err(|e| Failure::Usage(anyhow!("{which} TLS settings: {e}")))
-    };
-    Ok((
-        side(
-            "source",
-            from,
-            (from_credentials, from_mech),
+}
+
+/// One side's endpoint, credentials and TLS settings.
+fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
+    let endpoint = self::endpoint(&format!("--{}", flag(side)), url)?;
+    let (credentials, ca_file, fingerprint) = match side {
+        Side::Source => (
+            credentials::source(&a.login, a.from_password_file.as_deref(), &endpoint.user),
             a.from_tls_ca.clone(),
             a.from_tls_fingerprint,
-        )?,
-        side(
-            "destination",
-            to,
-            (to_credentials, to_mech),
+        ),
+        Side::Destination => (
+            credentials::destination(&a.login, a.to_password_file.as_deref(), &endpoint.user),
             a.to_tls_ca.clone(),
             a.to_tls_fingerprint,
-        )?,
-    ))
+        ),
+    };
+    let (credentials, auth_mech) = credentials.map_err(Failure::Usage)?;
+    Connector::new(EndpointConfig {
+        endpoint,
+        credentials,
+        auth_mech,
+        tls: TlsOptions {
+            ca_file,
+            insecure: a.tls_insecure,
+            fingerprint,
+        },
+        allow_plaintext: a.allow_plaintext,
+        timeout: Duration::from_secs(a.timeout),
+    })
+    .map_err(|e| Failure::Usage(anyhow!("{side} TLS settings: {e}")))
 }
 
 /// `--connections`, capped by `--max-connections-per-host`: each worker opens
@@ -245,10 +251,16 @@ fn flag(side: Side) -> &'static str {
 /// Checks that both endpoints connect before anything else happens; where
 /// one does not but another port or security of the same host does, switches
 /// to that and says so (with the URL for next time).
-async fn discover(source: &mut Connector, destination: &mut Connector) -> Result<(), Failure> {
-    let (s, d) = tokio::join!(source.discover(), destination.discover());
+async fn discover(
+    source: Option<&mut Connector>,
+    destination: Option<&mut Connector>,
+) -> Result<(), Failure> {
+    let (s, d) = tokio::join!(probe(source), probe(destination));
     let mut failures = Vec::new();
-    for (side, result) in [(Side::Source, s), (Side::Destination, d)] {
+    let results = [(Side::Source, s), (Side::Destination, d)]
+        .into_iter()
+        .filter_map(|(side, r)| r.map(|r| (side, r)));
+    for (side, result) in results {
         match result {
             Ok(None) => {}
             Ok(Some(found)) => {
@@ -293,6 +305,17 @@ async fn discover(source: &mut Connector, destination: &mut Connector) -> Result
         Ok(())
     } else {
         Err(Failure::Connection(anyhow!(failures.join("\nmailport: "))))
+    }
+}
+
+async fn probe(
+    c: Option<&mut Connector>,
+) -> Option<
+    Result<Option<mailport_engine::session::Discovery>, mailport_engine::session::Unreachable>,
+> {
+    match c {
+        Some(c) => Some(c.discover().await),
+        None => None,
     }
 }
 
@@ -430,7 +453,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     }
     let (mut source, mut destination) = connectors(&a.sides)?;
     // Before the ledger: its pair key names the endpoints that actually connect.
-    discover(&mut source, &mut destination).await?;
+    discover(Some(&mut source), Some(&mut destination)).await?;
     opts.connections = connections(&a, &source, &destination);
     let endpoints = (
         source.config.endpoint.clone(),
@@ -502,7 +525,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
     let opts = options(&a.selection)?;
     let (mut source, mut destination) = connectors(&a.sides)?;
-    discover(&mut source, &mut destination).await?;
+    discover(Some(&mut source), Some(&mut destination)).await?;
     let endpoints = (
         source.config.endpoint.clone(),
         destination.config.endpoint.clone(),
@@ -537,4 +560,31 @@ async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
         print!("{}", summary::verify_table(&report));
     }
     Ok(report.is_ok())
+}
+
+async fn run_check(a: CheckArgs) -> Result<bool, Failure> {
+    warn_insecure(&a.sides);
+    let mut sides = vec![(
+        Side::Source,
+        connector(&a.sides, Side::Source, &a.sides.from)?,
+    )];
+    if let Some(to) = &a.sides.to {
+        sides.push((
+            Side::Destination,
+            connector(&a.sides, Side::Destination, to)?,
+        ));
+    }
+    let mut results = Vec::new();
+    for (side, mut c) in sides {
+        match side {
+            Side::Source => discover(Some(&mut c), None).await?,
+            Side::Destination => discover(None, Some(&mut c)).await?,
+        }
+        let found = mailport_engine::check::inspect(&c).await.map_err(|e| {
+            Failure::Connection(anyhow!("{side}: {}", render(&anyhow::Error::new(e))))
+        })?;
+        results.push((side, found));
+    }
+    check::print(&results, a.json);
+    Ok(true)
 }

@@ -429,12 +429,14 @@ pub async fn copy(
 
 async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderReport)> {
     let mut out = Vec::new();
+    let mut idle = Instant::now();
     loop {
         if let Some((index, preparing)) = ctx.board.take_folder() {
             match own_folder(&mut pair, index, preparing, &ctx).await {
                 Some(report) => out.push((index, report)),
                 None => break,
             }
+            idle = Instant::now();
             continue;
         }
         // No folder left to own: help with the batches of others'.
@@ -462,8 +464,22 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
                     pair = None;
                 }
                 shared.leave(tally);
+                idle = Instant::now();
             }
-            Next::Wait => tokio::time::sleep(Board::POLL).await,
+            Next::Wait => {
+                tokio::time::sleep(Board::POLL).await;
+                // A big folder can keep this worker waiting for long: servers
+                // log out idle sessions (RFC 3501: after 30 minutes at least).
+                if let Some(p) = pair.as_mut() {
+                    if idle.elapsed() >= KEEPALIVE {
+                        idle = Instant::now();
+                        let (s, d) = tokio::join!(p.src.command(b"NOOP"), p.dst.command(b"NOOP"));
+                        if s.is_err() || d.is_err() {
+                            pair = None;
+                        }
+                    }
+                }
+            }
             Next::Done => break,
         }
     }
@@ -544,6 +560,9 @@ async fn own_folder(
     ctx.progress.folder_finished(index, &report);
     Some(report)
 }
+
+/// How long a worker's connections may sit idle before a NOOP on each.
+const KEEPALIVE: Duration = Duration::from_secs(240);
 
 /// Further attempts for a folder that could not be opened or whose
 /// connection broke. Servers have transient folder-level failures too:

@@ -18,6 +18,7 @@
 //! protocol crates. The engine never prints: it reports through
 //! [`copy::Progress`] and returns a [`report::Report`].
 
+pub mod check;
 pub mod copy;
 pub mod identity;
 pub mod ledger;

@@ -150,11 +150,13 @@ impl Connector {
         }
         if client.has_capability("STARTTLS") {
             client.command(b"STARTTLS").await.map_err(imap_err)?;
+            let greeting = client.greeting().to_string();
             let MaybeTls::Plain(tcp) = client.into_inner() else {
                 unreachable!("imap:// starts in plain text")
             };
             let tls = self.tls.wrap(&ep.host, tcp, timeout).await?;
             client = Client::resume(tls, client_config);
+            client.set_greeting(greeting);
             client.capability().await.map_err(imap_err)?;
             Ok((client, true))
         } else if self.config.allow_plaintext {

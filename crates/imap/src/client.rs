@@ -95,6 +95,7 @@ enum Frame {
 pub struct Client<S> {
     io: BufStream<S>,
     next_tag: u32,
+    greeting: String,
     capabilities: Vec<String>,
     config: ClientConfig,
     state: BodyState,
@@ -116,6 +117,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         match parse::parse_response(&raw)? {
             Response::Untagged(Untagged::Status { status, text }) => {
                 c.absorb_code(&text);
+                c.greeting = text.text.clone();
                 match status {
                     Status::Ok => Ok((c, false)),
                     Status::PreAuth => Ok((c, true)),
@@ -135,10 +137,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         Client {
             io: BufStream::with_capacity(IO_BUFFER, IO_BUFFER, stream),
             next_tag: 1,
+            greeting: String::new(),
             capabilities: Vec::new(),
             config,
             state: BodyState::Idle,
         }
+    }
+
+    /// The text of the server's greeting (after STARTTLS: as set by [`Client::set_greeting`]).
+    pub fn greeting(&self) -> &str {
+        &self.greeting
+    }
+
+    /// Carries the greeting over to a client resumed after STARTTLS.
+    pub fn set_greeting(&mut self, text: String) {
+        self.greeting = text;
+    }
+
+    /// The underlying stream, e.g. to ask it about TLS.
+    pub fn stream(&self) -> &S {
+        self.io.get_ref()
     }
 
     /// Gives back the stream (for STARTTLS). Must be called between commands.

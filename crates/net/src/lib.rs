@@ -19,4 +19,4 @@ pub mod tls;
 pub use cert::{CertDiagnosis, CertProblem, Fingerprint};
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use route::{Route, Security};
-pub use tls::{connect_tcp, ConnectError, MaybeTls, TlsConnector, TlsOptions};
+pub use tls::{connect_tcp, ConnectError, MaybeTls, TlsConnector, TlsDetails, TlsOptions};

@@ -82,6 +82,36 @@ impl MaybeTls {
     pub fn is_tls(&self) -> bool {
         matches!(self, MaybeTls::Tls(_))
     }
+
+    /// Protocol version, cipher suite and the server's certificate (DER), when TLS.
+    pub fn tls_details(&self) -> Option<TlsDetails> {
+        let MaybeTls::Tls(s) = self else { return None };
+        let conn = s.get_ref().1;
+        Some(TlsDetails {
+            version: conn
+                .protocol_version()
+                .map(|v| format!("{v:?}").replace('_', "."))
+                .unwrap_or_default(),
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map(|c| format!("{:?}", c.suite()))
+                .unwrap_or_default(),
+            certificate: conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.as_ref().to_vec()),
+        })
+    }
+}
+
+/// What `mailport check` shows about a TLS session.
+#[derive(Debug, Clone)]
+pub struct TlsDetails {
+    /// e.g. `TLSv1.3`.
+    pub version: String,
+    pub cipher: String,
+    /// The leaf certificate, DER.
+    pub certificate: Option<Vec<u8>>,
 }
 
 impl AsyncRead for MaybeTls {
@@ -209,6 +239,12 @@ pub async fn connect_tcp(
     match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
+            // Notices a peer that vanished without a word, and keeps NAT and
+            // firewall state alive on a connection waiting for its turn.
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(60))
+                .with_interval(Duration::from_secs(20));
+            let _ = socket2::SockRef::from(&s).set_tcp_keepalive(&keepalive);
             Ok(s)
         }
         Ok(Err(source)) => Err(ConnectError::Tcp { addr, source }),

@@ -1,0 +1,130 @@
+//! `mailport check` against real Dovecots: what it shows and that it changes nothing.
+
+use std::process::{Output, Stdio};
+
+use mailport_testbed::session;
+use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
+
+fn start(o: DovecotOptions) -> Dovecot {
+    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() {
+    let src = start(DovecotOptions {
+        layout: Layout::CourierDot,
+        ..Default::default()
+    });
+    let dst = start(DovecotOptions::default());
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 6,
+        large_attachment: 0,
+        seed: 3,
+    });
+    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
+        .await
+        .unwrap();
+    session::load(&mut c, &corpus).await.unwrap();
+    let before = session::snapshot(&mut c).await.unwrap();
+    let total_bytes: usize = corpus
+        .folders
+        .iter()
+        .flat_map(|f| &f.messages)
+        .map(|m| m.raw.len())
+        .sum();
+
+    let mailport = std::path::Path::new(env!("CARGO_BIN_EXE_mailport"));
+    let out = src
+        .mailport_command(mailport, "check", &dst)
+        .stdin(Stdio::null())
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let s = &j["source"];
+    assert_eq!(
+        s["messages"].as_u64().unwrap() as usize,
+        corpus.message_count(),
+        "{j:#}"
+    );
+    // Sizes as the server counts them (line ends may differ from the raw corpus).
+    let bytes = s["bytes"].as_u64().unwrap() as usize;
+    assert!(
+        bytes >= total_bytes * 9 / 10 && bytes <= total_bytes * 11 / 10,
+        "{bytes} vs {total_bytes}"
+    );
+    assert!(
+        s["tls"]["version"].as_str().unwrap().starts_with("TLS"),
+        "{j:#}"
+    );
+    assert!(
+        s["tls"]["names"].as_str().unwrap().contains("localhost"),
+        "{j:#}"
+    );
+    assert!(
+        s["tls"]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{j:#}"
+    );
+    assert!(s["greeting"].as_str().unwrap().contains("ready"), "{j:#}");
+    assert!(
+        s["namespaces"].to_string().contains("INBOX."),
+        "the Courier-style prefix is shown: {j:#}"
+    );
+    assert!(
+        s["capabilities"]
+            .to_string()
+            .to_uppercase()
+            .contains("IMAP4REV1"),
+        "{j:#}"
+    );
+    let folders = s["folders"].as_array().unwrap();
+    assert!(folders.iter().any(|f| f["name"] == "INBOX.Work"), "{j:#}");
+    // The destination (STARTTLS) is checked too.
+    assert!(j["destination"]["tls"]["version"].is_string(), "{j:#}");
+
+    // Text output, source only, and nothing changed on the server.
+    let out = std::process::Command::new(mailport)
+        .stdin(Stdio::null())
+        .args(["check", "--from", &src.imaps_url("alice"), "--from-tls-ca"])
+        .arg(&src.certs.ca_pem)
+        .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "source: imaps://alice@localhost",
+        "fingerprint: sha256:",
+        "valid for:",
+        "folders:",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
+    }
+    assert!(!stdout.contains("destination"), "{stdout}");
+    let after = session::snapshot(&mut c).await.unwrap();
+    assert_eq!(before, after, "check changed the mailbox");
+
+    // A wrong password: exit 3, nothing printed on stdout.
+    let out = std::process::Command::new(mailport)
+        .stdin(Stdio::null())
+        .args(["check", "--from", &src.imaps_url("alice"), "--from-tls-ca"])
+        .arg(&src.certs.ca_pem)
+        .env("MAILPORT_FROM_PASSWORD", "nope-nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("login as \"alice\""), "{}", text(&out));
+}
