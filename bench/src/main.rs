@@ -11,6 +11,7 @@
 //!
 //! Usage: mailport-bench [--preset NAME]... [--tools mailport,mbsync,offlineimap,imapsync,mailport@PATH]
 //!                       [--fsync-never | --both-fsync] [--mailport PATH] [--out FILE]
+//!                       [--no-limits]   (skip the server limits: quicker A/B runs)
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,7 @@ fn main() {
         .expect("own path")
         .with_file_name("mailport");
     let mut out: Option<PathBuf> = None;
+    let mut limits = true;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--preset" => wanted.push(args.next().expect("--preset NAME")),
@@ -115,6 +117,7 @@ fn main() {
             "--both-fsync" => fsync_modes = vec![false, true],
             "--mailport" => mailport = PathBuf::from(args.next().expect("--mailport PATH")),
             "--out" => out = Some(PathBuf::from(args.next().expect("--out FILE"))),
+            "--no-limits" => limits = false,
             other => {
                 eprintln!("unknown argument {other:?}; see the header of bench/src/main.rs");
                 std::process::exit(2);
@@ -132,7 +135,7 @@ fn main() {
             .into_iter()
             .filter(|p| wanted.iter().any(|w| w == p.name))
         {
-            rows.extend(rt.block_on(run_preset(&p, &tools, fsync_never, &mailport)));
+            rows.extend(rt.block_on(run_preset(&p, &tools, fsync_never, &mailport, limits)));
         }
         table.push_str(&render(&rows, fsync_never));
     }
@@ -144,7 +147,13 @@ fn main() {
     }
 }
 
-async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &Path) -> Vec<Row> {
+async fn run_preset(
+    p: &Preset,
+    tools: &[String],
+    fsync_never: bool,
+    mailport: &Path,
+    limits: bool,
+) -> Vec<Row> {
     let corpus = Corpus::bulk(&p.corpus);
     let (messages, bytes) = (corpus.message_count(), corpus.total_bytes());
     eprintln!(
@@ -176,8 +185,12 @@ async fn run_preset(p: &Preset, tools: &[String], fsync_never: bool, mailport: &
         fidelity,
     };
 
-    let mut rows = limits::measure(&src, &corpus, fsync_never)
-        .await
+    let measured = if limits {
+        limits::measure(&src, &corpus, fsync_never).await
+    } else {
+        Vec::new()
+    };
+    let mut rows = measured
         .into_iter()
         .map(|(name, wall)| {
             row(
