@@ -67,6 +67,11 @@ async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() 
         s["tls"]["version"].as_str().unwrap().starts_with("TLS"),
         "{j:#}"
     );
+    // mailport prefers AES-128-GCM (less CPU per byte on both ends); Dovecot follows.
+    assert!(
+        s["tls"]["cipher"].as_str().unwrap().contains("AES_128_GCM"),
+        "{j:#}"
+    );
     assert!(
         s["tls"]["names"].as_str().unwrap().contains("localhost"),
         "{j:#}"
