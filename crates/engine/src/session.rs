@@ -2,6 +2,7 @@
 //! finding a working port and security when the given ones do not connect.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailport_imap::{Client, ClientConfig};
@@ -77,17 +78,28 @@ pub enum SessionError {
 pub struct Connector {
     pub config: EndpointConfig,
     tls: TlsConnector,
+    /// The connection `discover` made, not yet logged in: the first
+    /// `open` uses it instead of connecting (and handshaking) again.
+    spare: Arc<Mutex<Option<ImapSession>>>,
 }
 
 impl Connector {
     pub fn new(config: EndpointConfig) -> Result<Self, SessionError> {
         let tls = TlsConnector::new(&config.tls)?;
-        Ok(Connector { config, tls })
+        Ok(Connector {
+            config,
+            tls,
+            spare: Arc::default(),
+        })
     }
 
     pub async fn open(&self) -> Result<ImapSession, SessionError> {
         let ep = &self.config.endpoint;
-        let (mut client, _) = self.connect(ep, self.config.timeout).await?;
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut client = match spare {
+            Some(c) => c,
+            None => self.connect(ep, self.config.timeout).await?.0,
+        };
         let target = Target {
             user: &ep.user,
             host: &ep.host,
@@ -117,6 +129,12 @@ impl Connector {
                 source,
             }),
         }
+    }
+
+    fn keep(&self, mut client: ImapSession) {
+        // Probed with a short timeout; used with the configured one.
+        client.set_timeout(self.config.timeout);
+        *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
     }
 
     /// Everything before the login: TCP, TLS or STARTTLS, capabilities.
@@ -180,7 +198,10 @@ impl Connector {
         let given = self.config.endpoint.clone();
         let timeout = self.config.timeout.min(PROBE_TIMEOUT);
         let error = match self.connect(&given, timeout).await {
-            Ok(_) => return Ok(None),
+            Ok((client, _)) => {
+                self.keep(client);
+                return Ok(None);
+            }
             Err(e) => e,
         };
         let Some(port_answered) = wrong_route(&error) else {
@@ -194,7 +215,8 @@ impl Connector {
         for route in route::alternatives(given.route(), &Scheme::standard_routes(), port_answered) {
             let candidate = given.with_route(route);
             match self.connect(&candidate, timeout).await {
-                Ok((_, encrypted)) => {
+                Ok((client, encrypted)) => {
+                    self.keep(client);
                     self.config.endpoint = candidate.clone();
                     return Ok(Some(Discovery {
                         given,

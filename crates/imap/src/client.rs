@@ -154,6 +154,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.greeting = text;
     }
 
+    /// Changes the longest wait for a read or write from now on.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.config.timeout = timeout;
+    }
+
     /// The underlying stream, e.g. to ask it about TLS.
     pub fn stream(&self) -> &S {
         self.io.get_ref()
