@@ -28,12 +28,12 @@ async fn snapshot(d: &Dovecot) -> session::Snapshot {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_destination_allowing_two_connections_gets_two_and_everything() {
+async fn a_destination_allowing_fewer_connections_gets_everything_anyway() {
     let src = start(DovecotOptions::default());
-    // Dovecot answers a third login of alice from 127.0.0.1 with
-    // "BYE Maximum number of connections from user+IP exceeded".
+    // Dovecot answers a second login of alice from 127.0.0.1 with
+    // "Maximum number of connections from user+IP exceeded".
     let dst = start(DovecotOptions {
-        extra_conf: "mail_max_userip_connections = 2\n".into(),
+        extra_conf: "mail_max_userip_connections = 1\n".into(),
         ..Default::default()
     });
     let corpus = Corpus::generate(&CorpusOptions {
@@ -55,9 +55,10 @@ async fn a_destination_allowing_two_connections_gets_two_and_everything() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}\n{}",
+        "{}\n{}\nsource:\n{}",
         text(&out),
-        dst.log_tail()
+        dst.log_tail(),
+        src.log_tail()
     );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     common::assert_totals_add_up(&j);
@@ -65,11 +66,14 @@ async fn a_destination_allowing_two_connections_gets_two_and_everything() {
         j["totals"]["copied"].as_u64().unwrap() as usize,
         corpus.message_count()
     );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("fewer connections"),
-        "the pushback was not noticed: {}",
-        text(&out)
-    );
+    // Dovecot counts connections without a lock, so now and then a third
+    // login slips through and nothing is refused: whenever it did refuse
+    // one, mailport must have noticed and gone on with fewer.
+    let refused = std::fs::read_to_string(dst.dir().join("dovecot.log"))
+        .unwrap()
+        .contains("Maximum number of connections");
+    let noticed = String::from_utf8_lossy(&out.stderr).contains("fewer connections");
+    assert_eq!(refused, noticed, "{}", text(&out));
     let (s, d) = (snapshot(&src).await, snapshot(&dst).await);
     assert_eq!(s.differences(&d, &[]), Vec::<String>::new());
 

@@ -224,6 +224,20 @@ async fn reconnect(ctx: &Ctx) -> Result<Pair, EngineError> {
     }
 }
 
+/// A pair for a worker; `None` when the server pushed back (too many
+/// connections) and other workers carry on, so this one retired. The last
+/// worker keeps trying with back-off.
+async fn pair_or_retire(ctx: &Ctx) -> Result<Option<Pair>, EngineError> {
+    match open_pair(ctx).await {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.pushback().is_some() && ctx.board.retire() => {
+            tracing::warn!("{e}; continuing with fewer connections");
+            Ok(None)
+        }
+        Err(_) => reconnect(ctx).await.map(Some),
+    }
+}
+
 async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
     let (src, dst) = tokio::join!(
         open_side(&ctx.source, Side::Source, ctx.utf8),
@@ -500,21 +514,12 @@ async fn own_folder(
     let folder = &ctx.plan.folders[index];
     let started = Instant::now();
     if pair.is_none() {
-        match open_pair(ctx).await {
-            Ok(p) => *pair = Some(p),
-            // The server allows fewer connections than asked for: leave
-            // the folder to the workers that got one.
-            Err(e) if e.pushback().is_some() && ctx.board.retire() => {
-                tracing::warn!("{e}; continuing with fewer connections");
+        match pair_or_retire(ctx).await {
+            Ok(Some(p)) => *pair = Some(p),
+            Ok(None) => {
                 ctx.board.put_back(index);
                 return None;
             }
-            Err(_) => {}
-        }
-    }
-    if pair.is_none() {
-        match reconnect(ctx).await {
-            Ok(p) => *pair = Some(p),
             Err(e) => {
                 let mut r = FolderReport {
                     source: folder.source.clone(),
@@ -547,8 +552,14 @@ async fn own_folder(
         tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
         if end == FolderEnd::Reconnect {
             *pair = None;
-            match reconnect(ctx).await {
-                Ok(p) => *pair = Some(p),
+            match pair_or_retire(ctx).await {
+                Ok(Some(p)) => *pair = Some(p),
+                // What this attempt copied is in the ledger or found on the
+                // destination by the worker that takes the folder over.
+                Ok(None) => {
+                    ctx.board.put_back(index);
+                    return None;
+                }
                 Err(e) => {
                     tracing::warn!("reconnecting for folder {:?} failed: {e}", folder.source)
                 }
@@ -731,7 +742,21 @@ async fn copy_folder(
                 return folder_error(report, "waiting for the destination folder to settle", &e);
             }
         }
+        // What the destination folder looked like when this tool last
+        // finished it; unchanged since, it holds nothing the ledger does not
+        // account for, and reading its headers (the cost of a delta pass) is
+        // not needed.
+        let seen_before = match (&ctx.opts.ledger, known.in_flight) {
+            (Some(l), false) => l
+                .store
+                .folder_state(&l.pair, &destination_key(folder, status.uidvalidity))
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
         match p.dst.select(&folder.destination_wire, true).await {
+            Ok(st) if seen_before.is_some_and(|b| same_destination(&b, &st)) => {}
             Ok(st) if st.exists > 0 => match p.dst.fetch_meta("1:*", HEADER_FIELDS).await {
                 Ok(metas) => {
                     for m in metas {
@@ -851,6 +876,9 @@ async fn copy_folder(
         if let Some(now) = seen_now {
             let complete =
                 report.copied + report.already_present == report.source_messages && !deletes_owed;
+            if complete {
+                remember_destination(p, folder, now.uidvalidity, l).await;
+            }
             let state = FolderState { complete, ..now };
             if let Err(e) = l
                 .store
@@ -968,6 +996,56 @@ async fn help(p: &mut Pair, shared: &SharedFolder, ctx: &Ctx) -> (Tally, bool) {
     let tally = run_batches(p, shared, key.as_ref().map(|(l, k)| (*l, k)), ctx).await;
     let usable = tally.broken.is_none();
     (tally, usable)
+}
+
+/// Where the destination folder's state is kept: beside the source folders'
+/// in the same table, under a name no mailbox has (IMAP names carry no
+/// control characters). It holds for the ledger entries of one source
+/// UIDVALIDITY: a rebuilt source folder has none and reads the destination.
+fn destination_key(folder: &FolderPlan, source_uidvalidity: u32) -> String {
+    format!(
+        "\u{1}destination\u{1}{}\u{1}{source_uidvalidity}",
+        folder.destination
+    )
+}
+
+fn same_destination(before: &FolderState, now: &mailport_imap::MailboxStatus) -> bool {
+    before.complete
+        && before.uidvalidity == now.uidvalidity
+        && before.uidnext.is_some()
+        && before.uidnext == now.uidnext
+        && before.messages == now.exists
+}
+
+/// Records the destination folder as this pass left it. Best effort: when
+/// it fails, the next pass reads the destination folder, as without it.
+async fn remember_destination(
+    p: &mut Pair,
+    folder: &FolderPlan,
+    source_uidvalidity: u32,
+    l: &Ledger,
+) {
+    let Ok(st) = p.dst.select(&folder.destination_wire, true).await else {
+        return;
+    };
+    let state = FolderState {
+        uidvalidity: st.uidvalidity,
+        highest_modseq: st.highest_modseq.unwrap_or(0),
+        uidnext: st.uidnext,
+        messages: st.exists,
+        complete: true,
+    };
+    if let Err(e) = l
+        .store
+        .set_folder_state(
+            &l.pair,
+            &destination_key(folder, source_uidvalidity),
+            &state,
+        )
+        .await
+    {
+        tracing::warn!("{e}");
+    }
 }
 
 /// After a run died mid-APPEND, the destination may still be committing
