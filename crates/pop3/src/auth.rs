@@ -108,13 +108,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         line.extend_from_slice(b"\r\n");
         tracing::debug!(target: WIRE, "C: {command}{}", if inline { " <redacted>" } else { "" });
         let r = self.auth_exchange(&line, &command, &encoded, inline).await;
-        match r {
-            Ok(()) => {
-                self.forget_capabilities();
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        self.note(r)?;
+        self.forget_capabilities();
+        Ok(())
     }
 
     async fn auth_exchange(
@@ -169,8 +165,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     ) -> Result<(), Error> {
         self.ensure_idle()?;
         tracing::debug!(target: WIRE, "C: {shown}");
-        self.send(line).await?;
-        self.status(command).await?;
+        let r = async {
+            self.send(line).await?;
+            self.status(command).await
+        }
+        .await;
+        self.note(r)?;
         self.forget_capabilities();
         Ok(())
     }

@@ -219,9 +219,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    /// Runs `f`, marking the connection broken if it fails in a way that
-    /// leaves the stream at an unknown place.
-    fn note<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
+    /// Passes `r` on, marking the connection broken if it failed in a way
+    /// that leaves the stream at an unknown place.
+    pub(crate) fn note<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
         if let Err(e) = &r {
             if e.breaks_connection() {
                 self.state = State::Broken;

@@ -220,6 +220,7 @@ async fn logs_in_every_way_dovecot_offers() {
         .expect("USER/PASS over POP3S");
     c.capa().await.unwrap();
     assert!(c.has_capability("UIDL") && c.has_capability("PIPELINING"));
+    assert!(c.has_capability("TOP") && !c.has_capability("STLS"));
     c.quit().await.unwrap();
 }
 

@@ -56,7 +56,15 @@ async fn pop3_listeners_greet() {
     let mut greeting = [0u8; 64];
     let n = tcp.read(&mut greeting).await.unwrap();
     assert!(greeting[..n].starts_with(b"+OK"), "{:?}", &greeting[..n]);
-    // The IMAP side is unchanged.
+    // The IMAP side is unchanged: APOP is a POP3-only mechanism.
+    let mut imap = tokio::net::TcpStream::connect(("127.0.0.1", d.imap_port))
+        .await
+        .unwrap();
+    let mut greeting = [0u8; 512];
+    let n = imap.read(&mut greeting).await.unwrap();
+    let greeting = String::from_utf8_lossy(&greeting[..n]);
+    assert!(greeting.contains("AUTH=PLAIN"), "{greeting}");
+    assert!(!greeting.contains("APOP"), "{greeting}");
     session::login(d.imap_port, "alice", d.password("alice"))
         .await
         .unwrap();
