@@ -801,6 +801,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_byte_at_a_time_splits_every_terminator() {
+        // A one-byte pipe: every read returns one byte, so ".", "\r" and
+        // "\n" of each terminator arrive separately.
+        let (a, b) = duplex(1);
+        let (mut from_client, mut to_client) = tokio::io::split(b);
+        tokio::spawn(async move {
+            let mut sink = [0u8; 64];
+            while from_client.read(&mut sink).await.unwrap_or(0) > 0 {}
+        });
+        tokio::spawn(async move {
+            to_client
+                .write_all(
+                    b"+OK hi\r\n+OK\r\nPIPELINING\r\n.\r\n\
+                      +OK\r\n..\r\n.x\r\nlong line\r\n.\r\n\
+                      +OK\r\nbare\n..\n.\n\
+                      +OK\r\n.\r\n",
+                )
+                .await
+                .unwrap();
+        });
+        let mut c = Client::connect(a, ClientConfig::default()).await.unwrap();
+        c.retr_start(&[1, 2, 3]).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(n) = c.retr_next().await.unwrap() {
+            got.push((n, read_all(&mut c, 4).await));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (1, b".\r\nx\r\nlong line\r\n".to_vec()),
+                (2, b"bare\n.\n".to_vec()),
+                (3, Vec::new()),
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn a_cut_during_retr_breaks_the_connection() {
         let (mut c, _) = scripted(b"+OK hi\r\n-ERR\r\n+OK\r\npartial").await;
         c.retr_start(&[1]).await.unwrap();
