@@ -41,6 +41,9 @@ pub struct DovecotOptions {
     /// Serve this certificate and key (e.g. from [`certs::generate_kind`])
     /// instead of a freshly generated valid one. The files must outlive the server.
     pub certs: Option<TestCerts>,
+    /// Also serve POP3 (STLS offered) and POP3S on their own loopback ports,
+    /// with APOP enabled (the passwd-file holds plaintext passwords, which APOP needs).
+    pub pop3: bool,
 }
 
 impl Default for DovecotOptions {
@@ -58,6 +61,7 @@ impl Default for DovecotOptions {
             fsync_never: false,
             extra_conf: String::new(),
             certs: None,
+            pop3: false,
         }
     }
 }
@@ -77,15 +81,26 @@ pub struct Dovecot {
     dir: tempfile::TempDir,
     pub imap_port: u16,
     pub imaps_port: u16,
+    /// Plain POP3 listener (STLS offered); 0 unless [`DovecotOptions::pop3`].
+    pub pop3_port: u16,
+    /// Implicit-TLS POP3 listener; 0 unless [`DovecotOptions::pop3`].
+    pub pop3s_port: u16,
     pub certs: TestCerts,
     pub options: DovecotOptions,
 }
 
 const MAIL_UID: u32 = 8;
+/// Where Debian's dovecot-pop3d puts the POP3 process.
+const POP3_BINARY: &str = "/usr/lib/dovecot/pop3";
 
 impl Dovecot {
     pub fn start(options: DovecotOptions) -> Result<Dovecot, HarnessError> {
         let binary = which("dovecot").ok_or(HarnessError::NotInstalled)?;
+        if options.pop3 && !Path::new(POP3_BINARY).exists() {
+            return Err(HarnessError::Start(format!(
+                "{POP3_BINARY} is missing (apt-get install dovecot-pop3d); scripts/setup installs it"
+            )));
+        }
         let dir = tempfile::Builder::new()
             .prefix("mailport-dovecot-")
             .tempdir()?;
@@ -101,6 +116,17 @@ impl Dovecot {
         };
         let imap_port = free_port()?;
         let imaps_port = free_port()?;
+        let (pop3_port, pop3s_port) = if options.pop3 {
+            (free_port()?, free_port()?)
+        } else {
+            (0, 0)
+        };
+        let ports = Ports {
+            imap: imap_port,
+            imaps: imaps_port,
+            pop3: pop3_port,
+            pop3s: pop3s_port,
+        };
         let mut passwd = String::new();
         for (user, pass) in &options.users {
             let home = root.join("home").join(user);
@@ -116,7 +142,7 @@ impl Dovecot {
         std::fs::write(root.join("passwd"), passwd)?;
         std::fs::write(
             root.join("dovecot.conf"),
-            config(root, &options, &certs, imap_port, imaps_port),
+            config(root, &options, &certs, &ports),
         )?;
 
         // The daemon keeps inherited descriptors open: a pipe here would never
@@ -133,6 +159,8 @@ impl Dovecot {
             dir,
             imap_port,
             imaps_port,
+            pop3_port,
+            pop3s_port,
             certs,
             options,
         };
@@ -144,14 +172,19 @@ impl Dovecot {
             )));
         }
         let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", imap_port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(HarnessError::Start(format!(
-                    "no listener on port {imap_port}: {}",
-                    server.log_tail()
-                )));
+        for port in [imap_port, pop3_port] {
+            if port == 0 {
+                continue;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if Instant::now() > deadline {
+                    return Err(HarnessError::Start(format!(
+                        "no listener on port {port}: {}",
+                        server.log_tail()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         Ok(server)
     }
@@ -244,13 +277,14 @@ impl Drop for Dovecot {
     }
 }
 
-fn config(
-    root: &Path,
-    o: &DovecotOptions,
-    certs: &TestCerts,
-    imap_port: u16,
-    imaps_port: u16,
-) -> String {
+struct Ports {
+    imap: u16,
+    imaps: u16,
+    pop3: u16,
+    pop3s: u16,
+}
+
+fn config(root: &Path, o: &DovecotOptions, certs: &TestCerts, ports: &Ports) -> String {
     let r = root.display();
     let (location, separator, prefix) = match o.layout {
         Layout::CourierDot => ("maildir:~/Maildir", ".", "INBOX."),
@@ -266,6 +300,33 @@ fn config(
         )
         .ok();
     }
+    let (protocols, mechanisms, pop3) = if o.pop3 {
+        (
+            "imap pop3",
+            "plain login apop",
+            format!(
+                r#"# Dovecot's default UIDL format depends on the mailbox format; this one
+# is stable and unique per (UIDVALIDITY, UID), like most servers' UIDs.
+pop3_uidl_format = %08Xu%08Xv
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3}
+  }}
+  inet_listener pop3s {{
+    address = 127.0.0.1
+    port = {pop3s}
+    ssl = yes
+  }}
+}}
+"#,
+                pop3 = ports.pop3,
+                pop3s = ports.pop3s,
+            ),
+        )
+    } else {
+        ("imap", "plain login", String::new())
+    };
     format!(
         r#"# generated by mailport-testbed
 base_dir = {r}/run
@@ -273,14 +334,14 @@ state_dir = {r}/state
 log_path = {r}/dovecot.log
 info_log_path = {r}/dovecot.log
 listen = 127.0.0.1
-protocols = imap
+protocols = {protocols}
 ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 ssl_dh = </usr/share/dovecot/dh.pem
 first_valid_uid = 1
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 mail_location = {location}
 mail_max_userip_connections = 100
 mail_fsync = {fsync}
@@ -308,7 +369,7 @@ service imap-login {{
     ssl = yes
   }}
 }}
-service anvil {{
+{pop3}service anvil {{
   unix_listener anvil-auth-penalty {{
     mode = 0
   }}
@@ -318,6 +379,8 @@ service anvil {{
         cert = certs.cert_pem.display(),
         key = certs.key_pem.display(),
         fsync = if o.fsync_never { "never" } else { "optimized" },
+        imap_port = ports.imap,
+        imaps_port = ports.imaps,
         extra = o.extra_conf,
     )
 }

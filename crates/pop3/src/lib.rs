@@ -1,0 +1,32 @@
+//! POP3 client for mailport: RFC 1939 with CAPA (RFC 2449), STLS (RFC 2595)
+//! and SASL AUTH (RFC 5034). Protocol only: which messages to fetch, when to
+//! delete and how to retry is the engine's business.
+//!
+//! - [`response`]: sans-I/O parsing of status lines, response codes
+//!   (`[SYS/TEMP]`, `[IN-USE]`, `[LOGIN-DELAY]`, `[AUTH]`), the APOP
+//!   timestamp and CAPA lines.
+//! - [`dot`]: sans-I/O removal of dot-stuffing from multi-line answers,
+//!   chunk by chunk into the caller's buffer, so memory is bounded whatever
+//!   the size of a message or the length of its lines.
+//! - [`client`]: framing over any async stream, timeouts on every read and
+//!   write, bounded lines and listings, CAPA/STLS, STAT/LIST/UIDL/TOP,
+//!   DELE/RSET/NOOP/QUIT, and streaming RETR, pipelined with PIPELINING.
+//! - [`auth`]: USER/PASS, APOP, AUTH PLAIN (with an authorization identity)
+//!   and AUTH with any mechanism (XOAUTH2, OAUTHBEARER). Secrets are wiped
+//!   after use and never traced.
+//! - [`error`]: one error type that says whether to retry
+//!   ([`Error::is_transient`]), whether the credentials were refused
+//!   ([`Error::is_auth`]) and whether the connection is still usable
+//!   ([`Error::breaks_connection`]).
+//!
+//! Wire traces go to `tracing` target `mailport::pop3::wire` at debug level.
+
+pub mod auth;
+pub mod client;
+pub mod dot;
+pub mod error;
+pub mod response;
+
+pub use client::{Client, ClientConfig};
+pub use error::Error;
+pub use response::{Capability, Status};
