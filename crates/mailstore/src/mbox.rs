@@ -1,0 +1,4 @@
+pub struct Mbox;
+pub struct MboxFolder;
+pub struct MboxMessage;
+pub enum Variant {}
