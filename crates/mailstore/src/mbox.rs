@@ -428,7 +428,7 @@ fn header_line(
         b.in_headers = false;
         b.collecting = None;
         let body_start = start + len;
-        if let Some(cl) = b.values[3].trim().parse::<u64>().ok() {
+        if let Ok(cl) = b.values[3].trim().parse::<u64>() {
             let end = body_start.saturating_add(cl);
             if content_length_fits(file, end, file_len)? {
                 b.content_end = Some(end);
