@@ -23,6 +23,7 @@ use crate::ledger::{self, Known, Ledger};
 use crate::names::Hierarchy;
 use crate::plan::{self, FolderPlan, Listing, Plan, PlanOptions};
 use crate::report::{FolderReport, Report};
+use crate::origin::{Origin, Source};
 use crate::session::{Connector, ImapSession, SessionError};
 use crate::share::{Board, Next, Preparing, SharedFolder, Tally};
 use crate::sync;
@@ -135,6 +136,7 @@ impl EngineError {
                 SessionError::Imap { source, .. } => source.is_transient(),
                 SessionError::Auth { .. }
                 | SessionError::Login { .. }
+                | SessionError::Local(_)
                 | SessionError::NoStartTls { .. } => false,
             },
             EngineError::Imap { source, .. } => source.is_transient(),
@@ -168,12 +170,12 @@ impl EngineError {
 }
 
 pub(crate) struct Pair {
-    pub(crate) src: ImapSession,
+    pub(crate) src: Source,
     pub(crate) dst: ImapSession,
 }
 
 struct Ctx {
-    source: Connector,
+    source: Origin,
     destination: Connector,
     utf8: bool,
     opts: CopyOptions,
@@ -202,6 +204,24 @@ async fn open_side(c: &Connector, side: Side, utf8: bool) -> Result<ImapSession,
         .map_err(|source| EngineError::Session { side, source })?;
     if utf8 {
         enable_utf8(&mut s, side).await?;
+    }
+    Ok(s)
+}
+
+async fn open_source(o: &Origin, utf8: bool) -> Result<Source, EngineError> {
+    let side = Side::Source;
+    let mut s = o
+        .open()
+        .await
+        .map_err(|source| EngineError::Session { side, source })?;
+    if utf8 {
+        s.enable("UTF8=ACCEPT")
+            .await
+            .map_err(|source| EngineError::Imap {
+                side,
+                context: "ENABLE UTF8=ACCEPT".into(),
+                source,
+            })?;
     }
     Ok(s)
 }
@@ -240,7 +260,7 @@ async fn pair_or_retire(ctx: &Ctx) -> Result<Option<Pair>, EngineError> {
 
 async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
     let (src, dst) = tokio::join!(
-        open_side(&ctx.source, Side::Source, ctx.utf8),
+        open_source(&ctx.source, ctx.utf8),
         open_side(&ctx.destination, Side::Destination, ctx.utf8)
     );
     Ok(Pair {
@@ -249,7 +269,10 @@ async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
     })
 }
 
-async fn listing(s: &mut ImapSession, utf8: bool) -> Result<Listing, mailport_imap::Error> {
+pub(crate) async fn listing(
+    s: &mut ImapSession,
+    utf8: bool,
+) -> Result<Listing, mailport_imap::Error> {
     let ns = s.namespaces().await?.unwrap_or_default();
     let folders = s.list_all().await?;
     let subscribed = s.lsub_all().await?.into_iter().map(|e| e.name).collect();
@@ -285,7 +308,7 @@ async fn listing(s: &mut ImapSession, utf8: bool) -> Result<Listing, mailport_im
 /// Opens one session per side (UTF8=ACCEPT when both offer it), lists both
 /// and builds the folder plan. Returns the sessions for further use.
 async fn connect_and_plan(
-    source: &Connector,
+    source: &Origin,
     destination: &Connector,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan, bool), EngineError> {
@@ -304,7 +327,15 @@ async fn connect_and_plan(
     // speak modified UTF-7 and the plan translates.
     let utf8 = first.src.has_capability("UTF8=ACCEPT") && first.dst.has_capability("UTF8=ACCEPT");
     if utf8 {
-        enable_utf8(&mut first.src, Side::Source).await?;
+        first
+            .src
+            .enable("UTF8=ACCEPT")
+            .await
+            .map_err(|source| EngineError::Imap {
+                side: Side::Source,
+                context: "ENABLE UTF8=ACCEPT".into(),
+                source,
+            })?;
         enable_utf8(&mut first.dst, Side::Destination).await?;
     }
     let listing_err = |side: Side| {
@@ -314,7 +345,9 @@ async fn connect_and_plan(
             source,
         }
     };
-    let src_listing = listing(&mut first.src, utf8)
+    let src_listing = first
+        .src
+        .listing(utf8)
         .await
         .map_err(listing_err(Side::Source))?;
     let dst_listing = listing(&mut first.dst, utf8)
@@ -326,7 +359,7 @@ async fn connect_and_plan(
 
 /// For `verify`: a connected pair and the plan.
 pub(crate) async fn open_listings(
-    source: &Connector,
+    source: &Origin,
     destination: &Connector,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan), EngineError> {
@@ -337,12 +370,13 @@ pub(crate) async fn open_listings(
 
 /// Copies (or, with `dry_run`, plans) a whole mailbox.
 pub async fn copy(
-    source: Connector,
+    source: impl Into<Origin>,
     destination: Connector,
     opts: CopyOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
+    let source = source.into();
     let (mut first, plan, utf8) = connect_and_plan(&source, &destination, &opts.plan).await?;
     progress.planned(&plan);
     let imap = |side: Side, context: &str| {
@@ -487,7 +521,7 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
                 if let Some(p) = pair.as_mut() {
                     if idle.elapsed() >= KEEPALIVE {
                         idle = Instant::now();
-                        let (s, d) = tokio::join!(p.src.command(b"NOOP"), p.dst.command(b"NOOP"));
+                        let (s, d) = tokio::join!(p.src.noop(), p.dst.command(b"NOOP"));
                         if s.is_err() || d.is_err() {
                             pair = None;
                         }
@@ -1446,7 +1480,7 @@ fn body_limit(size: u64) -> u64 {
     size.saturating_mul(2).saturating_add(1 << 20)
 }
 
-async fn drain(src: &mut ImapSession, buf: &mut [u8]) -> Result<(), mailport_imap::Error> {
+async fn drain(src: &mut Source, buf: &mut [u8]) -> Result<(), mailport_imap::Error> {
     while src.body_read(buf).await? > 0 {}
     Ok(())
 }

@@ -24,6 +24,7 @@ pub mod identity;
 pub mod ledger;
 pub mod login;
 pub mod names;
+pub mod origin;
 pub mod plan;
 pub mod report;
 pub mod roles;
@@ -35,6 +36,7 @@ pub mod verify;
 
 pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};
 pub use ledger::Ledger;
+pub use origin::{Origin, Source};
 pub use login::{AdminStyle, AuthMech, Credentials, TokenSource};
 pub use mailport_store::Store;
 pub use report::{FolderReport, Report};

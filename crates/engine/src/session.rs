@@ -63,6 +63,9 @@ pub enum SessionError {
         host: String,
         reason: String,
     },
+    /// A local store (Maildir, mbox) that cannot be read.
+    #[error("{0}")]
+    Local(String),
     #[error("{host} does not offer STARTTLS; use imaps:// or pass --allow-plaintext to send the password unencrypted")]
     NoStartTls { host: String },
     #[error("{host}: {source}")]
@@ -254,7 +257,10 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 fn wrong_route(e: &SessionError) -> Option<bool> {
     match e {
         SessionError::Connect(c) if c.is_wrong_route() => Some(!c.is_transient()),
-        SessionError::Connect(_) | SessionError::Auth { .. } | SessionError::Login { .. } => None,
+        SessionError::Connect(_)
+        | SessionError::Auth { .. }
+        | SessionError::Login { .. }
+        | SessionError::Local(_) => None,
         SessionError::NoStartTls { .. } | SessionError::Imap { .. } => Some(true),
     }
 }

@@ -17,7 +17,8 @@ use crate::copy::{open_listings, skip_reason, EngineError};
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;
 use crate::plan::FolderPlan;
-use crate::session::{Connector, ImapSession};
+use crate::origin::{Origin, Source};
+use crate::session::Connector;
 use crate::CopyOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,7 +87,7 @@ struct Seen {
 /// Reads one folder: metadata, and per message its comparison key (SHA-256
 /// of the bytes, or the identity in quick mode).
 async fn read_folder(
-    s: &mut ImapSession,
+    s: &mut Source,
     wire: &[u8],
     quick: bool,
     rule: IdentityRule,
@@ -135,8 +136,8 @@ async fn read_folder(
 }
 
 async fn check_folder(
-    src: &mut ImapSession,
-    dst: &mut ImapSession,
+    src: &mut Source,
+    dst: &mut Source,
     f: &FolderPlan,
     opts: &CopyOptions,
     quick: bool,
@@ -222,12 +223,14 @@ async fn check_folder(
 
 /// Verifies every planned folder on one connection pair.
 pub async fn verify(
-    source: Connector,
+    source: impl Into<Origin>,
     destination: Connector,
     opts: &CopyOptions,
     quick: bool,
 ) -> Result<VerifyReport, EngineError> {
-    let (mut pair, plan) = open_listings(&source, &destination, &opts.plan).await?;
+    let (pair, plan) = open_listings(&source.into(), &destination, &opts.plan).await?;
+    // Both sides are read the same way.
+    let (mut src, mut dst) = (pair.src, Source::Imap(pair.dst));
     let mut report = VerifyReport {
         quick,
         ..Default::default()
@@ -235,8 +238,8 @@ pub async fn verify(
     for f in &plan.folders {
         // A folder that cannot be read is reported, and the others checked.
         let check = check_folder(
-            &mut pair.src,
-            &mut pair.dst,
+            &mut src,
+            &mut dst,
             f,
             opts,
             quick,
@@ -245,6 +248,6 @@ pub async fn verify(
         .await;
         report.folders.push(check);
     }
-    let _ = tokio::join!(pair.src.logout(), pair.dst.logout());
+    let _ = tokio::join!(src.logout(), dst.logout());
     Ok(report)
 }

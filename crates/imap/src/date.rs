@@ -21,6 +21,32 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Civil date (year, month 1-12, day) of a count of days since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Unix seconds as an INTERNALDATE in UTC: `17-Jul-1996 09:44:25 +0000`.
+pub fn format_internal_date(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{d:02}-{}-{y:04} {:02}:{:02}:{:02} +0000",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Parses `17-Jul-1996 02:44:25 -0700` (day may be space-padded) to Unix seconds.
 pub fn parse_internal_date(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -67,6 +93,15 @@ pub fn parse_ymd(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_what_it_parses() {
+        assert_eq!(format_internal_date(0), "01-Jan-1970 00:00:00 +0000");
+        assert_eq!(format_internal_date(837_596_665), "17-Jul-1996 09:44:25 +0000");
+        for secs in [-86_401, 951_782_400, 4_102_444_799, 1_700_000_000] {
+            assert_eq!(parse_internal_date(&format_internal_date(secs)), Some(secs));
+        }
+    }
 
     #[test]
     fn known_answers() {

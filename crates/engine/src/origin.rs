@@ -1,0 +1,445 @@
+//! Where mail comes from: an IMAP server, or a Maildir or mbox on disk.
+//!
+//! The engine reads every source the way it reads IMAP — select a folder,
+//! fetch metadata, stream bodies by UID — so copy, the ledger and verify
+//! work unchanged for local stores. A local folder's UIDs are the positions
+//! of its messages in the store's stable order, and its UIDVALIDITY is a
+//! hash of all their keys: any change to the folder (a message added,
+//! removed or renamed) gives a new UIDVALIDITY, so ledger entries can never
+//! point at the wrong message, and the destination is consulted by identity
+//! instead (as after an IMAP folder was rebuilt).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use mailport_imap::date::format_internal_date;
+use mailport_imap::{uidset, BodyStart, Error, ListEntry, MailboxStatus, MessageMeta};
+use mailport_mailstore::{Layout, Maildir, Mbox, MessageStream};
+use tokio::io::AsyncReadExt;
+
+use crate::names::Hierarchy;
+use crate::plan::Listing;
+use crate::session::{Connector, ImapSession, SessionError};
+
+/// A source as given by the user.
+#[derive(Clone)]
+pub enum Origin {
+    Imap(Connector),
+    Maildir { root: PathBuf, layout: Layout },
+    /// One mbox file, or a directory tree of them.
+    Mbox { path: PathBuf },
+}
+
+impl From<Connector> for Origin {
+    fn from(c: Connector) -> Self {
+        Origin::Imap(c)
+    }
+}
+
+impl Origin {
+    pub async fn open(&self) -> Result<Source, SessionError> {
+        match self {
+            Origin::Imap(c) => Ok(Source::Imap(c.open().await?)),
+            Origin::Maildir { root, layout } => {
+                let m = Maildir::open(root, *layout)
+                    .await
+                    .map_err(|e| SessionError::Local(e.to_string()))?;
+                Local::new(Store::Maildir(m)).await.map(Source::local)
+            }
+            Origin::Mbox { path } => {
+                let folders = mailport_mailstore::mbox::folders(path)
+                    .await
+                    .map_err(|e| SessionError::Local(e.to_string()))?;
+                let paths = folders.into_iter().map(|f| (f.name, f.path)).collect();
+                Local::new(Store::Mbox(paths)).await.map(Source::local)
+            }
+        }
+    }
+
+    /// The IMAP connector, for what only IMAP sources have (discovery, check).
+    pub fn imap(&self) -> Option<&Connector> {
+        match self {
+            Origin::Imap(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// An open source.
+pub enum Source {
+    Imap(ImapSession),
+    Local(Box<Local>),
+}
+
+impl Source {
+    fn local(l: Local) -> Source {
+        Source::Local(Box::new(l))
+    }
+
+    pub fn has_capability(&self, name: &str) -> bool {
+        match self {
+            Source::Imap(s) => s.has_capability(name),
+            Source::Local(_) => false,
+        }
+    }
+
+    pub async fn enable(&mut self, what: &str) -> Result<Vec<String>, Error> {
+        match self {
+            Source::Imap(s) => s.enable(what).await,
+            Source::Local(_) => Ok(Vec::new()),
+        }
+    }
+
+    pub async fn listing(&mut self, utf8: bool) -> Result<Listing, Error> {
+        match self {
+            Source::Imap(s) => crate::copy::listing(s, utf8).await,
+            Source::Local(l) => Ok(l.listing()),
+        }
+    }
+
+    pub async fn select(&mut self, wire: &[u8], read_only: bool) -> Result<MailboxStatus, Error> {
+        match self {
+            Source::Imap(s) => s.select(wire, read_only).await,
+            Source::Local(l) => l.select(wire).await,
+        }
+    }
+
+    pub async fn examine_condstore(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
+        match self {
+            Source::Imap(s) => s.examine_condstore(wire).await,
+            Source::Local(l) => l.select(wire).await,
+        }
+    }
+
+    pub async fn fetch_meta(
+        &mut self,
+        set: &str,
+        headers: &[&str],
+    ) -> Result<Vec<MessageMeta>, Error> {
+        match self {
+            Source::Imap(s) => s.fetch_meta(set, headers).await,
+            Source::Local(l) => l.fetch_meta(set, !headers.is_empty()).await,
+        }
+    }
+
+    pub async fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
+        match self {
+            Source::Imap(s) => s.body_fetch_start(set).await,
+            Source::Local(l) => l.body_fetch_start(set),
+        }
+    }
+
+    pub async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
+        match self {
+            Source::Imap(s) => s.body_next().await,
+            Source::Local(l) => l.body_next().await,
+        }
+    }
+
+    pub async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        match self {
+            Source::Imap(s) => s.body_read(buf).await,
+            Source::Local(l) => l.body_read(buf).await,
+        }
+    }
+
+    pub async fn noop(&mut self) -> Result<(), Error> {
+        match self {
+            Source::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
+            Source::Local(_) => Ok(()),
+        }
+    }
+
+    pub async fn logout(&mut self) -> Result<(), Error> {
+        match self {
+            Source::Imap(s) => s.logout().await,
+            Source::Local(_) => Ok(()),
+        }
+    }
+}
+
+enum Store {
+    Maildir(Maildir),
+    /// (folder name, mbox file).
+    Mbox(Vec<(String, PathBuf)>),
+}
+
+/// A local store read like an IMAP mailbox.
+pub struct Local {
+    store: Store,
+    folders: Vec<String>,
+    subscribed: Vec<String>,
+    selected: Option<Selected>,
+    /// UIDs asked for by `body_fetch_start`, not yet started.
+    queue: VecDeque<u32>,
+    body: Option<MessageStream>,
+}
+
+struct Selected {
+    folder: String,
+    messages: Vec<LocalMessage>,
+    /// The open mbox, whose index the messages point into.
+    mbox: Option<Mbox>,
+}
+
+struct LocalMessage {
+    size: u64,
+    flags: Vec<String>,
+    internal_date: i64,
+    maildir: Option<mailport_mailstore::Message>,
+}
+
+fn io(e: mailport_mailstore::Error) -> Error {
+    Error::Io(std::io::Error::other(e.to_string()))
+}
+
+impl Local {
+    async fn new(store: Store) -> Result<Local, SessionError> {
+        let local = |e: mailport_mailstore::Error| SessionError::Local(e.to_string());
+        let (folders, subscribed) = match &store {
+            Store::Maildir(m) => {
+                let folders = m.folders().await.map_err(local)?;
+                let subscribed = folders
+                    .iter()
+                    .filter(|f| f.subscribed)
+                    .map(|f| f.name.clone())
+                    .collect();
+                (folders.into_iter().map(|f| f.name).collect(), subscribed)
+            }
+            // An mbox has no subscriptions: every folder is subscribed,
+            // as a mail client showing the files would show them all.
+            Store::Mbox(files) => {
+                let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+                (names.clone(), names)
+            }
+        };
+        Ok(Local {
+            store,
+            folders,
+            subscribed,
+            selected: None,
+            queue: VecDeque::new(),
+            body: None,
+        })
+    }
+
+    fn listing(&self) -> Listing {
+        Listing {
+            hierarchy: Hierarchy {
+                prefix: String::new(),
+                delimiter: Some('/'),
+                utf8: true,
+                foreign: Vec::new(),
+            },
+            folders: self
+                .folders
+                .iter()
+                .map(|f| ListEntry {
+                    name: f.as_bytes().to_vec(),
+                    delimiter: Some(b'/'),
+                    attributes: Vec::new(),
+                })
+                .collect(),
+            subscribed: self.subscribed.iter().map(|f| f.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
+        let folder = String::from_utf8_lossy(wire).into_owned();
+        let (messages, keys, mbox) = match &self.store {
+            Store::Maildir(m) => {
+                let list = m.messages(&folder).await.map_err(io)?;
+                let keys: Vec<String> = list.iter().map(|x| x.key.clone()).collect();
+                let messages: Vec<LocalMessage> = list
+                    .into_iter()
+                    .map(|x| LocalMessage {
+                        size: x.size,
+                        flags: x.flags.clone(),
+                        internal_date: x.internal_date,
+                        maildir: Some(x),
+                    })
+                    .collect();
+                (messages, keys, None)
+            }
+            Store::Mbox(files) => {
+                let Some((_, path)) = files.iter().find(|(n, _)| *n == folder) else {
+                    return Err(no_folder(&folder));
+                };
+                let mbox = Mbox::open(path).await.map_err(io)?;
+                // A message whose From_ line has no date gets the file's time.
+                let fallback = tokio::fs::metadata(path)
+                    .await
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs() as i64);
+                let keys = mbox.messages().iter().map(|x| x.key.clone()).collect();
+                let messages = mbox
+                    .messages()
+                    .iter()
+                    .map(|x| LocalMessage {
+                        size: x.size,
+                        flags: x.flags.clone(),
+                        internal_date: x.internal_date.unwrap_or(fallback),
+                        maildir: None,
+                    })
+                    .collect();
+                (messages, keys, Some(mbox))
+            }
+        };
+        let status = MailboxStatus {
+            exists: messages.len() as u32,
+            uidvalidity: uidvalidity(&keys),
+            uidnext: Some(messages.len() as u32 + 1),
+            permanent_flags: Vec::new(),
+            highest_modseq: None,
+        };
+        self.selected = Some(Selected {
+            folder,
+            messages,
+            mbox,
+        });
+        self.queue.clear();
+        self.body = None;
+        Ok(status)
+    }
+
+    fn selected(&self) -> Result<&Selected, Error> {
+        self.selected
+            .as_ref()
+            .ok_or_else(|| Error::Usage("no folder selected".into()))
+    }
+
+    fn uids(&self, set: &str) -> Result<Vec<u32>, Error> {
+        let n = self.selected()?.messages.len() as u32;
+        if set == "1:*" {
+            return Ok((1..=n).collect());
+        }
+        let uids = uidset::expand(set)
+            .ok_or_else(|| Error::Usage(format!("bad UID set {set:?}")))?;
+        Ok(uids.into_iter().filter(|u| (1..=n).contains(u)).collect())
+    }
+
+    async fn fetch_meta(&mut self, set: &str, headers: bool) -> Result<Vec<MessageMeta>, Error> {
+        let mut out = Vec::new();
+        for uid in self.uids(set)? {
+            let m = &self.selected()?.messages[uid as usize - 1];
+            let mut meta = MessageMeta {
+                seq: uid,
+                uid,
+                flags: m.flags.clone(),
+                internal_date: format_internal_date(m.internal_date),
+                size: m.size,
+                headers: None,
+            };
+            if headers {
+                meta.headers = Some(self.header_block(uid).await?);
+            }
+            out.push(meta);
+        }
+        Ok(out)
+    }
+
+    /// The message's header block (the identity reads its fields from it).
+    async fn header_block(&self, uid: u32) -> Result<Vec<u8>, Error> {
+        let mut stream = self.open(uid).await?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                head.truncate(end + 4);
+                break;
+            }
+            if head.len() > 256 << 10 {
+                break;
+            }
+        }
+        Ok(head)
+    }
+
+    async fn open(&self, uid: u32) -> Result<MessageStream, Error> {
+        let sel = self.selected()?;
+        let m = &sel.messages[uid as usize - 1];
+        match (&self.store, &m.maildir, &sel.mbox) {
+            (Store::Maildir(d), Some(msg), _) => d.open_message(&sel.folder, msg).await.map_err(io),
+            (Store::Mbox(_), _, Some(mbox)) => mbox
+                .open_message(&mbox.messages()[uid as usize - 1])
+                .await
+                .map_err(io),
+            _ => Err(Error::Usage("message without a store".into())),
+        }
+    }
+
+    fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
+        let uids = self.uids(set)?;
+        self.queue.extend(uids);
+        Ok(())
+    }
+
+    async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
+        let Some(uid) = self.queue.pop_front() else {
+            self.body = None;
+            return Ok(None);
+        };
+        self.body = Some(self.open(uid).await?);
+        let len = self.selected()?.messages[uid as usize - 1].size;
+        Ok(Some(BodyStart {
+            seq: uid,
+            uid: Some(uid),
+            len,
+        }))
+    }
+
+    async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        match &mut self.body {
+            Some(s) => Ok(s.read(buf).await?),
+            None => Ok(0),
+        }
+    }
+}
+
+fn no_folder(name: &str) -> Error {
+    Error::No {
+        command: "EXAMINE".into(),
+        code: Some("NONEXISTENT".into()),
+        text: format!("no folder {name:?}"),
+    }
+}
+
+/// FNV-1a over the keys in order, never 0 (RFC 3501: UIDVALIDITY is non-zero).
+fn uidvalidity(keys: &[String]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for k in keys {
+        for b in k.bytes().chain(std::iter::once(0)) {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+    }
+    h.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_change_to_a_folder_changes_its_uidvalidity() {
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let base = uidvalidity(&keys(&["a", "b", "c"]));
+        assert_eq!(base, uidvalidity(&keys(&["a", "b", "c"])));
+        for changed in [
+            keys(&["a", "b", "c", "d"]),
+            keys(&["a", "c"]),
+            keys(&["a", "c", "b"]),
+            keys(&["ab", "c"]),
+        ] {
+            assert_ne!(base, uidvalidity(&changed), "{changed:?}");
+        }
+        assert_ne!(uidvalidity(&[]), 0);
+    }
+}
