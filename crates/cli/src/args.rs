@@ -75,6 +75,8 @@ Examples:
 URLs:
   imaps://USER@HOST[:PORT]  implicit TLS (default port 993)
   imap://USER@HOST[:PORT]   STARTTLS (port 143); without STARTTLS only with --allow-plaintext
+  maildir:PATH              (source) a Maildir; --maildir-layout fs for nested directories
+  mbox:PATH                 (source) an mbox file, or a directory tree of them (one folder each)
   A user name containing '@' may be written as is (imaps://a@example.com@host) or as %40.
 
 Certificates are verified against the system's CAs (or --from-tls-ca/--to-tls-ca). When one is
@@ -118,9 +120,14 @@ Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or l
 /// The two endpoints and how to reach them (shared by copy and verify).
 #[derive(Args, Debug)]
 pub struct Sides {
-    /// Source mailbox URL, e.g. imaps://alice@old.example.net
+    /// Source mailbox: imaps://alice@old.example.net, or maildir:PATH, mbox:PATH (a file or a
+    /// directory of mbox files)
     #[arg(long, value_name = "URL")]
     pub from: String,
+    /// How a maildir: source lays out its folders: maildir++ (.Sub.Folder directories, as
+    /// Dovecot and Courier write them) or fs (nested directories, Dovecot's LAYOUT=fs).
+    #[arg(long, value_enum, value_name = "LAYOUT", default_value_t = MaildirLayout::MaildirPlusPlus)]
+    pub maildir_layout: MaildirLayout,
     /// Destination mailbox URL, e.g. imaps://alice@new.example.net
     #[arg(long, value_name = "URL", required = true)]
     pub to: Option<String>,
@@ -198,6 +205,13 @@ pub struct LoginArgs {
     /// Destination SASL mechanism instead of the automatic choice.
     #[arg(long, value_enum, value_name = "MECH")]
     pub to_auth_mech: Option<AuthMechArg>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaildirLayout {
+    #[value(name = "maildir++")]
+    MaildirPlusPlus,
+    Fs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

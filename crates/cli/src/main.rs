@@ -26,8 +26,9 @@ use mailport_engine::identity::IdentityRule;
 use mailport_engine::plan::PlanOptions;
 use mailport_engine::throttle::{Limits, RateLimit};
 use mailport_engine::{
-    Connector, CopyOptions, EndpointConfig, EngineError, Progress, SessionError, Side,
+    Connector, CopyOptions, EndpointConfig, EngineError, Origin, Progress, SessionError, Side,
 };
+use mailport_mailstore::Layout;
 use mailport_net::{CertDiagnosis, CertProblem, ConnectError, Endpoint, TlsOptions};
 
 use args::{CheckArgs, Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
@@ -159,15 +160,42 @@ fn options(a: &Selection) -> Result<CopyOptions, Failure> {
 }
 
 /// Validates both endpoints, obtains the passwords and builds the connectors.
-fn connectors(a: &Sides) -> Result<(Connector, Connector), Failure> {
+fn connectors(a: &Sides) -> Result<(Origin, Connector), Failure> {
     warn_insecure(a);
     let to =
         a.to.as_deref()
             .ok_or_else(|| Failure::Usage(anyhow!("--to URL is required")))?;
-    Ok((
-        connector(a, Side::Source, &a.from)?,
-        connector(a, Side::Destination, to)?,
-    ))
+    let source = match local_source(a)? {
+        Some(o) => o,
+        None => Origin::Imap(connector(a, Side::Source, &a.from)?),
+    };
+    Ok((source, connector(a, Side::Destination, to)?))
+}
+
+/// `maildir:PATH` and `mbox:PATH` sources; None for a server URL.
+fn local_source(a: &Sides) -> Result<Option<Origin>, Failure> {
+    let (kind, path) = match a.from.split_once(':') {
+        Some(("maildir", p)) => ("maildir", p),
+        Some(("mbox", p)) => ("mbox", p),
+        _ => return Ok(None),
+    };
+    let path = std::path::PathBuf::from(path);
+    if !path.exists() {
+        return Err(Failure::Usage(anyhow!(
+            "--from: {kind}:{} does not exist",
+            path.display()
+        )));
+    }
+    Ok(Some(match kind {
+        "maildir" => Origin::Maildir {
+            root: path,
+            layout: match a.maildir_layout {
+                args::MaildirLayout::MaildirPlusPlus => Layout::PlusPlus,
+                args::MaildirLayout::Fs => Layout::Fs,
+            },
+        },
+        _ => Origin::Mbox { path },
+    }))
 }
 
 fn warn_insecure(a: &Sides) {
@@ -207,18 +235,34 @@ fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
     .map_err(|e| Failure::Usage(anyhow!("{side} TLS settings: {e}")))
 }
 
+/// The server endpoints of a run (a local source has none), for advice on
+/// certificate failures.
+fn endpoints(source: &Origin, destination: &Connector) -> Vec<(Side, Endpoint)> {
+    let mut v = Vec::new();
+    if let Some(c) = source.imap() {
+        v.push((Side::Source, c.config.endpoint.clone()));
+    }
+    v.push((Side::Destination, destination.config.endpoint.clone()));
+    v
+}
+
+fn endpoint_refs(v: &[(Side, Endpoint)]) -> Vec<(Side, &Endpoint)> {
+    v.iter().map(|(s, e)| (*s, e)).collect()
+}
+
 /// `--connections`, capped by `--max-connections-per-host`: each worker opens
 /// one connection per side, so two when both sides are the same host.
-fn connections(a: &CopyArgs, source: &Connector, destination: &Connector) -> usize {
+fn connections(a: &CopyArgs, source: Option<&Connector>, destination: &Connector) -> usize {
     let wanted = usize::from(a.connections);
     let Some(cap) = a.max_connections_per_host.map(usize::from) else {
         return wanted;
     };
-    let same_host = source
-        .config
-        .endpoint
-        .host
-        .eq_ignore_ascii_case(&destination.config.endpoint.host);
+    let same_host = source.is_some_and(|s| {
+        s.config
+            .endpoint
+            .host
+            .eq_ignore_ascii_case(&destination.config.endpoint.host)
+    });
     let per_worker = if same_host { 2 } else { 1 };
     wanted.min(cap / per_worker).max(1)
 }
@@ -339,7 +383,7 @@ fn first_line(s: &str) -> &str {
 
 /// A failure during copy or verify, with certificate advice when a refused
 /// certificate is the cause (a server may change certificates mid-run).
-fn connection_failure(e: anyhow::Error, endpoints: &[(Side, &Endpoint); 2]) -> Failure {
+fn connection_failure(e: anyhow::Error, endpoints: &[(Side, &Endpoint)]) -> Failure {
     let side = e
         .chain()
         .find_map(|c| match c.downcast_ref::<EngineError>() {
@@ -453,16 +497,10 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     }
     let (mut source, mut destination) = connectors(&a.sides)?;
     // Before the ledger: its pair key names the endpoints that actually connect.
-    discover(Some(&mut source), Some(&mut destination)).await?;
-    opts.connections = connections(&a, &source, &destination);
-    let endpoints = (
-        source.config.endpoint.clone(),
-        destination.config.endpoint.clone(),
-    );
-    let endpoints = [
-        (Side::Source, &endpoints.0),
-        (Side::Destination, &endpoints.1),
-    ];
+    discover(source.imap_mut(), Some(&mut destination)).await?;
+    opts.connections = connections(&a, source.imap(), &destination);
+    let endpoints = endpoints(&source, &destination);
+    let endpoints = endpoint_refs(&endpoints);
     if !a.no_state && !a.dry_run {
         let path = match &a.state {
             Some(p) => p.clone(),
@@ -477,10 +515,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
             .map_err(|e| Failure::Usage(anyhow!("{e} (file {})", path.display())))?;
         opts.ledger = Some(mailport_engine::Ledger {
             store,
-            pair: format!(
-                "{} -> {}",
-                source.config.endpoint, destination.config.endpoint
-            ),
+            pair: format!("{source} -> {}", destination.config.endpoint),
         });
     }
 
@@ -525,15 +560,9 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
     let opts = options(&a.selection)?;
     let (mut source, mut destination) = connectors(&a.sides)?;
-    discover(Some(&mut source), Some(&mut destination)).await?;
-    let endpoints = (
-        source.config.endpoint.clone(),
-        destination.config.endpoint.clone(),
-    );
-    let endpoints = [
-        (Side::Source, &endpoints.0),
-        (Side::Destination, &endpoints.1),
-    ];
+    discover(source.imap_mut(), Some(&mut destination)).await?;
+    let endpoints = endpoints(&source, &destination);
+    let endpoints = endpoint_refs(&endpoints);
     let report = mailport_engine::verify::verify(source, destination, &opts, a.quick)
         .await
         .map_err(|e| connection_failure(anyhow!(e).context("verify failed"), &endpoints))?;

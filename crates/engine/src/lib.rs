@@ -36,8 +36,8 @@ pub mod verify;
 
 pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};
 pub use ledger::Ledger;
-pub use origin::{Origin, Source};
 pub use login::{AdminStyle, AuthMech, Credentials, TokenSource};
 pub use mailport_store::Store;
+pub use origin::{Origin, Source};
 pub use report::{FolderReport, Report};
 pub use session::{Connector, Discovery, EndpointConfig, Secret, SessionError, Unreachable};

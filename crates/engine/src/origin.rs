@@ -25,9 +25,14 @@ use crate::session::{Connector, ImapSession, SessionError};
 #[derive(Clone)]
 pub enum Origin {
     Imap(Connector),
-    Maildir { root: PathBuf, layout: Layout },
+    Maildir {
+        root: PathBuf,
+        layout: Layout,
+    },
     /// One mbox file, or a directory tree of them.
-    Mbox { path: PathBuf },
+    Mbox {
+        path: PathBuf,
+    },
 }
 
 impl From<Connector> for Origin {
@@ -63,9 +68,30 @@ impl Origin {
             _ => None,
         }
     }
+
+    pub fn imap_mut(&mut self) -> Option<&mut Connector> {
+        match self {
+            Origin::Imap(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
-/// An open source.
+/// The source as the ledger names it: the IMAP URL without credentials, or
+/// the store's kind and absolute path.
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        match self {
+            Origin::Imap(c) => write!(f, "{}", c.config.endpoint),
+            Origin::Maildir { root, .. } => write!(f, "maildir:{}", abs(root).display()),
+            Origin::Mbox { path } => write!(f, "mbox:{}", abs(path).display()),
+        }
+    }
+}
+
+/// An open source. (Few exist, each for a whole run: their size does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     Imap(ImapSession),
     Local(Box<Local>),
@@ -240,7 +266,11 @@ impl Local {
                     attributes: Vec::new(),
                 })
                 .collect(),
-            subscribed: self.subscribed.iter().map(|f| f.as_bytes().to_vec()).collect(),
+            subscribed: self
+                .subscribed
+                .iter()
+                .map(|f| f.as_bytes().to_vec())
+                .collect(),
         }
     }
 
@@ -315,8 +345,8 @@ impl Local {
         if set == "1:*" {
             return Ok((1..=n).collect());
         }
-        let uids = uidset::expand(set)
-            .ok_or_else(|| Error::Usage(format!("bad UID set {set:?}")))?;
+        let uids =
+            uidset::expand(set).ok_or_else(|| Error::Usage(format!("bad UID set {set:?}")))?;
         Ok(uids.into_iter().filter(|u| (1..=n).contains(u)).collect())
     }
 

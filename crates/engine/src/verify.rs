@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::copy::{open_listings, skip_reason, EngineError};
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;
-use crate::plan::FolderPlan;
 use crate::origin::{Origin, Source};
+use crate::plan::FolderPlan;
 use crate::session::Connector;
 use crate::CopyOptions;
 
@@ -237,15 +237,7 @@ pub async fn verify(
     };
     for f in &plan.folders {
         // A folder that cannot be read is reported, and the others checked.
-        let check = check_folder(
-            &mut src,
-            &mut dst,
-            f,
-            opts,
-            quick,
-            &mut report.manifest,
-        )
-        .await;
+        let check = check_folder(&mut src, &mut dst, f, opts, quick, &mut report.manifest).await;
         report.folders.push(check);
     }
     let _ = tokio::join!(src.logout(), dst.logout());

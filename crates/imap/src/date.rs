@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn formats_what_it_parses() {
         assert_eq!(format_internal_date(0), "01-Jan-1970 00:00:00 +0000");
-        assert_eq!(format_internal_date(837_596_665), "17-Jul-1996 09:44:25 +0000");
+        assert_eq!(
+            format_internal_date(837_596_665),
+            "17-Jul-1996 09:44:25 +0000"
+        );
         for secs in [-86_401, 951_782_400, 4_102_444_799, 1_700_000_000] {
             assert_eq!(parse_internal_date(&format_internal_date(secs)), Some(secs));
         }

@@ -1,0 +1,200 @@
+//! Maildir and mbox sources through the same engine, ledger and verify as
+//! IMAP: a Maildir written by a real Dovecot, an mbox written by Python's
+//! `mailbox` module, each copied to a real Dovecot and verified.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+mod common;
+
+use mailport_testbed::session;
+use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
+
+fn start(o: DovecotOptions) -> Dovecot {
+    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `mailport SUB --from FROM --to dst` with a state file in `state`.
+fn mailport(sub: &str, from: &str, dst: &Dovecot, state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mailport"));
+    c.stdin(Stdio::null())
+        .args([sub, "--from", from, "--to", &dst.imap_url("alice")])
+        .arg("--to-tls-ca")
+        .arg(&dst.certs.ca_pem)
+        .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
+        .env("MAILPORT_STATE", state.join("state.db"));
+    c
+}
+
+fn copied(o: &Output) -> u64 {
+    let j: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
+    common::assert_totals_add_up(&j);
+    j["totals"]["copied"].as_u64().unwrap()
+}
+
+async fn snapshot(d: &Dovecot) -> session::Snapshot {
+    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
+        .await
+        .unwrap();
+    session::snapshot(&mut c).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
+    for (layout, flag) in [(Layout::CourierDot, "maildir++"), (Layout::FsSlash, "fs")] {
+        // Dovecot writes the Maildir; mailport reads the files, not Dovecot.
+        let old = start(DovecotOptions {
+            layout,
+            ..Default::default()
+        });
+        let corpus = Corpus::generate(&CorpusOptions {
+            inbox_messages: 12,
+            large_attachment: 300_000,
+            seed: 21,
+        });
+        let mut c = session::login(old.imap_port, "alice", old.password("alice"))
+            .await
+            .unwrap();
+        session::load(&mut c, &corpus).await.unwrap();
+        let want = session::snapshot(&mut c).await.unwrap();
+        let maildir = old.dir().join("home/alice/Maildir");
+        let from = format!("maildir:{}", maildir.display());
+
+        let dst = start(DovecotOptions::default());
+        let state = tempfile::tempdir().unwrap();
+        let out = mailport("copy", &from, &dst, state.path())
+            .args(["--maildir-layout", flag, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", text(&out));
+        assert_eq!(copied(&out) as usize, corpus.message_count(), "{flag}");
+        // Bytes, flags and keywords, dates, folders: what Dovecot served
+        // from that Maildir is what the destination serves now.
+        let got = snapshot(&dst).await;
+        assert_eq!(want.differences(&got, &[]), Vec::<String>::new(), "{flag}");
+
+        let out = mailport("verify", &from, &dst, state.path())
+            .args(["--maildir-layout", flag])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", text(&out));
+
+        // A delta pass after one new message: exactly that one is copied.
+        let extra = &corpus.folders[0].messages[0];
+        c.append_start(b"INBOX").await.unwrap();
+        c.append_message(
+            &extra.flags,
+            Some(&extra.internal_date),
+            extra.raw.len() as u64,
+        )
+        .await
+        .unwrap();
+        c.append_write(&extra.raw).await.unwrap();
+        c.append_finish().await.unwrap();
+        let out = mailport("copy", &from, &dst, state.path())
+            .args(["--maildir-layout", flag, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", text(&out));
+        assert_eq!(copied(&out), 1, "{flag}: {}", text(&out));
+        let want = session::snapshot(&mut c).await.unwrap();
+        assert_eq!(
+            want.differences(&snapshot(&dst).await, &[]),
+            Vec::<String>::new()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mbox_written_by_python_arrives_and_verifies() {
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 10,
+        large_attachment: 0,
+        seed: 8,
+    });
+    let work = tempfile::tempdir().unwrap();
+    // The messages as files, then Python's mailbox module packs them, with
+    // flags, and a body line starting with "From " that it must quote.
+    let msgs = work.path().join("msgs");
+    std::fs::create_dir(&msgs).unwrap();
+    let mut n = 0;
+    for m in corpus.folders.iter().flat_map(|f| &f.messages).take(12) {
+        n += 1;
+        std::fs::write(msgs.join(format!("{n:03}")), &m.raw).unwrap();
+    }
+    std::fs::write(
+        msgs.join("999"),
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: quoting\r\nMessage-ID: <from-line@example.org>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nFrom here on the body starts a line with From.\r\n>From a quoted line too.\r\n",
+    )
+    .unwrap();
+    let mbox = work.path().join("Archive.mbox");
+    let script = format!(
+        r#"
+import mailbox, os, sys
+box = mailbox.mbox({mbox:?})
+d = {msgs:?}
+for i, name in enumerate(sorted(os.listdir(d))):
+    m = mailbox.mboxMessage(open(os.path.join(d, name), 'rb').read())
+    m.set_from('sender@example.org', (2020, 1, 1 + i % 28, 12, 0, 0, 0, 1, 0))
+    m.set_flags('RF' if i % 2 else 'RA')
+    box.add(m)
+box.flush()
+"#,
+        mbox = mbox.display().to_string(),
+        msgs = msgs.display().to_string()
+    );
+    let py = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+
+    let dst = start(DovecotOptions::default());
+    let from = format!("mbox:{}", mbox.display());
+    let out = mailport("copy", &from, &dst, work.path())
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(copied(&out), n + 1, "{}", text(&out));
+    let got = snapshot(&dst).await;
+    let folder = got
+        .folders
+        .iter()
+        .find(|(name, _)| name.as_str() == "Archive")
+        .map(|(_, m)| m)
+        .unwrap_or_else(|| panic!("no Archive folder: {:?}", got.folders.keys()));
+    assert_eq!(folder.len() as u64, n + 1);
+
+    // verify reads the mbox again and compares every message by SHA-256.
+    let out = mailport("verify", &from, &dst, work.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Nothing twice on a re-run.
+    let out = mailport("copy", &from, &dst, work.path())
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(copied(&out), 0, "{}", text(&out));
+
+    // A path that does not exist: usage error naming it.
+    let out = mailport("copy", "mbox:/nonexistent/box", &dst, work.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("/nonexistent/box"), "{}", text(&out));
+}
