@@ -75,6 +75,8 @@ Examples:
 URLs:
   imaps://USER@HOST[:PORT]  implicit TLS (default port 993)
   imap://USER@HOST[:PORT]   STARTTLS (port 143); without STARTTLS only with --allow-plaintext
+  pop3s://USER@HOST[:PORT]  (source) POP3 over TLS (995): INBOX only, nothing deleted
+  pop3://USER@HOST[:PORT]   (source) POP3 on 110 with STLS; plain only with --allow-plaintext
   maildir:PATH              (source) a Maildir; --maildir-layout fs for nested directories
   mbox:PATH                 (source) an mbox file, or a directory tree of them (one folder each)
   A user name containing '@' may be written as is (imaps://a@example.com@host) or as %40.

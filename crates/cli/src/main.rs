@@ -167,9 +167,22 @@ fn connectors(a: &Sides) -> Result<(Origin, Connector), Failure> {
             .ok_or_else(|| Failure::Usage(anyhow!("--to URL is required")))?;
     let source = match local_source(a)? {
         Some(o) => o,
-        None => Origin::Imap(connector(a, Side::Source, &a.from)?),
+        None => {
+            let c = connector(a, Side::Source, &a.from)?;
+            if c.config.endpoint.scheme.is_pop3() {
+                Origin::Pop3(c)
+            } else {
+                Origin::Imap(c)
+            }
+        }
     };
-    Ok((source, connector(a, Side::Destination, to)?))
+    let destination = connector(a, Side::Destination, to)?;
+    if destination.config.endpoint.scheme.is_pop3() {
+        return Err(Failure::Usage(anyhow!(
+            "--to: POP3 can only be a source; give the destination as imaps:// or imap://"
+        )));
+    }
+    Ok((source, destination))
 }
 
 /// `maildir:PATH` and `mbox:PATH` sources; None for a server URL.

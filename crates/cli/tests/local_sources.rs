@@ -1,6 +1,7 @@
-//! Maildir and mbox sources through the same engine, ledger and verify as
-//! IMAP: a Maildir written by a real Dovecot, an mbox written by Python's
-//! `mailbox` module, each copied to a real Dovecot and verified.
+//! POP3, Maildir and mbox sources through the same engine, ledger and verify
+//! as IMAP: Dovecot's POP3 service, a Maildir written by a real Dovecot, an
+//! mbox written by Python's `mailbox` module, each copied to a real Dovecot
+//! and verified.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -197,4 +198,80 @@ box.flush()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("/nonexistent/box"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
+    let old = start(DovecotOptions {
+        pop3: true,
+        ..Default::default()
+    });
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 15,
+        large_attachment: 200_000,
+        seed: 4,
+    });
+    let mut c = session::login(old.imap_port, "alice", old.password("alice"))
+        .await
+        .unwrap();
+    session::load(&mut c, &corpus).await.unwrap();
+    let want = session::snapshot(&mut c).await.unwrap();
+    let inbox_count = want.folders["INBOX"].len() as u64;
+
+    let dst = start(DovecotOptions::default());
+    let state = tempfile::tempdir().unwrap();
+    let from = format!("pop3s://alice@localhost:{}", old.pop3s_port);
+    let run = |sub: &str| {
+        let mut cmd = mailport(sub, &from, &dst, state.path());
+        cmd.arg("--from-tls-ca")
+            .arg(&old.certs.ca_pem)
+            .env("MAILPORT_FROM_PASSWORD", old.password("alice"));
+        cmd
+    };
+    let out = run("copy").arg("--json").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out),
+        old.log_tail()
+    );
+    assert_eq!(copied(&out), inbox_count, "{}", text(&out));
+    // Byte for byte what the old server's IMAP serves for INBOX; POP3 has
+    // no flags, so compare bodies only.
+    let got = snapshot(&dst).await;
+    let bodies = |m: &Vec<session::MessageSnapshot>| {
+        let mut v: Vec<_> = m.iter().map(|x| x.sha256.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        bodies(&got.folders["INBOX"]),
+        bodies(&want.folders["INBOX"])
+    );
+
+    let out = run("verify").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // New mail on the POP3 server: only it is copied; nothing was deleted there.
+    let m = &corpus.folders[0].messages[1];
+    c.append_start(b"INBOX").await.unwrap();
+    c.append_message(&[], Some(&m.internal_date), m.raw.len() as u64)
+        .await
+        .unwrap();
+    c.append_write(&m.raw).await.unwrap();
+    c.append_finish().await.unwrap();
+    let out = run("copy").arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(copied(&out), 1, "{}", text(&out));
+    let now = session::snapshot(&mut c).await.unwrap();
+    assert_eq!(now.folders["INBOX"].len() as u64, inbox_count + 1);
+
+    // POP3 as a destination is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
+        .stdin(Stdio::null())
+        .args(["copy", "--from", &dst.imap_url("alice"), "--to", &from])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

@@ -136,7 +136,7 @@ impl EngineError {
                 SessionError::Imap { source, .. } => source.is_transient(),
                 SessionError::Auth { .. }
                 | SessionError::Login { .. }
-                | SessionError::Local(_)
+                | SessionError::Unusable(_)
                 | SessionError::NoStartTls { .. } => false,
             },
             EngineError::Imap { source, .. } => source.is_transient(),

@@ -26,6 +26,7 @@ pub mod login;
 pub mod names;
 pub mod origin;
 pub mod plan;
+mod pop3_source;
 pub mod report;
 pub mod roles;
 pub mod session;

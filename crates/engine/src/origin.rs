@@ -19,12 +19,15 @@ use tokio::io::AsyncReadExt;
 
 use crate::names::Hierarchy;
 use crate::plan::Listing;
+use crate::pop3_source::Pop3Source;
 use crate::session::{Connector, ImapSession, SessionError};
 
 /// A source as given by the user.
 #[derive(Clone)]
 pub enum Origin {
     Imap(Connector),
+    /// `pop3://` or `pop3s://`: INBOX only.
+    Pop3(Connector),
     Maildir {
         root: PathBuf,
         layout: Layout,
@@ -45,16 +48,17 @@ impl Origin {
     pub async fn open(&self) -> Result<Source, SessionError> {
         match self {
             Origin::Imap(c) => Ok(Source::Imap(c.open().await?)),
+            Origin::Pop3(c) => Ok(Source::Pop3(Box::new(crate::pop3_source::open(c).await?))),
             Origin::Maildir { root, layout } => {
                 let m = Maildir::open(root, *layout)
                     .await
-                    .map_err(|e| SessionError::Local(e.to_string()))?;
+                    .map_err(|e| SessionError::Unusable(e.to_string()))?;
                 Local::new(Store::Maildir(m)).await.map(Source::local)
             }
             Origin::Mbox { path } => {
                 let folders = mailport_mailstore::mbox::folders(path)
                     .await
-                    .map_err(|e| SessionError::Local(e.to_string()))?;
+                    .map_err(|e| SessionError::Unusable(e.to_string()))?;
                 let paths = folders.into_iter().map(|f| (f.name, f.path)).collect();
                 Local::new(Store::Mbox(paths)).await.map(Source::local)
             }
@@ -83,7 +87,7 @@ impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
         match self {
-            Origin::Imap(c) => write!(f, "{}", c.config.endpoint),
+            Origin::Imap(c) | Origin::Pop3(c) => write!(f, "{}", c.config.endpoint),
             Origin::Maildir { root, .. } => write!(f, "maildir:{}", abs(root).display()),
             Origin::Mbox { path } => write!(f, "mbox:{}", abs(path).display()),
         }
@@ -94,6 +98,7 @@ impl std::fmt::Display for Origin {
 #[allow(clippy::large_enum_variant)]
 pub enum Source {
     Imap(ImapSession),
+    Pop3(Box<Pop3Source>),
     Local(Box<Local>),
 }
 
@@ -105,20 +110,21 @@ impl Source {
     pub fn has_capability(&self, name: &str) -> bool {
         match self {
             Source::Imap(s) => s.has_capability(name),
-            Source::Local(_) => false,
+            Source::Pop3(_) | Source::Local(_) => false,
         }
     }
 
     pub async fn enable(&mut self, what: &str) -> Result<Vec<String>, Error> {
         match self {
             Source::Imap(s) => s.enable(what).await,
-            Source::Local(_) => Ok(Vec::new()),
+            Source::Pop3(_) | Source::Local(_) => Ok(Vec::new()),
         }
     }
 
     pub async fn listing(&mut self, utf8: bool) -> Result<Listing, Error> {
         match self {
             Source::Imap(s) => crate::copy::listing(s, utf8).await,
+            Source::Pop3(_) => Ok(local_listing(&["INBOX".to_string()], &[])),
             Source::Local(l) => Ok(l.listing()),
         }
     }
@@ -126,6 +132,7 @@ impl Source {
     pub async fn select(&mut self, wire: &[u8], read_only: bool) -> Result<MailboxStatus, Error> {
         match self {
             Source::Imap(s) => s.select(wire, read_only).await,
+            Source::Pop3(p) => p.select().await,
             Source::Local(l) => l.select(wire).await,
         }
     }
@@ -133,6 +140,7 @@ impl Source {
     pub async fn examine_condstore(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
         match self {
             Source::Imap(s) => s.examine_condstore(wire).await,
+            Source::Pop3(p) => p.select().await,
             Source::Local(l) => l.select(wire).await,
         }
     }
@@ -144,6 +152,7 @@ impl Source {
     ) -> Result<Vec<MessageMeta>, Error> {
         match self {
             Source::Imap(s) => s.fetch_meta(set, headers).await,
+            Source::Pop3(p) => p.fetch_meta(set, !headers.is_empty()),
             Source::Local(l) => l.fetch_meta(set, !headers.is_empty()).await,
         }
     }
@@ -151,6 +160,7 @@ impl Source {
     pub async fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
         match self {
             Source::Imap(s) => s.body_fetch_start(set).await,
+            Source::Pop3(p) => p.body_fetch_start(set),
             Source::Local(l) => l.body_fetch_start(set),
         }
     }
@@ -158,6 +168,7 @@ impl Source {
     pub async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
         match self {
             Source::Imap(s) => s.body_next().await,
+            Source::Pop3(p) => p.body_next().await,
             Source::Local(l) => l.body_next().await,
         }
     }
@@ -165,6 +176,7 @@ impl Source {
     pub async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         match self {
             Source::Imap(s) => s.body_read(buf).await,
+            Source::Pop3(p) => p.body_read(buf).await,
             Source::Local(l) => l.body_read(buf).await,
         }
     }
@@ -172,6 +184,7 @@ impl Source {
     pub async fn noop(&mut self) -> Result<(), Error> {
         match self {
             Source::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
+            Source::Pop3(p) => p.noop().await,
             Source::Local(_) => Ok(()),
         }
     }
@@ -179,6 +192,7 @@ impl Source {
     pub async fn logout(&mut self) -> Result<(), Error> {
         match self {
             Source::Imap(s) => s.logout().await,
+            Source::Pop3(p) => p.logout().await,
             Source::Local(_) => Ok(()),
         }
     }
@@ -221,7 +235,7 @@ fn io(e: mailport_mailstore::Error) -> Error {
 
 impl Local {
     async fn new(store: Store) -> Result<Local, SessionError> {
-        let local = |e: mailport_mailstore::Error| SessionError::Local(e.to_string());
+        let local = |e: mailport_mailstore::Error| SessionError::Unusable(e.to_string());
         let (folders, subscribed) = match &store {
             Store::Maildir(m) => {
                 let folders = m.folders().await.map_err(local)?;
@@ -250,28 +264,7 @@ impl Local {
     }
 
     fn listing(&self) -> Listing {
-        Listing {
-            hierarchy: Hierarchy {
-                prefix: String::new(),
-                delimiter: Some('/'),
-                utf8: true,
-                foreign: Vec::new(),
-            },
-            folders: self
-                .folders
-                .iter()
-                .map(|f| ListEntry {
-                    name: f.as_bytes().to_vec(),
-                    delimiter: Some(b'/'),
-                    attributes: Vec::new(),
-                })
-                .collect(),
-            subscribed: self
-                .subscribed
-                .iter()
-                .map(|f| f.as_bytes().to_vec())
-                .collect(),
-        }
+        local_listing(&self.folders, &self.subscribed)
     }
 
     async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
@@ -341,13 +334,7 @@ impl Local {
     }
 
     fn uids(&self, set: &str) -> Result<Vec<u32>, Error> {
-        let n = self.selected()?.messages.len() as u32;
-        if set == "1:*" {
-            return Ok((1..=n).collect());
-        }
-        let uids =
-            uidset::expand(set).ok_or_else(|| Error::Usage(format!("bad UID set {set:?}")))?;
-        Ok(uids.into_iter().filter(|u| (1..=n).contains(u)).collect())
+        uids_in(set, self.selected()?.messages.len() as u32)
     }
 
     async fn fetch_meta(&mut self, set: &str, headers: bool) -> Result<Vec<MessageMeta>, Error> {
@@ -441,8 +428,38 @@ fn no_folder(name: &str) -> Error {
     }
 }
 
+/// Folders named in UTF-8 with `/` between levels, no namespace prefix.
+fn local_listing(folders: &[String], subscribed: &[String]) -> Listing {
+    Listing {
+        hierarchy: Hierarchy {
+            prefix: String::new(),
+            delimiter: Some('/'),
+            utf8: true,
+            foreign: Vec::new(),
+        },
+        folders: folders
+            .iter()
+            .map(|f| ListEntry {
+                name: f.as_bytes().to_vec(),
+                delimiter: Some(b'/'),
+                attributes: Vec::new(),
+            })
+            .collect(),
+        subscribed: subscribed.iter().map(|f| f.as_bytes().to_vec()).collect(),
+    }
+}
+
+/// The UIDs of `set` among messages 1..=n (local UIDs are positions).
+pub(crate) fn uids_in(set: &str, n: u32) -> Result<Vec<u32>, Error> {
+    if set == "1:*" {
+        return Ok((1..=n).collect());
+    }
+    let uids = uidset::expand(set).ok_or_else(|| Error::Usage(format!("bad UID set {set:?}")))?;
+    Ok(uids.into_iter().filter(|u| (1..=n).contains(u)).collect())
+}
+
 /// FNV-1a over the keys in order, never 0 (RFC 3501: UIDVALIDITY is non-zero).
-fn uidvalidity(keys: &[String]) -> u32 {
+pub(crate) fn uidvalidity(keys: &[String]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for k in keys {
         for b in k.bytes().chain(std::iter::once(0)) {

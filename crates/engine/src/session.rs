@@ -63,9 +63,10 @@ pub enum SessionError {
         host: String,
         reason: String,
     },
-    /// A local store (Maildir, mbox) that cannot be read.
+    /// An endpoint that cannot be used as given: a local store that cannot
+    /// be read, a POP3 URL as a destination.
     #[error("{0}")]
-    Local(String),
+    Unusable(String),
     #[error("{host} does not offer STARTTLS; use imaps:// or pass --allow-plaintext to send the password unencrypted")]
     NoStartTls { host: String },
     #[error("{host}: {source}")]
@@ -134,6 +135,10 @@ impl Connector {
         }
     }
 
+    pub(crate) fn tls(&self) -> &TlsConnector {
+        &self.tls
+    }
+
     fn keep(&self, mut client: ImapSession) {
         // Probed with a short timeout; used with the configured one.
         client.set_timeout(self.config.timeout);
@@ -159,6 +164,11 @@ impl Connector {
         let stream = match ep.scheme {
             Scheme::Imaps => self.tls.wrap(&ep.host, tcp, timeout).await?,
             Scheme::Imap => MaybeTls::Plain(tcp),
+            Scheme::Pop3s | Scheme::Pop3 => {
+                return Err(SessionError::Unusable(format!(
+                    "{ep}: POP3 can only be a source (--from)"
+                )))
+            }
         };
         let (mut client, _preauth) = Client::connect(stream, client_config.clone())
             .await
@@ -215,7 +225,11 @@ impl Connector {
             });
         };
         let mut tried = vec![(given.clone(), error.to_string())];
-        for route in route::alternatives(given.route(), &Scheme::standard_routes(), port_answered) {
+        for route in route::alternatives(
+            given.route(),
+            &given.scheme.standard_routes(),
+            port_answered,
+        ) {
             let candidate = given.with_route(route);
             match self.connect(&candidate, timeout).await {
                 Ok((client, encrypted)) => {
@@ -260,7 +274,7 @@ fn wrong_route(e: &SessionError) -> Option<bool> {
         SessionError::Connect(_)
         | SessionError::Auth { .. }
         | SessionError::Login { .. }
-        | SessionError::Local(_) => None,
+        | SessionError::Unusable(_) => None,
         SessionError::NoStartTls { .. } | SessionError::Imap { .. } => Some(true),
     }
 }

@@ -1,4 +1,5 @@
-//! Endpoint URLs: `imaps://user@host[:port]`, `imap://user@host[:port]`.
+//! Endpoint URLs: `imaps://user@host[:port]`, `imap://user@host[:port]`,
+//! `pop3s://…`, `pop3://…`.
 //!
 //! Credentials never live in URLs: a password in one is refused with a hint.
 
@@ -12,6 +13,10 @@ pub enum Scheme {
     Imaps,
     /// IMAP on 143, upgraded with STARTTLS when offered.
     Imap,
+    /// POP3 over implicit TLS (port 995).
+    Pop3s,
+    /// POP3 on 110, upgraded with STLS when offered.
+    Pop3,
 }
 
 impl Scheme {
@@ -19,31 +24,45 @@ impl Scheme {
         match self {
             Scheme::Imaps => 993,
             Scheme::Imap => 143,
+            Scheme::Pop3s => 995,
+            Scheme::Pop3 => 110,
         }
     }
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Imaps => "imaps",
             Scheme::Imap => "imap",
+            Scheme::Pop3s => "pop3s",
+            Scheme::Pop3 => "pop3",
         }
     }
     pub fn security(self) -> Security {
         match self {
-            Scheme::Imaps => Security::Tls,
-            Scheme::Imap => Security::StartTls,
+            Scheme::Imaps | Scheme::Pop3s => Security::Tls,
+            Scheme::Imap | Scheme::Pop3 => Security::StartTls,
         }
     }
-    pub fn with_security(security: Security) -> Self {
-        match security {
-            Security::Tls => Scheme::Imaps,
-            Security::StartTls => Scheme::Imap,
+    pub fn is_pop3(self) -> bool {
+        matches!(self, Scheme::Pop3s | Scheme::Pop3)
+    }
+    /// The same protocol with another security.
+    pub fn with_security(self, security: Security) -> Self {
+        match (self.is_pop3(), security) {
+            (false, Security::Tls) => Scheme::Imaps,
+            (false, Security::StartTls) => Scheme::Imap,
+            (true, Security::Tls) => Scheme::Pop3s,
+            (true, Security::StartTls) => Scheme::Pop3,
         }
     }
-    /// The routes IMAP servers listen on (RFC 8314: 993; RFC 3501: 143).
-    pub fn standard_routes() -> [Route; 2] {
-        [Scheme::Imaps, Scheme::Imap].map(|s| Route {
-            security: s.security(),
-            port: s.default_port(),
+    /// The routes servers of this protocol listen on (RFC 8314: 993 and
+    /// 995; RFC 3501: 143; RFC 1939: 110).
+    pub fn standard_routes(self) -> [Route; 2] {
+        [Security::Tls, Security::StartTls].map(|sec| {
+            let s = self.with_security(sec);
+            Route {
+                security: sec,
+                port: s.default_port(),
+            }
         })
     }
 }
@@ -66,7 +85,7 @@ impl Endpoint {
     /// The same user and host over another route.
     pub fn with_route(&self, route: Route) -> Endpoint {
         Endpoint {
-            scheme: Scheme::with_security(route.security),
+            scheme: self.scheme.with_security(route.security),
             port: route.port,
             ..self.clone()
         }
@@ -106,13 +125,15 @@ impl std::str::FromStr for Endpoint {
             match scheme.to_ascii_lowercase().as_str() {
                 "imaps" => Scheme::Imaps,
                 "imap" => Scheme::Imap,
-                "pop3" | "pop3s" | "maildir" | "mbox" => {
+                "pop3s" => Scheme::Pop3s,
+                "pop3" => Scheme::Pop3,
+                "maildir" | "mbox" => {
                     return Err(err(
-                        "this scheme is not supported yet; use imap:// or imaps://",
+                        "write local stores as maildir:PATH or mbox:PATH (no //); they can be sources",
                     ))
                 }
                 _ => return Err(err(
-                    "unknown scheme; use imaps:// (TLS, port 993) or imap:// (STARTTLS, port 143)",
+                    "unknown scheme; use imaps:// (TLS, port 993), imap:// (STARTTLS, port 143), pop3s:// (995) or pop3:// (110)",
                 )),
             };
         let rest = rest.trim_end_matches('/');
@@ -235,6 +256,17 @@ mod tests {
         assert_eq!(ep("imaps://u@[::1]:994").host, "::1");
         assert_eq!(ep("IMAPS://u@h").to_string(), "imaps://u@h");
         assert_eq!(ep("imap://a%40b@h:1").to_string(), "imap://a%40b@h:1");
+        assert_eq!((ep("pop3s://u@h").port, ep("pop3://u@h").port), (995, 110));
+        let pop = ep("pop3://u@h:2110");
+        assert_eq!(
+            pop.scheme.standard_routes().map(|r| r.port),
+            [995, 110],
+            "discovery stays with the protocol"
+        );
+        assert_eq!(
+            pop.with_route(pop.scheme.standard_routes()[0]).scheme,
+            Scheme::Pop3s
+        );
     }
 
     #[test]
@@ -249,7 +281,7 @@ mod tests {
             ("imaps://a@h/INBOX", "path"),
             ("imaps://a@", "empty host"),
             ("imaps://a@ho st", "not a valid host"),
-            ("pop3://a@h", "not supported yet"),
+            ("maildir://a@h", "maildir:PATH"),
         ] {
             let e = url.parse::<Endpoint>().unwrap_err().to_string();
             assert!(e.contains(needle), "{url}: {e}");
