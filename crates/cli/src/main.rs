@@ -26,7 +26,8 @@ use mailport_engine::identity::IdentityRule;
 use mailport_engine::plan::PlanOptions;
 use mailport_engine::throttle::{Limits, RateLimit};
 use mailport_engine::{
-    Connector, CopyOptions, EndpointConfig, EngineError, Origin, Progress, SessionError, Side,
+    Connector, CopyOptions, Destination, EndpointConfig, EngineError, Origin, Progress,
+    SessionError, Side,
 };
 use mailport_mailstore::Layout;
 use mailport_net::{CertDiagnosis, CertProblem, ConnectError, Endpoint, TlsOptions};
@@ -160,13 +161,14 @@ fn options(a: &Selection) -> Result<CopyOptions, Failure> {
 }
 
 /// Validates both endpoints, obtains the passwords and builds the connectors.
-fn connectors(a: &Sides) -> Result<(Origin, Connector), Failure> {
+fn connectors(a: &Sides) -> Result<(Origin, Destination), Failure> {
     warn_insecure(a);
     let to =
         a.to.as_deref()
             .ok_or_else(|| Failure::Usage(anyhow!("--to URL is required")))?;
-    let source = match local_source(a)? {
-        Some(o) => o,
+    let source = match local_store("--from", &a.from, a)? {
+        Some(LocalStore::Maildir { root, layout }) => Origin::Maildir { root, layout },
+        Some(LocalStore::Mbox(path)) => Origin::Mbox { path },
         None => {
             let c = connector(a, Side::Source, &a.from)?;
             if c.config.endpoint.scheme.is_pop3() {
@@ -176,38 +178,58 @@ fn connectors(a: &Sides) -> Result<(Origin, Connector), Failure> {
             }
         }
     };
-    let destination = connector(a, Side::Destination, to)?;
-    if destination.config.endpoint.scheme.is_pop3() {
-        return Err(Failure::Usage(anyhow!(
-            "--to: POP3 can only be a source; give the destination as imaps:// or imap://"
-        )));
-    }
+    let destination = match local_store("--to", to, a)? {
+        Some(LocalStore::Maildir { root, layout }) => Destination::Maildir { root, layout },
+        Some(LocalStore::Mbox(_)) => {
+            return Err(Failure::Usage(anyhow!(
+                "--to: mbox can only be a source; write to maildir:PATH or an IMAP server"
+            )))
+        }
+        None => {
+            let c = connector(a, Side::Destination, to)?;
+            if c.config.endpoint.scheme.is_pop3() {
+                return Err(Failure::Usage(anyhow!(
+                    "--to: POP3 can only be a source; give the destination as imaps:// or imap://"
+                )));
+            }
+            Destination::Imap(c)
+        }
+    };
     Ok((source, destination))
 }
 
-/// `maildir:PATH` and `mbox:PATH` sources; None for a server URL.
-fn local_source(a: &Sides) -> Result<Option<Origin>, Failure> {
-    let (kind, path) = match a.from.split_once(':') {
+enum LocalStore {
+    Maildir {
+        root: std::path::PathBuf,
+        layout: Layout,
+    },
+    Mbox(std::path::PathBuf),
+}
+
+/// `maildir:PATH` and `mbox:PATH`; None for a server URL. A source must
+/// exist; a Maildir destination is created when missing.
+fn local_store(flag: &str, url: &str, a: &Sides) -> Result<Option<LocalStore>, Failure> {
+    let (kind, path) = match url.split_once(':') {
         Some(("maildir", p)) => ("maildir", p),
         Some(("mbox", p)) => ("mbox", p),
         _ => return Ok(None),
     };
     let path = std::path::PathBuf::from(path);
-    if !path.exists() {
+    if flag == "--from" && !path.exists() {
         return Err(Failure::Usage(anyhow!(
-            "--from: {kind}:{} does not exist",
+            "{flag}: {kind}:{} does not exist",
             path.display()
         )));
     }
     Ok(Some(match kind {
-        "maildir" => Origin::Maildir {
+        "maildir" => LocalStore::Maildir {
             root: path,
             layout: match a.maildir_layout {
                 args::MaildirLayout::MaildirPlusPlus => Layout::PlusPlus,
                 args::MaildirLayout::Fs => Layout::Fs,
             },
         },
-        _ => Origin::Mbox { path },
+        _ => LocalStore::Mbox(path),
     }))
 }
 
@@ -250,12 +272,14 @@ fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
 
 /// The server endpoints of a run (a local source has none), for advice on
 /// certificate failures.
-fn endpoints(source: &Origin, destination: &Connector) -> Vec<(Side, Endpoint)> {
+fn endpoints(source: &Origin, destination: &Destination) -> Vec<(Side, Endpoint)> {
     let mut v = Vec::new();
     if let Some(c) = source.imap() {
         v.push((Side::Source, c.config.endpoint.clone()));
     }
-    v.push((Side::Destination, destination.config.endpoint.clone()));
+    if let Some(c) = destination.imap() {
+        v.push((Side::Destination, c.config.endpoint.clone()));
+    }
     v
 }
 
@@ -265,17 +289,19 @@ fn endpoint_refs(v: &[(Side, Endpoint)]) -> Vec<(Side, &Endpoint)> {
 
 /// `--connections`, capped by `--max-connections-per-host`: each worker opens
 /// one connection per side, so two when both sides are the same host.
-fn connections(a: &CopyArgs, source: Option<&Connector>, destination: &Connector) -> usize {
+fn connections(a: &CopyArgs, source: Option<&Connector>, destination: Option<&Connector>) -> usize {
     let wanted = usize::from(a.connections);
     let Some(cap) = a.max_connections_per_host.map(usize::from) else {
         return wanted;
     };
-    let same_host = source.is_some_and(|s| {
-        s.config
+    let same_host = match (source, destination) {
+        (Some(s), Some(d)) => s
+            .config
             .endpoint
             .host
-            .eq_ignore_ascii_case(&destination.config.endpoint.host)
-    });
+            .eq_ignore_ascii_case(&d.config.endpoint.host),
+        _ => false,
+    };
     let per_worker = if same_host { 2 } else { 1 };
     wanted.min(cap / per_worker).max(1)
 }
@@ -510,8 +536,8 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     }
     let (mut source, mut destination) = connectors(&a.sides)?;
     // Before the ledger: its pair key names the endpoints that actually connect.
-    discover(source.imap_mut(), Some(&mut destination)).await?;
-    opts.connections = connections(&a, source.imap(), &destination);
+    discover(source.imap_mut(), destination.imap_mut()).await?;
+    opts.connections = connections(&a, source.imap(), destination.imap());
     let endpoints = endpoints(&source, &destination);
     let endpoints = endpoint_refs(&endpoints);
     if !a.no_state && !a.dry_run {
@@ -528,7 +554,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
             .map_err(|e| Failure::Usage(anyhow!("{e} (file {})", path.display())))?;
         opts.ledger = Some(mailport_engine::Ledger {
             store,
-            pair: format!("{source} -> {}", destination.config.endpoint),
+            pair: format!("{source} -> {destination}"),
         });
     }
 
@@ -573,7 +599,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
     let opts = options(&a.selection)?;
     let (mut source, mut destination) = connectors(&a.sides)?;
-    discover(source.imap_mut(), Some(&mut destination)).await?;
+    discover(source.imap_mut(), destination.imap_mut()).await?;
     let endpoints = endpoints(&source, &destination);
     let endpoints = endpoint_refs(&endpoints);
     let report = mailport_engine::verify::verify(source, destination, &opts, a.quick)

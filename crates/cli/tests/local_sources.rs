@@ -275,3 +275,53 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_to_a_maildir_that_dovecot_then_serves_as_is() {
+    let src = start(DovecotOptions::default());
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 12,
+        large_attachment: 250_000,
+        seed: 13,
+    });
+    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
+        .await
+        .unwrap();
+    session::load(&mut c, &corpus).await.unwrap();
+    let want = session::snapshot(&mut c).await.unwrap();
+
+    // The destination Dovecot's own home, written by mailport while that
+    // Dovecot has not touched it; then Dovecot serves it.
+    let served = start(DovecotOptions::default());
+    let maildir = served.dir().join("home/alice/Maildir");
+    let to = format!("maildir:{}", maildir.display());
+    let state = tempfile::tempdir().unwrap();
+    let run = |sub: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailport"));
+        cmd.stdin(Stdio::null())
+            .args([sub, "--from", &src.imaps_url("alice"), "--to", &to])
+            .args(["--maildir-layout", "fs", "--from-tls-ca"])
+            .arg(&src.certs.ca_pem)
+            .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
+            .env("MAILPORT_STATE", state.path().join("state.db"));
+        cmd
+    };
+    let out = run("copy").arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(copied(&out) as usize, corpus.message_count());
+    let out = run("verify").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run("copy").arg("--json").output().unwrap();
+    assert_eq!(copied(&out), 0, "a re-run adds nothing: {}", text(&out));
+
+    // Dovecot's mail processes run as the mail user.
+    let chown = Command::new("chown")
+        .args(["-R", "mail:mail"])
+        .arg(&maildir)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let got = snapshot(&served).await;
+    assert_eq!(want.differences(&got, &[]), Vec::<String>::new());
+    assert_eq!(got.subscribed, want.subscribed);
+}

@@ -24,9 +24,10 @@ use crate::names::Hierarchy;
 use crate::origin::{Origin, Source};
 use crate::plan::{self, FolderPlan, Listing, Plan, PlanOptions};
 use crate::report::{FolderReport, Report};
-use crate::session::{Connector, ImapSession, SessionError};
+use crate::session::{ImapSession, SessionError};
 use crate::share::{Board, Next, Preparing, SharedFolder, Tally};
 use crate::sync;
+use crate::target::{Destination, Target};
 use crate::throttle::{self, Backoff, Limits};
 
 /// Bytes moved per read/write while streaming a body.
@@ -171,12 +172,12 @@ impl EngineError {
 
 pub(crate) struct Pair {
     pub(crate) src: Source,
-    pub(crate) dst: ImapSession,
+    pub(crate) dst: Target,
 }
 
 struct Ctx {
     source: Origin,
-    destination: Connector,
+    destination: Destination,
     utf8: bool,
     opts: CopyOptions,
     plan: Plan,
@@ -186,7 +187,7 @@ struct Ctx {
 }
 
 /// ENABLE UTF8=ACCEPT (RFC 6855): names then travel as UTF-8.
-async fn enable_utf8(s: &mut ImapSession, side: Side) -> Result<(), EngineError> {
+async fn enable_utf8(s: &mut Target, side: Side) -> Result<(), EngineError> {
     s.enable("UTF8=ACCEPT")
         .await
         .map(|_| ())
@@ -197,7 +198,8 @@ async fn enable_utf8(s: &mut ImapSession, side: Side) -> Result<(), EngineError>
         })
 }
 
-async fn open_side(c: &Connector, side: Side, utf8: bool) -> Result<ImapSession, EngineError> {
+async fn open_target(c: &Destination, utf8: bool) -> Result<Target, EngineError> {
+    let side = Side::Destination;
     let mut s = c
         .open()
         .await
@@ -261,7 +263,7 @@ async fn pair_or_retire(ctx: &Ctx) -> Result<Option<Pair>, EngineError> {
 async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
     let (src, dst) = tokio::join!(
         open_source(&ctx.source, ctx.utf8),
-        open_side(&ctx.destination, Side::Destination, ctx.utf8)
+        open_target(&ctx.destination, ctx.utf8)
     );
     Ok(Pair {
         src: src?,
@@ -309,7 +311,7 @@ pub(crate) async fn listing(
 /// and builds the folder plan. Returns the sessions for further use.
 async fn connect_and_plan(
     source: &Origin,
-    destination: &Connector,
+    destination: &Destination,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan, bool), EngineError> {
     let (src, dst) = tokio::join!(source.open(), destination.open());
@@ -350,7 +352,9 @@ async fn connect_and_plan(
         .listing(utf8)
         .await
         .map_err(listing_err(Side::Source))?;
-    let dst_listing = listing(&mut first.dst, utf8)
+    let dst_listing = first
+        .dst
+        .listing(utf8)
         .await
         .map_err(listing_err(Side::Destination))?;
     let plan = plan::build(&src_listing, &dst_listing, opts);
@@ -360,7 +364,7 @@ async fn connect_and_plan(
 /// For `verify`: a connected pair and the plan.
 pub(crate) async fn open_listings(
     source: &Origin,
-    destination: &Connector,
+    destination: &Destination,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan), EngineError> {
     connect_and_plan(source, destination, opts)
@@ -371,12 +375,13 @@ pub(crate) async fn open_listings(
 /// Copies (or, with `dry_run`, plans) a whole mailbox.
 pub async fn copy(
     source: impl Into<Origin>,
-    destination: Connector,
+    destination: impl Into<Destination>,
     opts: CopyOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
     let source = source.into();
+    let destination = destination.into();
     let (mut first, plan, utf8) = connect_and_plan(&source, &destination, &opts.plan).await?;
     progress.planned(&plan);
     let imap = |side: Side, context: &str| {
@@ -1085,7 +1090,7 @@ async fn remember_destination(
 /// After a run died mid-APPEND, the destination may still be committing
 /// that batch (the server had every byte): wait until the folder's UIDNEXT
 /// and message count stay the same for a second (at most ten seconds).
-async fn settle(dst: &mut ImapSession, wire: &[u8]) -> Result<(), mailport_imap::Error> {
+async fn settle(dst: &mut Target, wire: &[u8]) -> Result<(), mailport_imap::Error> {
     let mut last = None;
     for _ in 0..10 {
         let st = dst.select(wire, true).await?;
@@ -1108,7 +1113,7 @@ async fn write_ledger(l: &Ledger, key: &FolderKey, records: &[Entry]) {
 }
 
 /// APPENDLIMIT=N (RFC 7889): the destination refuses larger messages.
-fn append_limit(s: &ImapSession) -> Option<u64> {
+fn append_limit(s: &Target) -> Option<u64> {
     s.capabilities()
         .iter()
         .find_map(|c| c.strip_prefix("APPENDLIMIT="))

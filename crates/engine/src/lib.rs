@@ -32,6 +32,7 @@ pub mod roles;
 pub mod session;
 mod share;
 pub mod sync;
+pub mod target;
 pub mod throttle;
 pub mod verify;
 
@@ -42,3 +43,4 @@ pub use mailport_store::Store;
 pub use origin::{Origin, Source};
 pub use report::{FolderReport, Report};
 pub use session::{Connector, Discovery, EndpointConfig, Secret, SessionError, Unreachable};
+pub use target::{Destination, Target};

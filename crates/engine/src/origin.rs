@@ -263,11 +263,16 @@ impl Local {
         })
     }
 
-    fn listing(&self) -> Listing {
+    /// A Maildir being written to, read like a source.
+    pub(crate) async fn maildir(m: Maildir) -> Result<Local, SessionError> {
+        Local::new(Store::Maildir(m)).await
+    }
+
+    pub(crate) fn listing(&self) -> Listing {
         local_listing(&self.folders, &self.subscribed)
     }
 
-    async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
+    pub(crate) async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
         let folder = String::from_utf8_lossy(wire).into_owned();
         let (messages, keys, mbox) = match &self.store {
             Store::Maildir(m) => {
@@ -337,7 +342,11 @@ impl Local {
         uids_in(set, self.selected()?.messages.len() as u32)
     }
 
-    async fn fetch_meta(&mut self, set: &str, headers: bool) -> Result<Vec<MessageMeta>, Error> {
+    pub(crate) async fn fetch_meta(
+        &mut self,
+        set: &str,
+        headers: bool,
+    ) -> Result<Vec<MessageMeta>, Error> {
         let mut out = Vec::new();
         for uid in self.uids(set)? {
             let m = &self.selected()?.messages[uid as usize - 1];

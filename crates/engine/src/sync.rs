@@ -11,11 +11,11 @@ use mailport_store::{Entry, FolderKey};
 use crate::ledger::{FlagUpdate, Ledger};
 use crate::plan::FolderPlan;
 use crate::report::FolderReport;
-use crate::session::ImapSession;
+use crate::target::Target;
 
 /// Sets the current source flags on the destination copies.
 pub async fn carry_flags(
-    dst: &mut ImapSession,
+    dst: &mut Target,
     folder: &FolderPlan,
     updates: Vec<FlagUpdate>,
     ledger: &Ledger,
@@ -66,7 +66,7 @@ pub async fn carry_flags(
 /// longer has. Needs UIDPLUS (UID EXPUNGE): a plain EXPUNGE could remove
 /// messages someone else flagged `\Deleted`.
 pub async fn delete_gone(
-    dst: &mut ImapSession,
+    dst: &mut Target,
     folder: &FolderPlan,
     gone: Vec<Entry>,
     ledger: &Ledger,

@@ -18,7 +18,7 @@ use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;
 use crate::origin::{Origin, Source};
 use crate::plan::FolderPlan;
-use crate::session::Connector;
+use crate::target::Destination;
 use crate::CopyOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -224,13 +224,13 @@ async fn check_folder(
 /// Verifies every planned folder on one connection pair.
 pub async fn verify(
     source: impl Into<Origin>,
-    destination: Connector,
+    destination: impl Into<Destination>,
     opts: &CopyOptions,
     quick: bool,
 ) -> Result<VerifyReport, EngineError> {
-    let (pair, plan) = open_listings(&source.into(), &destination, &opts.plan).await?;
+    let (pair, plan) = open_listings(&source.into(), &destination.into(), &opts.plan).await?;
     // Both sides are read the same way.
-    let (mut src, mut dst) = (pair.src, Source::Imap(pair.dst));
+    let (mut src, mut dst) = (pair.src, pair.dst.into_source());
     let mut report = VerifyReport {
         quick,
         ..Default::default()
