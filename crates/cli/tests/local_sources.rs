@@ -228,7 +228,11 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
             .env("MAILPORT_FROM_PASSWORD", old.password("alice"));
         cmd
     };
-    let out = run("copy").arg("--json").output().unwrap();
+    // Small batches: several pipelined RETR runs on one connection.
+    let out = run("copy")
+        .args(["--json", "--batch", "4", "--connections", "1"])
+        .output()
+        .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),

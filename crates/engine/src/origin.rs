@@ -160,7 +160,7 @@ impl Source {
     pub async fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
         match self {
             Source::Imap(s) => s.body_fetch_start(set).await,
-            Source::Pop3(p) => p.body_fetch_start(set),
+            Source::Pop3(p) => p.body_fetch_start(set).await,
             Source::Local(l) => l.body_fetch_start(set),
         }
     }

@@ -26,6 +26,7 @@ use crate::session::{Connector, SessionError};
 pub struct Pop3Source {
     client: Client<MaybeTls>,
     messages: Vec<PopMessage>,
+    /// UIDs whose RETR was sent, in order.
     queue: VecDeque<u32>,
     spool: Option<tokio::fs::File>,
 }
@@ -197,20 +198,32 @@ impl Pop3Source {
             .collect())
     }
 
-    pub(crate) fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
+    /// All RETRs of the batch go out at once where the server offers
+    /// PIPELINING (RFC 2449), one after another otherwise.
+    pub(crate) async fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
         let uids = self.uids(set)?;
+        let msgnos: Vec<u32> = uids
+            .iter()
+            .map(|&u| self.messages[u as usize - 1].msgno)
+            .collect();
         self.queue.extend(uids);
-        Ok(())
+        self.client.retr_start(&msgnos).await.map_err(pop_err)
     }
 
     pub(crate) async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
         let Some(uid) = self.queue.pop_front() else {
             self.spool = None;
+            // Past the last message: the client returns to idle.
+            while self.client.retr_next().await.map_err(pop_err)?.is_some() {}
             return Ok(None);
         };
         let msgno = self.messages[uid as usize - 1].msgno;
-        self.client.retr_start(&[msgno]).await.map_err(pop_err)?;
-        self.client.retr_next().await.map_err(pop_err)?;
+        let started = self.client.retr_next().await.map_err(pop_err)?;
+        if started != Some(msgno) {
+            return Err(Error::Malformed(format!(
+                "expected message {msgno} from the POP3 server, got {started:?}"
+            )));
+        }
         let mut spool = tokio::fs::File::from_std(tempfile::tempfile()?);
         let mut buf = vec![0u8; 64 << 10];
         let mut len = 0u64;
@@ -222,8 +235,6 @@ impl Pop3Source {
             spool.write_all(&buf[..n]).await?;
             len += n as u64;
         }
-        // Let the client see the end of the response.
-        while self.client.retr_next().await.map_err(pop_err)?.is_some() {}
         spool.flush().await?;
         spool.seek(SeekFrom::Start(0)).await?;
         self.spool = Some(spool);
