@@ -248,6 +248,10 @@ pub struct Selection {
     /// Put source folder SRC (and its subfolders) into DST; repeatable.
     #[arg(long, value_name = "SRC=DST")]
     pub folder_map: Vec<String>,
+    /// Put the source's INBOX (all a POP3 source has) into this destination folder
+    /// (the same as --folder-map INBOX=FOLDER).
+    #[arg(long, value_name = "FOLDER")]
+    pub to_folder: Option<String>,
     /// Skip messages larger than this (bytes, or with K, M, G suffix).
     #[arg(long, value_name = "SIZE")]
     pub max_size: Option<String>,
@@ -296,6 +300,10 @@ pub struct CopyArgs {
     /// Run `verify` (full, by content hash) right after the copy.
     #[arg(long)]
     pub verify: bool,
+    /// POP3 sources only: after the copy, verify, then delete from the POP3 server exactly
+    /// the messages verify proved present on the destination (byte for byte).
+    #[arg(long)]
+    pub delete_source_after_verify: bool,
     /// Print the folder plan with message counts and sizes; change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -122,6 +122,9 @@ fn options(a: &Selection) -> Result<CopyOptions, Failure> {
             to.trim_matches('/').to_string(),
         ));
     }
+    if let Some(f) = &a.to_folder {
+        folder_map.push(("INBOX".to_string(), f.trim_matches('/').to_string()));
+    }
     let max_size = a
         .max_size
         .as_deref()
@@ -535,6 +538,16 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         )));
     }
     let (mut source, mut destination) = connectors(&a.sides)?;
+    if a.delete_source_after_verify && !matches!(source, Origin::Pop3(_)) {
+        return Err(Failure::Usage(anyhow!(
+            "--delete-source-after-verify is for POP3 sources (pop3:// or pop3s://)"
+        )));
+    }
+    if a.delete_source_after_verify && a.dry_run {
+        return Err(Failure::Usage(anyhow!(
+            "--delete-source-after-verify deletes; it cannot go with --dry-run"
+        )));
+    }
     // Before the ledger: its pair key names the endpoints that actually connect.
     discover(source.imap_mut(), destination.imap_mut()).await?;
     opts.connections = connections(&a, source.imap(), destination.imap());
@@ -565,8 +578,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     } else {
         (Arc::new(progress::Lines::new()), None)
     };
-    let verify_with = a
-        .verify
+    let verify_with = (a.verify || a.delete_source_after_verify)
         .then(|| (source.clone(), destination.clone(), opts.clone()));
     let result = mailport_engine::copy(source, destination, opts, progress).await;
     if let Some(b) = bar_handle {
@@ -585,13 +597,31 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     let mut clean = report.is_clean();
     if let Some((source, destination, opts)) = verify_with {
         eprintln!("verifying (reading both sides in full)...");
-        let v = mailport_engine::verify::verify(source, destination, &opts, false)
+        let v = mailport_engine::verify::verify(source.clone(), destination, &opts, false)
             .await
             .map_err(|e| connection_failure(anyhow!(e).context("verify failed"), &endpoints))?;
         if !a.json {
             print!("{}", summary::verify_table(&v));
         }
         clean &= v.is_ok();
+        if a.delete_source_after_verify {
+            // Only what verify saw present, byte for byte, in this very state
+            // of the POP3 mailbox (same UIDVALIDITY, i.e. the same messages).
+            let proven: Vec<_> = v
+                .manifest
+                .iter()
+                .filter(|l| l.verdict == mailport_engine::verify::Verdict::Present)
+                .map(|l| (l.uidvalidity, l.uid))
+                .collect();
+            let deleted = mailport_engine::origin::delete_proven(&source, &proven)
+                .await
+                .map_err(|e| {
+                    connection_failure(anyhow!(e).context("deleting failed"), &endpoints)
+                })?;
+            eprintln!(
+                "deleted {deleted} messages from the POP3 server (each verified on the destination)"
+            );
+        }
     }
     Ok(clean)
 }

@@ -271,6 +271,38 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
     let now = session::snapshot(&mut c).await.unwrap();
     assert_eq!(now.folders["INBOX"].len() as u64, inbox_count + 1);
 
+    // Into another folder, then delete from the server what verify proved
+    // present: the POP3 mailbox ends empty, the destination keeps all.
+    let dst2 = start(DovecotOptions::default());
+    let out = {
+        let mut cmd = mailport("copy", &from, &dst2, state.path());
+        cmd.arg("--from-tls-ca")
+            .arg(&old.certs.ca_pem)
+            .env("MAILPORT_FROM_PASSWORD", old.password("alice"))
+            .args([
+                "--to-folder",
+                "Old Mail/POP",
+                "--delete-source-after-verify",
+            ]);
+        cmd.output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("deleted {} messages", inbox_count + 1)),
+        "{}",
+        text(&out)
+    );
+    let kept = snapshot(&dst2).await;
+    assert_eq!(kept.folders["Old Mail/POP"].len() as u64, inbox_count + 1);
+    let emptied = session::snapshot(&mut c).await.unwrap();
+    assert_eq!(
+        emptied.folders["INBOX"].len(),
+        0,
+        "the POP3 mailbox keeps nothing proven"
+    );
+    // The other folders (not reachable over POP3) are untouched.
+    assert_eq!(emptied.folders.len(), want.folders.len());
+
     // POP3 as a destination is a usage error.
     let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
         .stdin(Stdio::null())

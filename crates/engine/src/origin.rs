@@ -17,6 +17,7 @@ use mailport_imap::{uidset, BodyStart, Error, ListEntry, MailboxStatus, MessageM
 use mailport_mailstore::{Layout, Maildir, Mbox, MessageStream};
 use tokio::io::AsyncReadExt;
 
+use crate::copy::{EngineError, Side};
 use crate::names::Hierarchy;
 use crate::plan::Listing;
 use crate::pop3_source::Pop3Source;
@@ -92,6 +93,32 @@ impl std::fmt::Display for Origin {
             Origin::Mbox { path } => write!(f, "mbox:{}", abs(path).display()),
         }
     }
+}
+
+/// Deletes from a POP3 source the messages `proven` (UIDVALIDITY, UID)
+/// present on the destination; nothing when the mailbox changed since (its
+/// UIDVALIDITY differs). Returns how many were deleted.
+pub async fn delete_proven(origin: &Origin, proven: &[(u32, u32)]) -> Result<u64, EngineError> {
+    let side = Side::Source;
+    let Origin::Pop3(c) = origin else {
+        return Ok(0);
+    };
+    let mut p = crate::pop3_source::open(c)
+        .await
+        .map_err(|source| EngineError::Session { side, source })?;
+    let err = |source| EngineError::Imap {
+        side,
+        context: "deleting verified messages".into(),
+        source,
+    };
+    let st = p.select().await.map_err(err)?;
+    let uids: Vec<u32> = proven
+        .iter()
+        .filter(|(v, _)| *v == st.uidvalidity)
+        .map(|(_, u)| *u)
+        .collect();
+    let n = p.delete(&uids).await.map_err(err)?;
+    Ok(n)
 }
 
 /// An open source. (Few exist, each for a whole run: their size does not matter.)

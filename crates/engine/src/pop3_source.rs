@@ -256,6 +256,23 @@ impl Pop3Source {
         self.client.noop().await.map_err(pop_err)
     }
 
+    /// DELE of these UIDs, committed by QUIT (RFC 1939: deletions take
+    /// effect only when the session ends in the UPDATE state).
+    pub(crate) async fn delete(&mut self, uids: &[u32]) -> Result<u64, Error> {
+        let mut n = 0;
+        for &uid in uids {
+            if let Some(m) = uid
+                .checked_sub(1)
+                .and_then(|i| self.messages.get(i as usize))
+            {
+                self.client.dele(m.msgno).await.map_err(pop_err)?;
+                n += 1;
+            }
+        }
+        self.client.quit().await.map_err(pop_err)?;
+        Ok(n)
+    }
+
     /// QUIT without DELE: the server keeps every message.
     pub(crate) async fn logout(&mut self) -> Result<(), Error> {
         self.client.quit().await.map_err(pop_err)
