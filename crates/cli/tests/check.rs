@@ -1,21 +1,13 @@
 //! `mailport check` against real Dovecots: what it shows and that it changes nothing.
 
-use std::process::{Output, Stdio};
+mod common;
+
+use common::{start, text};
+
+use std::process::Stdio;
 
 use mailport_testbed::session;
-use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
-
-fn start(o: DovecotOptions) -> Dovecot {
-    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use mailport_testbed::{Corpus, CorpusOptions, DovecotOptions, Layout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() {

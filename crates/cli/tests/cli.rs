@@ -5,6 +5,8 @@ use std::process::{Command, Output, Stdio};
 
 mod common;
 
+use common::{load, start, text};
+
 use mailport_testbed::session;
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
 
@@ -16,22 +18,10 @@ fn mailport() -> Command {
     c
 }
 
-fn start(o: DovecotOptions) -> Dovecot {
-    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
-}
-
 fn copy_cmd(src: &Dovecot, dst: &Dovecot) -> Command {
     let mut c = src.copy_command(std::path::Path::new(env!("CARGO_BIN_EXE_mailport")), dst);
     c.stdin(Stdio::null());
     c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -39,13 +29,6 @@ fn json(o: &Output) -> serde_json::Value {
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)));
     common::assert_totals_add_up(&j);
     j
-}
-
-async fn load(d: &Dovecot, corpus: &Corpus) {
-    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
-        .await
-        .unwrap();
-    session::load(&mut c, corpus).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

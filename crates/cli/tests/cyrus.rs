@@ -6,6 +6,8 @@ use std::process::{Command, Output, Stdio};
 
 mod common;
 
+use common::text;
+
 use mailport_testbed::corpus::{Folder, Message};
 use mailport_testbed::{
     session, Corpus, CorpusOptions, Cyrus, CyrusOptions, Dovecot, DovecotOptions, ImapServer,
@@ -34,14 +36,6 @@ fn start_dovecot(layout: Layout) -> Dovecot {
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json(o: &Output) -> serde_json::Value {

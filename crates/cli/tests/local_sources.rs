@@ -8,20 +8,10 @@ use std::process::{Command, Output, Stdio};
 
 mod common;
 
+use common::{snapshot, start, text};
+
 use mailport_testbed::session;
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
-
-fn start(o: DovecotOptions) -> Dovecot {
-    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// `mailport SUB --from FROM --to dst` with a state file in `state`.
 fn mailport(sub: &str, from: &str, dst: &Dovecot, state: &Path) -> Command {
@@ -40,13 +30,6 @@ fn copied(o: &Output) -> u64 {
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
     common::assert_totals_add_up(&j);
     j["totals"]["copied"].as_u64().unwrap()
-}
-
-async fn snapshot(d: &Dovecot) -> session::Snapshot {
-    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
-        .await
-        .unwrap();
-    session::snapshot(&mut c).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,17 +3,17 @@
 //! OAuth 2.0 access tokens checked by Dovecot's oauth2 passdb against the
 //! harness's token endpoint.
 
+mod common;
+
+use common::{start, text};
+
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 
 use mailport_testbed::oauth::TokenEndpoint;
 use mailport_testbed::session;
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions};
-
-fn start(o: DovecotOptions) -> Dovecot {
-    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
-}
 
 fn mailport(sub: &str, src: &Dovecot, dst: &Dovecot) -> Command {
     let mut c = src.mailport_command(
@@ -23,14 +23,6 @@ fn mailport(sub: &str, src: &Dovecot, dst: &Dovecot) -> Command {
     );
     c.stdin(Stdio::null());
     c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A directory Dovecot's auth processes can read (test temp dirs are 0700).

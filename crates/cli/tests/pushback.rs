@@ -1,31 +1,14 @@
 //! Servers that push back: a destination allowing fewer connections than
 //! asked for, and the user's own limits. Nothing may be lost or doubled.
 
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 mod common;
 
+use common::{snapshot, start, text};
+
 use mailport_testbed::session;
-use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions};
-
-fn start(o: DovecotOptions) -> Dovecot {
-    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-async fn snapshot(d: &Dovecot) -> session::Snapshot {
-    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
-        .await
-        .unwrap();
-    session::snapshot(&mut c).await.unwrap()
-}
+use mailport_testbed::{Corpus, CorpusOptions, DovecotOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destination_allowing_fewer_connections_gets_everything_anyway() {

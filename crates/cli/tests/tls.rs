@@ -2,15 +2,15 @@
 //! `mailport` binary against private Dovecots serving good and broken
 //! certificates, on their real plain and TLS ports.
 
+mod common;
+
+use common::{start, text};
+
 use std::process::{Command, Output, Stdio};
 
 use mailport_net::Fingerprint;
 use mailport_testbed::certs::{self, CertKind, TestCerts};
 use mailport_testbed::{Dovecot, DovecotOptions};
-
-fn start(o: DovecotOptions) -> Dovecot {
-    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
-}
 
 /// A Dovecot serving a certificate of `kind`; the directory holds its files.
 fn serve(kind: CertKind) -> (Dovecot, TestCerts, tempfile::TempDir) {
@@ -49,14 +49,6 @@ fn copy_from(src: &Dovecot, from: &str, dst: &Dovecot, args: &[&str]) -> Output 
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn stderr(o: &Output) -> String {

@@ -1,4 +1,40 @@
-//! Helpers shared by the CLI test binaries.
+//! Helpers shared by the CLI test binaries (each uses some of them).
+#![allow(dead_code)]
+
+use std::process::Output;
+
+use mailport_testbed::session::{self, Snapshot};
+use mailport_testbed::{Corpus, Dovecot, DovecotOptions};
+
+/// A private Dovecot; the test fails (never skips) when it cannot start.
+pub fn start(o: DovecotOptions) -> Dovecot {
+    Dovecot::start(o).unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
+}
+
+/// A run's output for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Loads `corpus` into alice's mailbox on `d`.
+pub async fn load(d: &Dovecot, corpus: &Corpus) {
+    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
+        .await
+        .unwrap();
+    session::load(&mut c, corpus).await.unwrap();
+}
+
+/// Everything alice's mailbox on `d` holds.
+pub async fn snapshot(d: &Dovecot) -> Snapshot {
+    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
+        .await
+        .unwrap();
+    session::snapshot(&mut c).await.unwrap()
+}
 
 /// source = copied + already present + skipped + failed (+ to copy, in a dry run), per folder.
 pub fn assert_totals_add_up(j: &serde_json::Value) {
