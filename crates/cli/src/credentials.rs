@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use mailport_engine::{AdminStyle, AuthMech, Credentials, Secret, TokenSource};
+use mailport_engine::{AdminStyle, AuthMech, Credentials, Secret, Side, TokenSource};
 
 use crate::args::{AdminStyleArg, AuthMechArg, LoginArgs};
 use crate::password;
@@ -23,13 +23,15 @@ struct SideFlags<'a> {
     mech: Option<AuthMechArg>,
 }
 
-pub fn source(
+/// What `side` logs in with, and the mechanism the user forced, if any.
+pub fn for_side(
     l: &LoginArgs,
+    side: Side,
     password_file: Option<&Path>,
     user: &str,
 ) -> anyhow::Result<(Credentials, Option<AuthMech>)> {
-    obtain(
-        &SideFlags {
+    let flags = match side {
+        Side::Source => SideFlags {
             side: "source",
             prefix: "from",
             password_file,
@@ -39,17 +41,7 @@ pub fn source(
             token_command: l.from_oauth_token_command.as_deref(),
             mech: l.from_auth_mech,
         },
-        user,
-    )
-}
-
-pub fn destination(
-    l: &LoginArgs,
-    password_file: Option<&Path>,
-    user: &str,
-) -> anyhow::Result<(Credentials, Option<AuthMech>)> {
-    obtain(
-        &SideFlags {
+        Side::Destination => SideFlags {
             side: "destination",
             prefix: "to",
             password_file,
@@ -59,8 +51,8 @@ pub fn destination(
             token_command: l.to_oauth_token_command.as_deref(),
             mech: l.to_auth_mech,
         },
-        user,
-    )
+    };
+    obtain(&flags, user)
 }
 
 fn obtain(f: &SideFlags<'_>, user: &str) -> anyhow::Result<(Credentials, Option<AuthMech>)> {

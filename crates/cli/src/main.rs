@@ -247,12 +247,22 @@ fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
     let endpoint = self::endpoint(&format!("--{}", flag(side)), url)?;
     let (credentials, ca_file, fingerprint) = match side {
         Side::Source => (
-            credentials::source(&a.login, a.from_password_file.as_deref(), &endpoint.user),
+            credentials::for_side(
+                &a.login,
+                side,
+                a.from_password_file.as_deref(),
+                &endpoint.user,
+            ),
             a.from_tls_ca.clone(),
             a.from_tls_fingerprint,
         ),
         Side::Destination => (
-            credentials::destination(&a.login, a.to_password_file.as_deref(), &endpoint.user),
+            credentials::for_side(
+                &a.login,
+                side,
+                a.to_password_file.as_deref(),
+                &endpoint.user,
+            ),
             a.to_tls_ca.clone(),
             a.to_tls_fingerprint,
         ),

@@ -186,16 +186,14 @@ struct Ctx {
     progress: Arc<dyn Progress>,
 }
 
-/// ENABLE UTF8=ACCEPT (RFC 6855): names then travel as UTF-8.
-async fn enable_utf8(s: &mut Target, side: Side) -> Result<(), EngineError> {
-    s.enable("UTF8=ACCEPT")
-        .await
-        .map(|_| ())
-        .map_err(|source| EngineError::Imap {
-            side,
-            context: "ENABLE UTF8=ACCEPT".into(),
-            source,
-        })
+/// ENABLE UTF8=ACCEPT (RFC 6855): names then travel as UTF-8. The error
+/// of that command on `side`.
+fn utf8_error(side: Side) -> impl FnOnce(mailport_imap::Error) -> EngineError {
+    move |source| EngineError::Imap {
+        side,
+        context: "ENABLE UTF8=ACCEPT".into(),
+        source,
+    }
 }
 
 async fn open_target(c: &Destination, utf8: bool) -> Result<Target, EngineError> {
@@ -205,7 +203,7 @@ async fn open_target(c: &Destination, utf8: bool) -> Result<Target, EngineError>
         .await
         .map_err(|source| EngineError::Session { side, source })?;
     if utf8 {
-        enable_utf8(&mut s, side).await?;
+        s.enable("UTF8=ACCEPT").await.map_err(utf8_error(side))?;
     }
     Ok(s)
 }
@@ -217,13 +215,7 @@ async fn open_source(o: &Origin, utf8: bool) -> Result<Source, EngineError> {
         .await
         .map_err(|source| EngineError::Session { side, source })?;
     if utf8 {
-        s.enable("UTF8=ACCEPT")
-            .await
-            .map_err(|source| EngineError::Imap {
-                side,
-                context: "ENABLE UTF8=ACCEPT".into(),
-                source,
-            })?;
+        s.enable("UTF8=ACCEPT").await.map_err(utf8_error(side))?;
     }
     Ok(s)
 }
@@ -329,16 +321,10 @@ async fn connect_and_plan(
     // speak modified UTF-7 and the plan translates.
     let utf8 = first.src.has_capability("UTF8=ACCEPT") && first.dst.has_capability("UTF8=ACCEPT");
     if utf8 {
-        first
-            .src
-            .enable("UTF8=ACCEPT")
-            .await
-            .map_err(|source| EngineError::Imap {
-                side: Side::Source,
-                context: "ENABLE UTF8=ACCEPT".into(),
-                source,
-            })?;
-        enable_utf8(&mut first.dst, Side::Destination).await?;
+        let source = first.src.enable("UTF8=ACCEPT").await;
+        source.map_err(utf8_error(Side::Source))?;
+        let destination = first.dst.enable("UTF8=ACCEPT").await;
+        destination.map_err(utf8_error(Side::Destination))?;
     }
     let listing_err = |side: Side| {
         move |source| EngineError::Imap {
