@@ -234,6 +234,8 @@ pub enum AuthMechArg {
     Plain,
     Xoauth2,
     Oauthbearer,
+    /// POP3 sources only.
+    Apop,
 }
 
 /// Which folders and messages (shared by copy and verify).

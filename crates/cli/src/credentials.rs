@@ -61,6 +61,7 @@ fn obtain(f: &SideFlags<'_>, user: &str) -> anyhow::Result<(Credentials, Option<
         AuthMechArg::Plain => AuthMech::Plain,
         AuthMechArg::Xoauth2 => AuthMech::XOAuth2,
         AuthMechArg::Oauthbearer => AuthMech::OAuthBearer,
+        AuthMechArg::Apop => AuthMech::Apop,
     });
     let token_env = format!("MAILPORT_{}_OAUTH_TOKEN", f.prefix.to_uppercase());
     let token = if let Some(path) = f.token_file {

@@ -140,15 +140,18 @@ pub enum AuthMech {
     Plain,
     XOAuth2,
     OAuthBearer,
+    /// POP3 only (RFC 1939): the password never crosses the wire.
+    Apop,
 }
 
 impl AuthMech {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             AuthMech::Login => "LOGIN",
             AuthMech::Plain => "PLAIN",
             AuthMech::XOAuth2 => "XOAUTH2",
             AuthMech::OAuthBearer => "OAUTHBEARER",
+            AuthMech::Apop => "APOP",
         }
     }
 }
@@ -194,6 +197,11 @@ pub(crate) async fn log_in<S: AsyncRead + AsyncWrite + Unpin>(
         Credentials::Password(password) => {
             let mech = match forced {
                 Some(m @ (AuthMech::Login | AuthMech::Plain)) => m,
+                Some(AuthMech::Apop) => {
+                    return Err(LoginError::Unsupported(
+                        "APOP is a POP3 login; IMAP servers use LOGIN or PLAIN".into(),
+                    ))
+                }
                 Some(m) => {
                     return Err(LoginError::Unsupported(format!(
                         "{} needs an access token, not a password",

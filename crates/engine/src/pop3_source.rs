@@ -20,7 +20,7 @@ use mailport_pop3::{Client, ClientConfig};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::login::Credentials;
+use crate::login::{AuthMech, Credentials};
 use crate::session::{Connector, SessionError};
 
 pub struct Pop3Source {
@@ -110,7 +110,20 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
     let _ = client.capa().await;
     let user = ep.user.as_str();
     match &cfg.credentials {
-        Credentials::Password(p) => client.user_pass(user, p.expose().as_bytes()).await,
+        Credentials::Password(p) => {
+            let pw = p.expose().as_bytes();
+            match cfg.auth_mech {
+                None | Some(AuthMech::Login) => client.user_pass(user, pw).await,
+                Some(AuthMech::Apop) => client.apop(user, pw).await,
+                Some(AuthMech::Plain) => client.auth_plain("", user, pw).await,
+                Some(m) => {
+                    return Err(SessionError::Unusable(format!(
+                        "{} needs an access token, not a password",
+                        m.name()
+                    )))
+                }
+            }
+        }
         Credentials::Admin {
             login,
             password,
