@@ -95,6 +95,35 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
             want.differences(&snapshot(&dst).await, &[]),
             Vec::<String>::new()
         );
+
+        // A message deleted from the Maildir: its copy is deleted with
+        // --sync-deletes, which works only because the state file kept each
+        // file's UID across the passes.
+        let before = want.folders["INBOX"].len();
+        c.select(b"INBOX", false).await.unwrap();
+        c.command(b"UID STORE 1 +FLAGS (\\Deleted)").await.unwrap();
+        // Also removes corpus messages that were flagged \Deleted already.
+        c.command(b"EXPUNGE").await.unwrap();
+        let out = mailport("copy", &from, &dst, state.path())
+            .args(["--maildir-layout", flag, "--sync-deletes", "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", text(&out));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let deleted: u64 = j["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["deleted"].as_u64().unwrap())
+            .sum();
+        let want = session::snapshot(&mut c).await.unwrap();
+        let gone = (before - want.folders["INBOX"].len()) as u64;
+        assert!(gone >= 1);
+        assert_eq!((copied(&out), deleted), (0, gone), "{flag}: {}", text(&out));
+        assert_eq!(
+            want.differences(&snapshot(&dst).await, &[]),
+            Vec::<String>::new()
+        );
     }
 }
 

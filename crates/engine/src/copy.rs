@@ -208,10 +208,10 @@ async fn open_target(c: &Destination, utf8: bool) -> Result<Target, EngineError>
     Ok(s)
 }
 
-async fn open_source(o: &Origin, utf8: bool) -> Result<Source, EngineError> {
+async fn open_source(o: &Origin, ids: Option<&Ledger>, utf8: bool) -> Result<Source, EngineError> {
     let side = Side::Source;
     let mut s = o
-        .open()
+        .open_for(ids)
         .await
         .map_err(|source| EngineError::Session { side, source })?;
     if utf8 {
@@ -254,7 +254,7 @@ async fn pair_or_retire(ctx: &Ctx) -> Result<Option<Pair>, EngineError> {
 
 async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
     let (src, dst) = tokio::join!(
-        open_source(&ctx.source, ctx.utf8),
+        open_source(&ctx.source, ctx.opts.ledger.as_ref(), ctx.utf8),
         open_target(&ctx.destination, ctx.utf8)
     );
     Ok(Pair {
@@ -303,10 +303,11 @@ pub(crate) async fn listing(
 /// and builds the folder plan. Returns the sessions for further use.
 async fn connect_and_plan(
     source: &Origin,
+    ids: Option<&Ledger>,
     destination: &Destination,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan, bool), EngineError> {
-    let (src, dst) = tokio::join!(source.open(), destination.open());
+    let (src, dst) = tokio::join!(source.open_for(ids), destination.open());
     let mut first = Pair {
         src: src.map_err(|source| EngineError::Session {
             side: Side::Source,
@@ -353,7 +354,7 @@ pub(crate) async fn open_listings(
     destination: &Destination,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan), EngineError> {
-    connect_and_plan(source, destination, opts)
+    connect_and_plan(source, None, destination, opts)
         .await
         .map(|(p, plan, _)| (p, plan))
 }
@@ -368,7 +369,8 @@ pub async fn copy(
     let started = Instant::now();
     let source = source.into();
     let destination = destination.into();
-    let (mut first, plan, utf8) = connect_and_plan(&source, &destination, &opts.plan).await?;
+    let (mut first, plan, utf8) =
+        connect_and_plan(&source, opts.ledger.as_ref(), &destination, &opts.plan).await?;
     progress.planned(&plan);
     let imap = |side: Side, context: &str| {
         let context = context.to_string();

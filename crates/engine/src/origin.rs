@@ -9,7 +9,7 @@
 //! point at the wrong message, and the destination is consulted by identity
 //! instead (as after an IMAP folder was rebuilt).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
 use mailport_imap::date::format_internal_date;
@@ -18,6 +18,7 @@ use mailport_mailstore::{Layout, Maildir, Mbox, MessageStream};
 use tokio::io::AsyncReadExt;
 
 use crate::copy::{EngineError, Side};
+use crate::ledger::Ledger;
 use crate::names::Hierarchy;
 use crate::plan::Listing;
 use crate::pop3_source::Pop3Source;
@@ -47,21 +48,35 @@ impl From<Connector> for Origin {
 
 impl Origin {
     pub async fn open(&self) -> Result<Source, SessionError> {
+        self.open_for(None).await
+    }
+
+    /// Opens the source; with a ledger, local stores and POP3 get stable
+    /// UIDs from it (else their UIDs hold for this session only).
+    pub async fn open_for(&self, ids: Option<&Ledger>) -> Result<Source, SessionError> {
+        let with_ids = |mut l: Local| {
+            l.ids = ids.cloned();
+            Source::local(l)
+        };
         match self {
             Origin::Imap(c) => Ok(Source::Imap(c.open().await?)),
-            Origin::Pop3(c) => Ok(Source::Pop3(Box::new(crate::pop3_source::open(c).await?))),
+            Origin::Pop3(c) => {
+                let mut p = crate::pop3_source::open(c).await?;
+                p.ids = ids.cloned();
+                Ok(Source::Pop3(Box::new(p)))
+            }
             Origin::Maildir { root, layout } => {
                 let m = Maildir::open(root, *layout)
                     .await
                     .map_err(|e| SessionError::Unusable(e.to_string()))?;
-                Local::new(Store::Maildir(m)).await.map(Source::local)
+                Local::new(Store::Maildir(m)).await.map(with_ids)
             }
             Origin::Mbox { path } => {
                 let folders = mailport_mailstore::mbox::folders(path)
                     .await
                     .map_err(|e| SessionError::Unusable(e.to_string()))?;
                 let paths = folders.into_iter().map(|f| (f.name, f.path)).collect();
-                Local::new(Store::Mbox(paths)).await.map(Source::local)
+                Local::new(Store::Mbox(paths)).await.map(with_ids)
             }
         }
     }
@@ -240,11 +255,15 @@ pub struct Local {
     /// UIDs asked for by `body_fetch_start`, not yet started.
     queue: VecDeque<u32>,
     body: Option<MessageStream>,
+    /// Where stable UIDs are kept, when there is a state file.
+    ids: Option<Ledger>,
 }
 
 struct Selected {
     folder: String,
+    /// In UID order.
     messages: Vec<LocalMessage>,
+    numbering: Numbering,
     /// The open mbox, whose index the messages point into.
     mbox: Option<Mbox>,
 }
@@ -254,6 +273,8 @@ struct LocalMessage {
     flags: Vec<String>,
     internal_date: i64,
     maildir: Option<mailport_mailstore::Message>,
+    /// Position in the mbox's index.
+    mbox_index: usize,
 }
 
 fn io(e: mailport_mailstore::Error) -> Error {
@@ -287,6 +308,7 @@ impl Local {
             selected: None,
             queue: VecDeque::new(),
             body: None,
+            ids: None,
         })
     }
 
@@ -312,6 +334,7 @@ impl Local {
                         flags: x.flags.clone(),
                         internal_date: x.internal_date,
                         maildir: Some(x),
+                        mbox_index: 0,
                     })
                     .collect();
                 (messages, keys, None)
@@ -332,26 +355,25 @@ impl Local {
                 let messages = mbox
                     .messages()
                     .iter()
-                    .map(|x| LocalMessage {
+                    .enumerate()
+                    .map(|(i, x)| LocalMessage {
                         size: x.size,
                         flags: x.flags.clone(),
                         internal_date: x.internal_date.unwrap_or(fallback),
                         maildir: None,
+                        mbox_index: i,
                     })
                     .collect();
                 (messages, keys, Some(mbox))
             }
         };
-        let status = MailboxStatus {
-            exists: messages.len() as u32,
-            uidvalidity: uidvalidity(&keys),
-            uidnext: Some(messages.len() as u32 + 1),
-            permanent_flags: Vec::new(),
-            highest_modseq: None,
-        };
+        let (numbering, messages) =
+            Numbering::assign(self.ids.as_ref(), &folder, &keys, messages).await?;
+        let status = numbering.status();
         self.selected = Some(Selected {
             folder,
             messages,
+            numbering,
             mbox,
         });
         self.queue.clear();
@@ -366,7 +388,12 @@ impl Local {
     }
 
     fn uids(&self, set: &str) -> Result<Vec<u32>, Error> {
-        uids_in(set, self.selected()?.messages.len() as u32)
+        self.selected()?.numbering.select(set)
+    }
+
+    fn message(&self, uid: u32) -> Result<&LocalMessage, Error> {
+        let sel = self.selected()?;
+        Ok(&sel.messages[sel.numbering.index(uid)?])
     }
 
     pub(crate) async fn fetch_meta(
@@ -376,7 +403,7 @@ impl Local {
     ) -> Result<Vec<MessageMeta>, Error> {
         let mut out = Vec::new();
         for uid in self.uids(set)? {
-            let m = &self.selected()?.messages[uid as usize - 1];
+            let m = self.message(uid)?;
             let mut meta = MessageMeta {
                 seq: uid,
                 uid,
@@ -417,11 +444,11 @@ impl Local {
 
     async fn open(&self, uid: u32) -> Result<MessageStream, Error> {
         let sel = self.selected()?;
-        let m = &sel.messages[uid as usize - 1];
+        let m = self.message(uid)?;
         match (&self.store, &m.maildir, &sel.mbox) {
             (Store::Maildir(d), Some(msg), _) => d.open_message(&sel.folder, msg).await.map_err(io),
             (Store::Mbox(_), _, Some(mbox)) => mbox
-                .open_message(&mbox.messages()[uid as usize - 1])
+                .open_message(&mbox.messages()[m.mbox_index])
                 .await
                 .map_err(io),
             _ => Err(Error::Usage("message without a store".into())),
@@ -440,7 +467,7 @@ impl Local {
             return Ok(None);
         };
         self.body = Some(self.open(uid).await?);
-        let len = self.selected()?.messages[uid as usize - 1].size;
+        let len = self.message(uid)?.size;
         Ok(Some(BodyStart {
             seq: uid,
             uid: Some(uid),
@@ -485,13 +512,81 @@ fn local_listing(folders: &[String], subscribed: &[String]) -> Listing {
     }
 }
 
-/// The UIDs of `set` among messages 1..=n (local UIDs are positions).
-pub(crate) fn uids_in(set: &str, n: u32) -> Result<Vec<u32>, Error> {
-    if set == "1:*" {
-        return Ok((1..=n).collect());
+/// The UIDs of a folder of a store without UIDs of its own. With a state
+/// file they are stable (kept per message key) and UIDVALIDITY is 1;
+/// without one they are positions, and UIDVALIDITY a hash of all keys, so
+/// that they are never mistaken for another session's.
+pub(crate) struct Numbering {
+    /// Ascending.
+    uids: Vec<u32>,
+    index: HashMap<u32, usize>,
+    uidvalidity: u32,
+}
+
+impl Numbering {
+    /// Numbers the messages (given in the store's order with their keys)
+    /// and returns them in UID order.
+    pub(crate) async fn assign<T>(
+        ids: Option<&Ledger>,
+        folder: &str,
+        keys: &[String],
+        messages: Vec<T>,
+    ) -> Result<(Numbering, Vec<T>), Error> {
+        let (uids, uidvalidity) = match ids {
+            Some(l) => {
+                let uids = l
+                    .store
+                    .uids_for_keys(&l.pair, folder, keys)
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+                (uids, 1)
+            }
+            None => ((1..=keys.len() as u32).collect(), uidvalidity(keys)),
+        };
+        let mut numbered: Vec<(u32, T)> = uids.into_iter().zip(messages).collect();
+        numbered.sort_by_key(|(u, _)| *u);
+        let (uids, messages): (Vec<u32>, Vec<T>) = numbered.into_iter().unzip();
+        let index = uids.iter().enumerate().map(|(i, u)| (*u, i)).collect();
+        Ok((
+            Numbering {
+                uids,
+                index,
+                uidvalidity,
+            },
+            messages,
+        ))
     }
-    let uids = uidset::expand(set).ok_or_else(|| Error::Usage(format!("bad UID set {set:?}")))?;
-    Ok(uids.into_iter().filter(|u| (1..=n).contains(u)).collect())
+
+    pub(crate) fn status(&self) -> MailboxStatus {
+        MailboxStatus {
+            exists: self.uids.len() as u32,
+            uidvalidity: self.uidvalidity,
+            uidnext: Some(self.uids.last().map_or(1, |u| u + 1)),
+            permanent_flags: Vec::new(),
+            highest_modseq: None,
+        }
+    }
+
+    /// Position of `uid` in UID order.
+    pub(crate) fn index(&self, uid: u32) -> Result<usize, Error> {
+        self.index
+            .get(&uid)
+            .copied()
+            .ok_or_else(|| Error::Usage(format!("no message with UID {uid}")))
+    }
+
+    /// The existing UIDs of a UID set, ascending.
+    pub(crate) fn select(&self, set: &str) -> Result<Vec<u32>, Error> {
+        if set == "1:*" {
+            return Ok(self.uids.clone());
+        }
+        let wanted =
+            uidset::expand(set).ok_or_else(|| Error::Usage(format!("bad UID set {set:?}")))?;
+        Ok(wanted
+            .into_iter()
+            .filter(|u| self.index.contains_key(u))
+            .collect())
+    }
 }
 
 /// FNV-1a over the keys in order, never 0 (RFC 3501: UIDVALIDITY is non-zero).

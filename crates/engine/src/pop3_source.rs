@@ -20,12 +20,18 @@ use mailport_pop3::{Client, ClientConfig};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use crate::ledger::Ledger;
 use crate::login::{AuthMech, Credentials};
+use crate::origin::Numbering;
 use crate::session::{Connector, SessionError};
 
 pub struct Pop3Source {
     client: Client<MaybeTls>,
+    /// In UID order.
     messages: Vec<PopMessage>,
+    numbering: Option<Numbering>,
+    /// Where stable UIDs are kept, when there is a state file.
+    pub(crate) ids: Option<Ledger>,
     /// UIDs whose RETR was sent, in order.
     queue: VecDeque<u32>,
     spool: Option<tokio::fs::File>,
@@ -147,6 +153,8 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
     Ok(Pop3Source {
         client,
         messages: Vec::new(),
+        numbering: None,
+        ids: None,
         queue: VecDeque::new(),
         spool: None,
     })
@@ -177,48 +185,55 @@ impl Pop3Source {
             });
         }
         let keys: Vec<String> = messages.iter().map(|m| m.key.clone()).collect();
+        let (numbering, messages) =
+            Numbering::assign(self.ids.as_ref(), "INBOX", &keys, messages).await?;
+        let status = numbering.status();
         self.messages = messages;
+        self.numbering = Some(numbering);
         self.queue.clear();
         self.spool = None;
-        Ok(MailboxStatus {
-            exists: self.messages.len() as u32,
-            uidvalidity: crate::origin::uidvalidity(&keys),
-            uidnext: Some(self.messages.len() as u32 + 1),
-            permanent_flags: Vec::new(),
-            highest_modseq: None,
-        })
+        Ok(status)
+    }
+
+    fn numbering(&self) -> Result<&Numbering, Error> {
+        self.numbering
+            .as_ref()
+            .ok_or_else(|| Error::Usage("no folder selected".into()))
     }
 
     fn uids(&self, set: &str) -> Result<Vec<u32>, Error> {
-        crate::origin::uids_in(set, self.messages.len() as u32)
+        self.numbering()?.select(set)
+    }
+
+    fn message(&self, uid: u32) -> Result<&PopMessage, Error> {
+        Ok(&self.messages[self.numbering()?.index(uid)?])
     }
 
     pub(crate) fn fetch_meta(&self, set: &str, headers: bool) -> Result<Vec<MessageMeta>, Error> {
-        Ok(self
-            .uids(set)?
+        self.uids(set)?
             .into_iter()
             .map(|uid| {
-                let m = &self.messages[uid as usize - 1];
-                MessageMeta {
+                let m = self.message(uid)?;
+                Ok(MessageMeta {
                     seq: uid,
                     uid,
                     flags: Vec::new(),
                     internal_date: format_internal_date(m.internal_date),
                     size: m.size,
                     headers: headers.then(|| m.header.clone()),
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// All RETRs of the batch go out at once where the server offers
     /// PIPELINING (RFC 2449), one after another otherwise.
     pub(crate) async fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
         let uids = self.uids(set)?;
-        let msgnos: Vec<u32> = uids
+        let msgnos = uids
             .iter()
-            .map(|&u| self.messages[u as usize - 1].msgno)
-            .collect();
+            .map(|&u| self.message(u).map(|m| m.msgno))
+            .collect::<Result<Vec<u32>, Error>>()?;
         self.queue.extend(uids);
         self.client.retr_start(&msgnos).await.map_err(pop_err)
     }
@@ -230,7 +245,7 @@ impl Pop3Source {
             while self.client.retr_next().await.map_err(pop_err)?.is_some() {}
             return Ok(None);
         };
-        let msgno = self.messages[uid as usize - 1].msgno;
+        let msgno = self.message(uid)?.msgno;
         let started = self.client.retr_next().await.map_err(pop_err)?;
         if started != Some(msgno) {
             return Err(Error::Malformed(format!(
@@ -274,10 +289,7 @@ impl Pop3Source {
     pub(crate) async fn delete(&mut self, uids: &[u32]) -> Result<u64, Error> {
         let mut n = 0;
         for &uid in uids {
-            if let Some(m) = uid
-                .checked_sub(1)
-                .and_then(|i| self.messages.get(i as usize))
-            {
+            if let Ok(m) = self.message(uid) {
                 self.client.dele(m.msgno).await.map_err(pop_err)?;
                 n += 1;
             }

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/0002_folder_state_counts.sql"),
     ),
+    (3, include_str!("../migrations/0003_source_uids.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -311,6 +312,67 @@ impl Store {
     }
 
     /// Removes entries (e.g. after `--sync-deletes` removed their messages).
+    /// The UIDs of these message keys in `folder`: those given in earlier
+    /// passes, and for keys not seen before new ones after the largest, in
+    /// the order given. Stable UIDs let the ledger follow messages of stores
+    /// that have none (Maildir, mbox, POP3) across passes.
+    pub async fn uids_for_keys(
+        &self,
+        pair: &str,
+        folder: &str,
+        keys: &[String],
+    ) -> Result<Vec<u32>, StoreError> {
+        let rows =
+            sqlx::query("SELECT message_key, uid FROM source_uids WHERE pair = $1 AND folder = $2")
+                .bind(pair)
+                .bind(folder)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("read"))?;
+        let mut known: HashMap<String, u32> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let key: String = r.try_get(0).map_err(db("read"))?;
+            let uid: i64 = r.try_get(1).map_err(db("read"))?;
+            let uid =
+                u32::try_from(uid).map_err(|_| StoreError::Invalid("UID out of range".into()))?;
+            known.insert(key, uid);
+        }
+        let mut next = known.values().max().copied().unwrap_or(0);
+        let mut out = Vec::with_capacity(keys.len());
+        let mut fresh = Vec::new();
+        for k in keys {
+            let uid = match known.get(k) {
+                Some(u) => *u,
+                None => {
+                    next = next
+                        .checked_add(1)
+                        .ok_or_else(|| StoreError::Invalid("no UIDs left in this folder".into()))?;
+                    known.insert(k.clone(), next);
+                    fresh.push((k, next));
+                    next
+                }
+            };
+            out.push(uid);
+        }
+        if !fresh.is_empty() {
+            let mut tx = self.pool.begin().await.map_err(db("write"))?;
+            for (k, uid) in fresh {
+                sqlx::query(
+                    "INSERT INTO source_uids (pair, folder, message_key, uid) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(pair)
+                .bind(folder)
+                .bind(k.as_str())
+                .bind(i64::from(uid))
+                .execute(&mut *tx)
+                .await
+                .map_err(db("write"))?;
+            }
+            tx.commit().await.map_err(db("write"))?;
+        }
+        Ok(out)
+    }
+
     pub async fn forget(&self, key: &FolderKey, uids: &[u32]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
         for uid in uids {

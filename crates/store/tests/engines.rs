@@ -34,6 +34,24 @@ async fn exercise(store: Store) {
     assert_eq!(got[&7], changed);
     assert_eq!(got[&8], entry(8, Outcome::Copied));
     store.forget(&key, &[1, 2]).await.unwrap();
+    // Stable UIDs for keyed messages: the same key keeps its UID, new keys
+    // come after the largest, another folder counts on its own.
+    let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let first = store
+        .uids_for_keys(&key.pair, "INBOX", &keys(&["a", "b", "c"]))
+        .await
+        .unwrap();
+    assert_eq!(first, vec![1, 2, 3]);
+    let second = store
+        .uids_for_keys(&key.pair, "INBOX", &keys(&["d", "c", "a"]))
+        .await
+        .unwrap();
+    assert_eq!(second, vec![4, 3, 1]);
+    let other = store
+        .uids_for_keys(&key.pair, "Other", &keys(&["d"]))
+        .await
+        .unwrap();
+    assert_eq!(other, vec![1]);
     assert_eq!(store.entries(&key).await.unwrap().len(), 48);
     let st = mailport_store::FolderState {
         uidvalidity: 4_000_000_000,
