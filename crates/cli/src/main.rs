@@ -287,7 +287,7 @@ fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
 /// certificate failures.
 fn endpoints(source: &Origin, destination: &Destination) -> Vec<(Side, Endpoint)> {
     let mut v = Vec::new();
-    if let Some(c) = source.imap() {
+    if let Some(c) = source.server() {
         v.push((Side::Source, c.config.endpoint.clone()));
     }
     if let Some(c) = destination.imap() {
@@ -559,8 +559,8 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         )));
     }
     // Before the ledger: its pair key names the endpoints that actually connect.
-    discover(source.imap_mut(), destination.imap_mut()).await?;
-    opts.connections = connections(&a, source.imap(), destination.imap());
+    discover(source.server_mut(), destination.imap_mut()).await?;
+    opts.connections = connections(&a, source.server(), destination.imap());
     let endpoints = endpoints(&source, &destination);
     let endpoints = endpoint_refs(&endpoints);
     if !a.no_state && !a.dry_run {
@@ -639,7 +639,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
     let opts = options(&a.selection)?;
     let (mut source, mut destination) = connectors(&a.sides)?;
-    discover(source.imap_mut(), destination.imap_mut()).await?;
+    discover(source.server_mut(), destination.imap_mut()).await?;
     let endpoints = endpoints(&source, &destination);
     let endpoints = endpoint_refs(&endpoints);
     let report = mailport_engine::verify::verify(source, destination, &opts, a.quick)

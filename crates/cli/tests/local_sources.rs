@@ -319,6 +319,21 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
     // The other folders (not reachable over POP3) are untouched.
     assert_eq!(emptied.folders.len(), want.folders.len());
 
+    // pop3s:// given for the plain POP3 port: discovery finds STLS there
+    // and says which URL to use next time.
+    let wrong = format!("pop3s://alice@localhost:{}", old.pop3_port);
+    let out = {
+        let mut cmd = mailport("verify", &wrong, &dst2, state.path());
+        cmd.arg("--from-tls-ca")
+            .arg(&old.certs.ca_pem)
+            .env("MAILPORT_FROM_PASSWORD", old.password("alice"))
+            .args(["--to-folder", "Old Mail/POP"]);
+        cmd.output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let hint = format!("pop3://alice@localhost:{}", old.pop3_port);
+    assert!(text(&out).contains(&hint), "{}", text(&out));
+
     // POP3 as a destination is a usage error.
     let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
         .stdin(Stdio::null())

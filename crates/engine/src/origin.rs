@@ -81,17 +81,17 @@ impl Origin {
         }
     }
 
-    /// The IMAP connector, for what only IMAP sources have (discovery, check).
-    pub fn imap(&self) -> Option<&Connector> {
+    /// The server's connector (IMAP or POP3), for discovery and limits per host.
+    pub fn server(&self) -> Option<&Connector> {
         match self {
-            Origin::Imap(c) => Some(c),
+            Origin::Imap(c) | Origin::Pop3(c) => Some(c),
             _ => None,
         }
     }
 
-    pub fn imap_mut(&mut self) -> Option<&mut Connector> {
+    pub fn server_mut(&mut self) -> Option<&mut Connector> {
         match self {
-            Origin::Imap(c) => Some(c),
+            Origin::Imap(c) | Origin::Pop3(c) => Some(c),
             _ => None,
         }
     }

@@ -139,6 +139,50 @@ impl Connector {
         &self.tls
     }
 
+    /// Connects without logging in; whether the connection is encrypted. An
+    /// IMAP session is kept for the first `open`; POP3 only needs its greeting.
+    async fn probe(&self, ep: &Endpoint, timeout: Duration) -> Result<bool, SessionError> {
+        if !ep.scheme.is_pop3() {
+            let (client, encrypted) = self.connect(ep, timeout).await?;
+            self.keep(client);
+            return Ok(encrypted);
+        }
+        let fail = |e: mailport_pop3::Error| SessionError::Imap {
+            host: ep.host.clone(),
+            source: mailport_imap::Error::Malformed(e.to_string()),
+        };
+        let config = mailport_pop3::ClientConfig {
+            timeout,
+            ..Default::default()
+        };
+        let tcp = connect_tcp(&ep.host, ep.port, timeout).await?;
+        if ep.scheme == Scheme::Pop3s {
+            let tls = self.tls.wrap(&ep.host, tcp, timeout).await?;
+            mailport_pop3::Client::connect(tls, config)
+                .await
+                .map_err(fail)?;
+            return Ok(true);
+        }
+        let mut c = mailport_pop3::Client::connect(MaybeTls::Plain(tcp), config)
+            .await
+            .map_err(fail)?;
+        let _ = c.capa().await;
+        if c.has_capability("STLS") {
+            c.stls().await.map_err(fail)?;
+            let MaybeTls::Plain(tcp) = c.into_inner() else {
+                unreachable!("pop3:// starts in plain text")
+            };
+            self.tls.wrap(&ep.host, tcp, timeout).await?;
+            Ok(true)
+        } else if self.config.allow_plaintext {
+            Ok(false)
+        } else {
+            Err(SessionError::NoStartTls {
+                host: ep.host.clone(),
+            })
+        }
+    }
+
     fn keep(&self, mut client: ImapSession) {
         // Probed with a short timeout; used with the configured one.
         client.set_timeout(self.config.timeout);
@@ -210,11 +254,8 @@ impl Connector {
     pub async fn discover(&mut self) -> Result<Option<Discovery>, Unreachable> {
         let given = self.config.endpoint.clone();
         let timeout = self.config.timeout.min(PROBE_TIMEOUT);
-        let error = match self.connect(&given, timeout).await {
-            Ok((client, _)) => {
-                self.keep(client);
-                return Ok(None);
-            }
+        let error = match self.probe(&given, timeout).await {
+            Ok(_) => return Ok(None),
             Err(e) => e,
         };
         let Some(port_answered) = wrong_route(&error) else {
@@ -231,9 +272,8 @@ impl Connector {
             port_answered,
         ) {
             let candidate = given.with_route(route);
-            match self.connect(&candidate, timeout).await {
-                Ok((client, encrypted)) => {
-                    self.keep(client);
+            match self.probe(&candidate, timeout).await {
+                Ok(encrypted) => {
                     self.config.endpoint = candidate.clone();
                     return Ok(Some(Discovery {
                         given,

@@ -73,7 +73,8 @@ pub fn pushback(e: &Error) -> Option<Option<Duration>> {
         .iter()
         .any(|w| lower.contains(w));
     let says_so = match code {
-        Some("THROTTLED" | "UNAVAILABLE" | "INUSE" | "OVERLOAD") => true,
+        // IMAP (RFC 5530) and POP3 (RFC 2449/3206) codes.
+        Some("THROTTLED" | "UNAVAILABLE" | "INUSE" | "OVERLOAD" | "SYS/TEMP" | "IN-USE") => true,
         // LIMIT (RFC 5530) is also a permanent limit, such as Dovecot's
         // "Mail size is larger than the maximum size": only its wording
         // tells a rate limit apart.
@@ -176,6 +177,7 @@ mod tests {
     #[test]
     fn recognises_the_dialects_of_pushing_back() {
         assert_eq!(pushback(&no(Some("THROTTLED"), "slow down")), Some(None));
+        assert_eq!(pushback(&no(Some("IN-USE"), "mailbox locked")), Some(None));
         assert_eq!(
             pushback(&no(
                 None,
