@@ -73,7 +73,8 @@ async fn assert_exactly_once(s: &Setup) {
     let diff = s.before.differences(&after, &[]);
     assert!(
         diff.is_empty(),
-        "not exactly once after the fault: {diff:#?}"
+        "not exactly once after the fault: {diff:#?}\ndestination log:\n{}",
+        s.dst.log_tail()
     );
 }
 

@@ -186,7 +186,58 @@ impl Dovecot {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        server.create_special_folders()?;
         Ok(server)
+    }
+
+    /// Dovecot creates `auto = subscribe` folders lazily, on first access; two
+    /// sessions doing that at once can make Dovecot 2.3 panic ("fcntl ...
+    /// Resource deadlock avoided") and lose the folder from its list index.
+    /// One session opening each folder first takes that race out of tests.
+    fn create_special_folders(&self) -> Result<(), HarnessError> {
+        use std::io::{BufRead, BufReader, Write};
+        if self.options.special_use.is_empty() {
+            return Ok(());
+        }
+        let (separator, prefix) = match self.options.layout {
+            Layout::CourierDot => (".", "INBOX."),
+            Layout::FsSlash => ("/", ""),
+        };
+        let fail = |what: &str| HarnessError::Start(format!("{what}: {}", self.log_tail()));
+        for (user, pass) in &self.options.users {
+            let stream = std::net::TcpStream::connect(("127.0.0.1", self.imap_port))?;
+            stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+            let mut reader = BufReader::new(stream.try_clone()?);
+            let mut writer = stream;
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let mut commands = vec![format!("LOGIN \"{user}\" \"{pass}\"")];
+            for (name, _) in &self.options.special_use {
+                let name = name.replace('/', separator);
+                commands.push(format!("EXAMINE \"{prefix}{name}\""));
+            }
+            commands.push("LOGOUT".into());
+            for (n, cmd) in commands.iter().enumerate() {
+                let tag = format!("w{n}");
+                writer.write_all(format!("{tag} {cmd}\r\n").as_bytes())?;
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line)? == 0 {
+                        if cmd == "LOGOUT" {
+                            break;
+                        }
+                        return Err(fail("the warm-up session ended early"));
+                    }
+                    if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                        if !rest.starts_with("OK") {
+                            return Err(fail(&format!("warm-up {cmd:?} got {}", rest.trim())));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
