@@ -1,7 +1,9 @@
-//! The mailport engine: plan and copy a mailbox between two IMAP endpoints.
+//! The mailport engine: plan and copy a mailbox from a source to a destination.
 //!
-//! - [`session`]: connect, TLS/STARTTLS; [`login`]: password, OAuth token or
-//!   admin impersonation; secrets redacted and wiped.
+//! - [`origin`]: sources — IMAP, POP3 (`pop3_source`), Maildir, mbox — all read
+//!   the way IMAP is; [`target`]: destinations — IMAP, Maildir (decision 004).
+//! - [`session`]: connect, TLS/STARTTLS, route discovery; [`login`]: password,
+//!   OAuth token or admin impersonation; secrets redacted and wiped.
 //! - [`names`]: wire names <-> logical paths (namespace prefix, separator,
 //!   modified UTF-7 or UTF-8).
 //! - [`roles`]: special folders (SPECIAL-USE, else well-known names).
@@ -10,12 +12,14 @@
 //! - [`ledger`]: what the state store says a pass can skip or must update;
 //!   [`sync`] carries flag changes and (opt-in) deletions to copied messages.
 //! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND;
-//!   `share`: idle workers take batches of a big folder.
+//!   `share`: idle workers take batches of a big folder; [`throttle`]: servers
+//!   pushing back, and the user's rate limits.
 //! - [`report`]: per-folder outcomes whose totals add up.
 //! - [`verify`]: the independent check (hashes or identities) and the manifest.
+//! - [`check`]: what a server is and holds, read-only.
 //!
 //! Data flows one way: the CLI calls [`copy::copy`]; the engine calls the
-//! protocol crates. The engine never prints: it reports through
+//! protocol and store crates. The engine never prints: it reports through
 //! [`copy::Progress`] and returns a [`report::Report`].
 
 pub mod check;

@@ -69,14 +69,14 @@ impl Origin {
                 let m = Maildir::open(root, *layout)
                     .await
                     .map_err(|e| SessionError::Unusable(e.to_string()))?;
-                Local::new(Store::Maildir(m)).await.map(with_ids)
+                Local::new(Kind::Maildir(m)).await.map(with_ids)
             }
             Origin::Mbox { path } => {
                 let folders = mailport_mailstore::mbox::folders(path)
                     .await
                     .map_err(|e| SessionError::Unusable(e.to_string()))?;
                 let paths = folders.into_iter().map(|f| (f.name, f.path)).collect();
-                Local::new(Store::Mbox(paths)).await.map(with_ids)
+                Local::new(Kind::Mbox(paths)).await.map(with_ids)
             }
         }
     }
@@ -240,7 +240,8 @@ impl Source {
     }
 }
 
-enum Store {
+/// What a `Local` reads.
+enum Kind {
     Maildir(Maildir),
     /// (folder name, mbox file).
     Mbox(Vec<(String, PathBuf)>),
@@ -248,7 +249,7 @@ enum Store {
 
 /// A local store read like an IMAP mailbox.
 pub struct Local {
-    store: Store,
+    store: Kind,
     folders: Vec<String>,
     subscribed: Vec<String>,
     selected: Option<Selected>,
@@ -282,10 +283,10 @@ fn io(e: mailport_mailstore::Error) -> Error {
 }
 
 impl Local {
-    async fn new(store: Store) -> Result<Local, SessionError> {
+    async fn new(store: Kind) -> Result<Local, SessionError> {
         let local = |e: mailport_mailstore::Error| SessionError::Unusable(e.to_string());
         let (folders, subscribed) = match &store {
-            Store::Maildir(m) => {
+            Kind::Maildir(m) => {
                 let folders = m.folders().await.map_err(local)?;
                 let subscribed = folders
                     .iter()
@@ -296,7 +297,7 @@ impl Local {
             }
             // An mbox has no subscriptions: every folder is subscribed,
             // as a mail client showing the files would show them all.
-            Store::Mbox(files) => {
+            Kind::Mbox(files) => {
                 let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
                 (names.clone(), names)
             }
@@ -314,7 +315,7 @@ impl Local {
 
     /// A Maildir being written to, read like a source.
     pub(crate) async fn maildir(m: Maildir) -> Result<Local, SessionError> {
-        Local::new(Store::Maildir(m)).await
+        Local::new(Kind::Maildir(m)).await
     }
 
     pub(crate) fn listing(&self) -> Listing {
@@ -324,7 +325,7 @@ impl Local {
     pub(crate) async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
         let folder = String::from_utf8_lossy(wire).into_owned();
         let (messages, keys, mbox) = match &self.store {
-            Store::Maildir(m) => {
+            Kind::Maildir(m) => {
                 let list = m.messages(&folder).await.map_err(io)?;
                 let keys: Vec<String> = list.iter().map(|x| x.key.clone()).collect();
                 let messages: Vec<LocalMessage> = list
@@ -339,7 +340,7 @@ impl Local {
                     .collect();
                 (messages, keys, None)
             }
-            Store::Mbox(files) => {
+            Kind::Mbox(files) => {
                 let Some((_, path)) = files.iter().find(|(n, _)| *n == folder) else {
                     return Err(no_folder(&folder));
                 };
@@ -446,8 +447,8 @@ impl Local {
         let sel = self.selected()?;
         let m = self.message(uid)?;
         match (&self.store, &m.maildir, &sel.mbox) {
-            (Store::Maildir(d), Some(msg), _) => d.open_message(&sel.folder, msg).await.map_err(io),
-            (Store::Mbox(_), _, Some(mbox)) => mbox
+            (Kind::Maildir(d), Some(msg), _) => d.open_message(&sel.folder, msg).await.map_err(io),
+            (Kind::Mbox(_), _, Some(mbox)) => mbox
                 .open_message(&mbox.messages()[m.mbox_index])
                 .await
                 .map_err(io),
