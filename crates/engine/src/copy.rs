@@ -4,7 +4,7 @@
 //! Memory stays bounded whatever the message size: bodies move source ->
 //! destination in [`CHUNK`]-sized pieces, never whole. A folder is one
 //! worker's, in the source's (UID) order, until that worker has batches left
-//! and another has nothing to do: then they share it ([`crate::share`]).
+//! and another has nothing to do: then they share it (module `share`).
 //! With MULTIAPPEND (RFC 3502) a batch is one APPEND command, which lets the
 //! destination do its per-append bookkeeping once per batch; a batch the
 //! destination refuses is retried message by message so that one bad message
