@@ -355,7 +355,6 @@ async fn imap_to_a_maildir_that_dovecot_then_serves_as_is() {
         .await
         .unwrap();
     session::load(&mut c, &corpus).await.unwrap();
-    let want = session::snapshot(&mut c).await.unwrap();
 
     // The destination Dovecot's own home, written by mailport while that
     // Dovecot has not touched it; then Dovecot serves it.
@@ -380,6 +379,30 @@ async fn imap_to_a_maildir_that_dovecot_then_serves_as_is() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = run("copy").arg("--json").output().unwrap();
     assert_eq!(copied(&out), 0, "a re-run adds nothing: {}", text(&out));
+
+    // Flags changed and a message deleted on the source: a delta pass with
+    // --sync-deletes carries both into the Maildir.
+    c.select(b"INBOX", false).await.unwrap();
+    c.command(b"UID STORE 2 FLAGS (\\Flagged $Important)")
+        .await
+        .unwrap();
+    c.command(b"UID STORE 3 +FLAGS (\\Deleted)").await.unwrap();
+    c.command(b"UID EXPUNGE 3").await.unwrap();
+    let out = run("copy")
+        .args(["--sync-deletes", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inbox = j["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["source"] == "INBOX")
+        .unwrap();
+    assert_eq!(inbox["flags_updated"], 1, "{j:#}");
+    assert_eq!(inbox["deleted"], 1, "{j:#}");
+    let want = session::snapshot(&mut c).await.unwrap();
 
     // Dovecot's mail processes run as the mail user.
     let chown = Command::new("chown")

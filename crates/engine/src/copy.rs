@@ -196,10 +196,14 @@ fn utf8_error(side: Side) -> impl FnOnce(mailport_imap::Error) -> EngineError {
     }
 }
 
-async fn open_target(c: &Destination, utf8: bool) -> Result<Target, EngineError> {
+async fn open_target(
+    c: &Destination,
+    ids: Option<&Ledger>,
+    utf8: bool,
+) -> Result<Target, EngineError> {
     let side = Side::Destination;
     let mut s = c
-        .open()
+        .open_for(ids)
         .await
         .map_err(|source| EngineError::Session { side, source })?;
     if utf8 {
@@ -255,7 +259,7 @@ async fn pair_or_retire(ctx: &Ctx) -> Result<Option<Pair>, EngineError> {
 async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
     let (src, dst) = tokio::join!(
         open_source(&ctx.source, ctx.opts.ledger.as_ref(), ctx.utf8),
-        open_target(&ctx.destination, ctx.utf8)
+        open_target(&ctx.destination, ctx.opts.ledger.as_ref(), ctx.utf8)
     );
     Ok(Pair {
         src: src?,
@@ -307,7 +311,7 @@ async fn connect_and_plan(
     destination: &Destination,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan, bool), EngineError> {
-    let (src, dst) = tokio::join!(source.open_for(ids), destination.open());
+    let (src, dst) = tokio::join!(source.open_for(ids), destination.open_for(ids));
     let mut first = Pair {
         src: src.map_err(|source| EngineError::Session {
             side: Side::Source,

@@ -392,6 +392,32 @@ impl Local {
         self.selected()?.numbering.select(set)
     }
 
+    /// The open folder and the store key of `uid` in it (Maildir only).
+    pub(crate) fn maildir_key(&self, uid: u32) -> Result<(String, String), Error> {
+        let sel = self.selected()?;
+        let m = self.message(uid)?;
+        match &m.maildir {
+            Some(msg) => Ok((sel.folder.clone(), msg.key.clone())),
+            None => Err(Error::Usage("not a Maildir message".into())),
+        }
+    }
+
+    /// The UID a message delivered just now with `key` gets (stable when
+    /// there is a state file; otherwise none is promised).
+    pub(crate) async fn uid_for_new(&self, folder: &str, key: &str) -> Option<u32> {
+        let l = self.ids.as_ref()?;
+        l.store
+            .uids_for_keys(&l.pair, folder, &[key.to_string()])
+            .await
+            .ok()?
+            .first()
+            .copied()
+    }
+
+    pub(crate) fn set_ids(&mut self, ids: Option<Ledger>) {
+        self.ids = ids;
+    }
+
     fn message(&self, uid: u32) -> Result<&LocalMessage, Error> {
         let sel = self.selected()?;
         Ok(&sel.messages[sel.numbering.index(uid)?])

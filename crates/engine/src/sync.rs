@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use mailport_imap::{uidset, Error};
+use mailport_imap::Error;
 use mailport_store::{Entry, FolderKey};
 
 use crate::ledger::{FlagUpdate, Ledger};
@@ -48,12 +48,7 @@ pub async fn carry_flags(
     }
     for (flags, mut uids) in by_flags {
         uids.sort_unstable();
-        // Scattered UIDs make long sets; servers cap command lines (Dovecot at 64 KiB).
-        for part in uids.chunks(1000) {
-            let set = uidset::compress(part);
-            dst.command(format!("UID STORE {set} FLAGS.SILENT ({})", flags.join(" ")).as_bytes())
-                .await?;
-        }
+        dst.store_flags(&uids, &flags).await?;
     }
     report.flags_updated += records.len() as u64;
     if let Err(e) = ledger.store.record(key, &records).await {
@@ -93,10 +88,7 @@ pub async fn delete_gone(
     if dest_uids.is_empty() {
         return Ok(());
     }
-    let set = uidset::compress(&dest_uids);
-    dst.command(format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)").as_bytes())
-        .await?;
-    dst.command(format!("UID EXPUNGE {set}").as_bytes()).await?;
+    dst.expunge_uids(&dest_uids).await?;
     report.deleted += dest_uids.len() as u64;
     let source_uids: Vec<u32> = doomed.iter().map(|e| e.uid).collect();
     if let Err(e) = ledger.store.forget(key, &source_uids).await {

@@ -4,15 +4,16 @@
 //! engine already uses: CREATE, SUBSCRIBE, SELECT, FETCH of identities, and
 //! one APPEND per message (written to `tmp/`, fsynced, renamed into `cur/`
 //! with its flags and INTERNALDATE as mtime, so Dovecot serves it as is).
-//! It reports no APPENDUID, so delta passes do not carry flag changes to a
-//! Maildir (new messages are copied; verify compares flags).
+//! With a state file its messages get stable UIDs (per file name), reported
+//! like APPENDUID, so delta passes carry flag changes and deletions to it.
 
 use std::path::PathBuf;
 
 use mailport_imap::date::parse_internal_date;
-use mailport_imap::{AppendUid, Error, MailboxStatus, MessageMeta};
+use mailport_imap::{uidset, AppendUid, Error, MailboxStatus, MessageMeta};
 use mailport_mailstore::{Delivery, Layout, Maildir};
 
+use crate::ledger::Ledger;
 use crate::origin::{Local, Source};
 use crate::plan::Listing;
 use crate::session::{Connector, ImapSession, SessionError};
@@ -32,13 +33,24 @@ impl From<Connector> for Destination {
 
 impl Destination {
     pub async fn open(&self) -> Result<Target, SessionError> {
+        self.open_for(None).await
+    }
+
+    /// With a ledger, a Maildir's messages get stable UIDs (kept per file
+    /// name, under the pair's name marked as the destination's), so delta
+    /// passes can carry flag changes and deletions to them.
+    pub async fn open_for(&self, ids: Option<&Ledger>) -> Result<Target, SessionError> {
         match self {
             Destination::Imap(c) => Ok(Target::Imap(c.open().await?)),
             Destination::Maildir { root, layout } => {
                 let m = Maildir::create(root, *layout)
                     .await
                     .map_err(|e| SessionError::Unusable(e.to_string()))?;
-                let reader = Local::maildir(m.clone()).await?;
+                let mut reader = Local::maildir(m.clone()).await?;
+                reader.set_ids(ids.map(|l| Ledger {
+                    store: l.store.clone(),
+                    pair: format!("{} [destination]", l.pair),
+                }));
                 Ok(Target::Maildir(Box::new(MaildirTarget {
                     maildir: m,
                     reader,
@@ -109,7 +121,59 @@ impl Target {
     pub fn has_capability(&self, name: &str) -> bool {
         match self {
             Target::Imap(s) => s.has_capability(name),
-            Target::Maildir(_) => false,
+            // Deleting by UID is what UIDPLUS gives IMAP.
+            Target::Maildir(_) => name.eq_ignore_ascii_case("UIDPLUS"),
+        }
+    }
+
+    /// Sets the flags of these messages of the selected folder.
+    pub async fn store_flags(&mut self, uids: &[u32], flags: &[String]) -> Result<(), Error> {
+        match self {
+            Target::Imap(s) => {
+                // Scattered UIDs make long sets; servers cap command lines
+                // (Dovecot at 64 KiB).
+                for part in uids.chunks(1000) {
+                    let set = uidset::compress(part);
+                    s.command(
+                        format!("UID STORE {set} FLAGS.SILENT ({})", flags.join(" ")).as_bytes(),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+            Target::Maildir(m) => {
+                for &uid in uids {
+                    let (folder, key) = m.reader.maildir_key(uid)?;
+                    m.maildir
+                        .set_flags(&folder, &key, flags)
+                        .await
+                        .map_err(|e| refusal("STORE", e))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes these messages of the selected folder (only these).
+    pub async fn expunge_uids(&mut self, uids: &[u32]) -> Result<(), Error> {
+        match self {
+            Target::Imap(s) => {
+                let set = uidset::compress(uids);
+                s.command(format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)").as_bytes())
+                    .await?;
+                s.command(format!("UID EXPUNGE {set}").as_bytes()).await?;
+                Ok(())
+            }
+            Target::Maildir(m) => {
+                for &uid in uids {
+                    let (folder, key) = m.reader.maildir_key(uid)?;
+                    m.maildir
+                        .delete(&folder, &key)
+                        .await
+                        .map_err(|e| refusal("EXPUNGE", e))?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -236,11 +300,19 @@ impl Target {
         match self {
             Target::Imap(s) => s.append_finish().await,
             Target::Maildir(m) => {
-                m.folder = None;
-                match m.delivery.take() {
-                    Some(d) => d.finish().await.map(|_| None).map_err(io),
-                    None => Ok(None),
-                }
+                let folder = m.folder.take().unwrap_or_default();
+                let Some(d) = m.delivery.take() else {
+                    return Ok(None);
+                };
+                let key = d.finish().await.map_err(io)?;
+                // Like APPENDUID (RFC 4315), when UIDs are kept.
+                Ok(m.reader
+                    .uid_for_new(&folder, &key)
+                    .await
+                    .map(|uid| AppendUid {
+                        uidvalidity: 1,
+                        uids: vec![uid],
+                    }))
             }
         }
     }
