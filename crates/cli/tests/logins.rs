@@ -130,6 +130,7 @@ async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
     let conf = readable_dir();
     let src = start(DovecotOptions {
         extra_conf: tokens.dovecot_conf(conf.path()).unwrap(),
+        pop3: true,
         ..Default::default()
     });
     let dst = start(DovecotOptions::default());
@@ -205,6 +206,44 @@ async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
         !all.contains("revoked-token-777"),
         "the token leaked: {all}"
     );
+
+    // The same token logs in to the POP3 service (SASL over AUTH).
+    std::fs::write(&token_file, "good-token-123\n").unwrap();
+    let pop_dst = start(DovecotOptions::default());
+    let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
+        .stdin(Stdio::null())
+        .args([
+            "copy",
+            "--from",
+            &format!("pop3s://alice@localhost:{}", src.pop3s_port),
+            "--to",
+            &pop_dst.imap_url("alice"),
+            "--json",
+        ])
+        .arg("--from-tls-ca")
+        .arg(&src.certs.ca_pem)
+        .arg("--to-tls-ca")
+        .arg(&pop_dst.certs.ca_pem)
+        .arg("--from-oauth-token-file")
+        .arg(&token_file)
+        .env("MAILPORT_TO_PASSWORD", pop_dst.password("alice"))
+        .env("MAILPORT_STATE", work.path().join("pop.db"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out),
+        src.log_tail()
+    );
+    let inbox = corpus
+        .folders
+        .iter()
+        .find(|f| f.name == "INBOX")
+        .map_or(0, |f| f.messages.len());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["totals"]["copied"].as_u64().unwrap() as usize, inbox);
 
     // A password where a token is needed: clear usage error.
     let out = mailport("copy", &src, &dst)

@@ -47,7 +47,7 @@ impl TokenSource {
         }
     }
 
-    async fn get(&self, fresh: bool) -> Result<Secret, String> {
+    pub(crate) async fn get(&self, fresh: bool) -> Result<Secret, String> {
         match self {
             TokenSource::Value(s) => Ok(s.clone()),
             TokenSource::File(path) => {
@@ -90,7 +90,7 @@ impl TokenSource {
         }
     }
 
-    fn can_refresh(&self) -> bool {
+    pub(crate) fn can_refresh(&self) -> bool {
         !matches!(self, TokenSource::Value(_))
     }
 }

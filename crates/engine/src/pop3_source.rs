@@ -143,10 +143,23 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
             Ok(Some(name)) => client.user_pass(&name, password.expose().as_bytes()).await,
             Err(e) => return Err(SessionError::Unusable(e)),
         },
-        Credentials::Token(_) => {
-            return Err(SessionError::Unusable(
-                "OAuth tokens are not supported for POP3 sources yet; use the password".into(),
-            ))
+        Credentials::Token(source) => {
+            let mech = match cfg.auth_mech {
+                Some(AuthMech::XOAuth2) => "XOAUTH2",
+                Some(AuthMech::OAuthBearer) => "OAUTHBEARER",
+                _ if client.sasl_mechanisms().contains(&"OAUTHBEARER") => "OAUTHBEARER",
+                _ => "XOAUTH2",
+            };
+            let token = source.get(false).await.map_err(SessionError::Unusable)?;
+            let first = token_auth(&mut client, mech, ep, &token).await;
+            match first {
+                Err(e) if e.is_auth() && source.can_refresh() => {
+                    // Expired, most likely: ask for a new one once.
+                    let token = source.get(true).await.map_err(SessionError::Unusable)?;
+                    token_auth(&mut client, mech, ep, &token).await
+                }
+                other => other,
+            }
         }
     }
     .map_err(fail)?;
@@ -158,6 +171,29 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
         queue: VecDeque::new(),
         spool: None,
     })
+}
+
+/// AUTH XOAUTH2 or OAUTHBEARER with `token`; the SASL bytes are IMAP's.
+async fn token_auth(
+    client: &mut Client<MaybeTls>,
+    mech: &str,
+    ep: &mailport_net::Endpoint,
+    token: &crate::session::Secret,
+) -> Result<(), mailport_pop3::Error> {
+    let sasl = if mech == "OAUTHBEARER" {
+        mailport_imap::Sasl::OAuthBearer {
+            user: &ep.user,
+            host: &ep.host,
+            port: ep.port,
+            token: token.expose(),
+        }
+    } else {
+        mailport_imap::Sasl::XOAuth2 {
+            user: &ep.user,
+            token: token.expose(),
+        }
+    };
+    client.auth(mech, Some(&sasl.initial_response())).await
 }
 
 impl Pop3Source {

@@ -43,8 +43,9 @@ impl Sasl<'_> {
         }
     }
 
-    /// The client's first (and, when all goes well, only) message.
-    fn initial_response(&self) -> Zeroizing<Vec<u8>> {
+    /// The client's first (and, when all goes well, only) message (also
+    /// what POP3's AUTH sends: SASL is the same in both protocols).
+    pub fn initial_response(&self) -> Zeroizing<Vec<u8>> {
         let mut m = Zeroizing::new(Vec::new());
         match self {
             Sasl::Plain {
