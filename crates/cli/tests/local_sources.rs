@@ -3,27 +3,14 @@
 //! mbox written by Python's `mailbox` module, each copied to a real Dovecot
 //! and verified.
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod common;
 
-use common::{snapshot, start, text};
+use common::{mailport_from, snapshot, start, text};
 
 use mailport_testbed::session;
-use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
-
-/// `mailport SUB --from FROM --to dst` with a state file in `state`.
-fn mailport(sub: &str, from: &str, dst: &Dovecot, state: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mailport"));
-    c.stdin(Stdio::null())
-        .args([sub, "--from", from, "--to", &dst.imap_url("alice")])
-        .arg("--to-tls-ca")
-        .arg(&dst.certs.ca_pem)
-        .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
-        .env("MAILPORT_STATE", state.join("state.db"));
-    c
-}
+use mailport_testbed::{Corpus, CorpusOptions, DovecotOptions, Layout};
 
 fn copied(o: &Output) -> u64 {
     let j: serde_json::Value =
@@ -55,7 +42,7 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
 
         let dst = start(DovecotOptions::default());
         let state = tempfile::tempdir().unwrap();
-        let out = mailport("copy", &from, &dst, state.path())
+        let out = mailport_from("copy", &from, &dst, state.path())
             .args(["--maildir-layout", flag, "--json"])
             .output()
             .unwrap();
@@ -66,7 +53,7 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
         let got = snapshot(&dst).await;
         assert_eq!(want.differences(&got, &[]), Vec::<String>::new(), "{flag}");
 
-        let out = mailport("verify", &from, &dst, state.path())
+        let out = mailport_from("verify", &from, &dst, state.path())
             .args(["--maildir-layout", flag])
             .output()
             .unwrap();
@@ -84,7 +71,7 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
         .unwrap();
         c.append_write(&extra.raw).await.unwrap();
         c.append_finish().await.unwrap();
-        let out = mailport("copy", &from, &dst, state.path())
+        let out = mailport_from("copy", &from, &dst, state.path())
             .args(["--maildir-layout", flag, "--json"])
             .output()
             .unwrap();
@@ -104,7 +91,7 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
         c.command(b"UID STORE 1 +FLAGS (\\Deleted)").await.unwrap();
         // Also removes corpus messages that were flagged \Deleted already.
         c.command(b"EXPUNGE").await.unwrap();
-        let out = mailport("copy", &from, &dst, state.path())
+        let out = mailport_from("copy", &from, &dst, state.path())
             .args(["--maildir-layout", flag, "--sync-deletes", "--json"])
             .output()
             .unwrap();
@@ -177,7 +164,7 @@ box.flush()
 
     let dst = start(DovecotOptions::default());
     let from = format!("mbox:{}", mbox.display());
-    let out = mailport("copy", &from, &dst, work.path())
+    let out = mailport_from("copy", &from, &dst, work.path())
         .arg("--json")
         .output()
         .unwrap();
@@ -193,19 +180,19 @@ box.flush()
     assert_eq!(folder.len() as u64, n + 1);
 
     // verify reads the mbox again and compares every message by SHA-256.
-    let out = mailport("verify", &from, &dst, work.path())
+    let out = mailport_from("verify", &from, &dst, work.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Nothing twice on a re-run.
-    let out = mailport("copy", &from, &dst, work.path())
+    let out = mailport_from("copy", &from, &dst, work.path())
         .arg("--json")
         .output()
         .unwrap();
     assert_eq!(copied(&out), 0, "{}", text(&out));
 
     // A path that does not exist: usage error naming it.
-    let out = mailport("copy", "mbox:/nonexistent/box", &dst, work.path())
+    let out = mailport_from("copy", "mbox:/nonexistent/box", &dst, work.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -234,7 +221,7 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
     let state = tempfile::tempdir().unwrap();
     let from = format!("pop3s://alice@localhost:{}", old.pop3s_port);
     let run = |sub: &str| {
-        let mut cmd = mailport(sub, &from, &dst, state.path());
+        let mut cmd = mailport_from(sub, &from, &dst, state.path());
         cmd.arg("--from-tls-ca")
             .arg(&old.certs.ca_pem)
             .env("MAILPORT_FROM_PASSWORD", old.password("alice"));
@@ -291,7 +278,7 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
     // present: the POP3 mailbox ends empty, the destination keeps all.
     let dst2 = start(DovecotOptions::default());
     let out = {
-        let mut cmd = mailport("copy", &from, &dst2, state.path());
+        let mut cmd = mailport_from("copy", &from, &dst2, state.path());
         cmd.arg("--from-tls-ca")
             .arg(&old.certs.ca_pem)
             .env("MAILPORT_FROM_PASSWORD", old.password("alice"))
@@ -323,7 +310,7 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
     // and says which URL to use next time.
     let wrong = format!("pop3s://alice@localhost:{}", old.pop3_port);
     let out = {
-        let mut cmd = mailport("verify", &wrong, &dst2, state.path());
+        let mut cmd = mailport_from("verify", &wrong, &dst2, state.path());
         cmd.arg("--from-tls-ca")
             .arg(&old.certs.ca_pem)
             .env("MAILPORT_FROM_PASSWORD", old.password("alice"))

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{start, text};
+use common::{mailport_from, start, text};
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -210,24 +210,13 @@ async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
     // The same token logs in to the POP3 service (SASL over AUTH).
     std::fs::write(&token_file, "good-token-123\n").unwrap();
     let pop_dst = start(DovecotOptions::default());
-    let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
-        .stdin(Stdio::null())
-        .args([
-            "copy",
-            "--from",
-            &format!("pop3s://alice@localhost:{}", src.pop3s_port),
-            "--to",
-            &pop_dst.imap_url("alice"),
-            "--json",
-        ])
+    let from = format!("pop3s://alice@localhost:{}", src.pop3s_port);
+    let out = mailport_from("copy", &from, &pop_dst, work.path())
+        .arg("--json")
         .arg("--from-tls-ca")
         .arg(&src.certs.ca_pem)
-        .arg("--to-tls-ca")
-        .arg(&pop_dst.certs.ca_pem)
         .arg("--from-oauth-token-file")
         .arg(&token_file)
-        .env("MAILPORT_TO_PASSWORD", pop_dst.password("alice"))
-        .env("MAILPORT_STATE", work.path().join("pop.db"))
         .output()
         .unwrap();
     assert_eq!(

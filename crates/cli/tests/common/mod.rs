@@ -1,7 +1,8 @@
 //! Helpers shared by the CLI test binaries (each uses some of them).
 #![allow(dead_code)]
 
-use std::process::Output;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use mailport_testbed::session::{self, Snapshot};
 use mailport_testbed::{Corpus, Dovecot, DovecotOptions};
@@ -18,6 +19,19 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// `mailport SUB --from FROM --to alice at dst` (STARTTLS, its CA trusted,
+/// password in the environment) with the state file in `state`.
+pub fn mailport_from(sub: &str, from: &str, dst: &Dovecot, state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mailport"));
+    c.stdin(Stdio::null())
+        .args([sub, "--from", from, "--to", &dst.imap_url("alice")])
+        .arg("--to-tls-ca")
+        .arg(&dst.certs.ca_pem)
+        .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
+        .env("MAILPORT_STATE", state.join("state.db"));
+    c
 }
 
 /// Loads `corpus` into alice's mailbox on `d`.
