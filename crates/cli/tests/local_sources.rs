@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 mod common;
 
-use common::{mailport_from, snapshot, start, text};
+use common::{assert_exit, mailport_from, snapshot, start, text};
 
 use mailport_testbed::session;
 use mailport_testbed::{Corpus, CorpusOptions, DovecotOptions, Layout};
@@ -232,13 +232,7 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
         .args(["--json", "--batch", "4", "--connections", "1"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out),
-        old.log_tail()
-    );
+    assert_exit(&out, 0, &old.log_tail());
     assert_eq!(copied(&out), inbox_count, "{}", text(&out));
     // Byte for byte what the old server's IMAP serves for INBOX; POP3 has
     // no flags, so compare bodies only.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{mailport_from, start, text};
+use common::{assert_exit, mailport_from, start, text};
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -73,13 +73,7 @@ async fn an_admin_migrates_a_user_without_the_users_password() {
         .env("MAILPORT_TO_PASSWORD", "migrator-secret")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out),
-        dst.log_tail()
-    );
+    assert_exit(&out, 0, &dst.log_tail());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         j["totals"]["copied"].as_u64().unwrap() as usize,
@@ -93,13 +87,7 @@ async fn an_admin_migrates_a_user_without_the_users_password() {
         .env("MAILPORT_TO_PASSWORD", "migrator-secret")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out),
-        dst.log_tail()
-    );
+    assert_exit(&out, 0, &dst.log_tail());
 
     // A wrong admin password: login failure (exit 3), named, never echoed.
     let out = mailport("copy", &src, &dst)
@@ -148,13 +136,7 @@ async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
         .args(["--from-oauth-token-command", &script, "--json"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out),
-        src.log_tail()
-    );
+    assert_exit(&out, 0, &src.log_tail());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         j["totals"]["copied"].as_u64().unwrap() as usize,
@@ -181,13 +163,7 @@ async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
         .args(["--from-auth-mech", "xoauth2"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out),
-        src.log_tail()
-    );
+    assert_exit(&out, 0, &src.log_tail());
 
     // A token the server refuses: exit 3 with the server's reason; the token
     // appears nowhere, not even in the protocol trace.
@@ -219,13 +195,7 @@ async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
         .arg(&token_file)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out),
-        src.log_tail()
-    );
+    assert_exit(&out, 0, &src.log_tail());
     let inbox = corpus
         .folders
         .iter()

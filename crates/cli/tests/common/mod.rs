@@ -34,6 +34,16 @@ pub fn mailport_from(sub: &str, from: &str, dst: &Dovecot, state: &Path) -> Comm
     c
 }
 
+/// The run ended with `code`; otherwise its output and the server's log.
+pub fn assert_exit(out: &Output, code: i32, server_log: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}\nserver log:\n{server_log}",
+        text(out)
+    );
+}
+
 /// Loads `corpus` into alice's mailbox on `d`.
 pub async fn load(d: &Dovecot, corpus: &Corpus) {
     let mut c = session::login(d.imap_port, "alice", d.password("alice"))
