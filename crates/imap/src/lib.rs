@@ -13,6 +13,7 @@
 //! [`Error::is_auth`]).
 
 pub mod auth;
+pub mod base64;
 pub mod client;
 pub mod commands;
 pub mod date;

@@ -10,6 +10,8 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncWrite};
 use zeroize::Zeroizing;
 
+use mailport_imap::base64::{base64, base64_decode};
+
 use crate::client::{check_arg, Client, WIRE};
 use crate::response::Line;
 use crate::Error;
@@ -192,55 +194,10 @@ pub fn apop_digest(timestamp: &str, password: &[u8]) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding.
-pub(crate) fn base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(B64[(n >> (18 - 6 * i) & 0x3f) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
-/// Standard base64 with padding; None on anything else.
-pub(crate) fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let quads = s.len() / 4;
-    for (i, q) in s.chunks(4).enumerate() {
-        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && i + 1 != quads) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &q[..4 - pad] {
-            let v = B64.iter().position(|&a| a == c)? as u32;
-            n = n << 6 | v;
-        }
-        n <<= 6 * pad as u32;
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8][..3 - pad]);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ClientConfig;
-    use proptest::prelude::*;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
     use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -251,29 +208,6 @@ mod tests {
             apop_digest("<1896.697170952@dbc.mtview.ca.us>", b"tanstaaf"),
             "c4c9334bac560ecc979e58001b3e22fb"
         );
-    }
-
-    #[test]
-    fn base64_known_answers() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        // RFC 4616 4.
-        assert_eq!(
-            base64(b"\0tim\0tanstaaftanstaaf"),
-            "AHRpbQB0YW5zdGFhZnRhbnN0YWFm"
-        );
-        assert_eq!(base64_decode(b"Zm8="), Some(b"fo".to_vec()));
-        assert_eq!(base64_decode(b"Zm8"), None);
-        assert_eq!(base64_decode(b"Z=8="), None);
-    }
-
-    proptest! {
-        #[test]
-        fn base64_round_trips(data in proptest::collection::vec(any::<u8>(), 0..200)) {
-            prop_assert_eq!(base64_decode(base64(&data).as_bytes()), Some(data));
-        }
     }
 
     /// A client whose server answers with `script` and records what it got.
@@ -367,49 +301,5 @@ mod tests {
         assert!(e.to_string().contains(r#"{"status":"401"}"#), "{e}");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(got.lock().unwrap().ends_with(b"\r\n*\r\n"));
-    }
-
-    /// Collects what `tracing` writes, for the redaction test.
-    #[derive(Clone, Default)]
-    struct Trace(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Trace {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn secrets_never_reach_the_wire_trace() {
-        let trace = Trace::default();
-        let writer = trace.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let (mut c, _) =
-            scripted(b"+OK hi <1.2@h>\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n+ \r\n+OK\r\n").await;
-        c.user_pass("alice", b"hunter2-pass").await.unwrap();
-        c.apop("alice", b"hunter2-apop").await.unwrap();
-        c.auth_plain("", "alice", b"hunter2-plain").await.unwrap();
-        c.auth("XOAUTH2", Some(&[b'h'; 300])).await.unwrap();
-        let log = String::from_utf8(trace.0.lock().unwrap().clone()).unwrap();
-        assert!(log.contains("C: USER alice"), "{log}");
-        assert!(log.contains("C: PASS <redacted>"), "{log}");
-        assert!(log.contains("C: APOP alice <redacted>"), "{log}");
-        assert!(log.contains("C: AUTH PLAIN <redacted>"), "{log}");
-        assert!(!log.contains("hunter2"), "{log}");
-        assert!(
-            !log.contains(&apop_digest("<1.2@h>", b"hunter2-apop")),
-            "{log}"
-        );
-        assert!(!log.contains(&base64(b"\0alice\0hunter2-plain")), "{log}");
-        assert!(!log.contains("aGhoaG"), "{log}");
     }
 }
