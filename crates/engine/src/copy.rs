@@ -518,7 +518,7 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
                 if let Some(p) = pair.as_mut() {
                     if idle.elapsed() >= KEEPALIVE {
                         idle = Instant::now();
-                        let (s, d) = tokio::join!(p.src.noop(), p.dst.command(b"NOOP"));
+                        let (s, d) = tokio::join!(p.src.noop(), p.dst.noop());
                         if s.is_err() || d.is_err() {
                             pair = None;
                         }

@@ -66,15 +66,13 @@ impl Origin {
                 Ok(Source::Pop3(Box::new(p)))
             }
             Origin::Maildir { root, layout } => {
-                let m = Maildir::open(root, *layout)
-                    .await
-                    .map_err(|e| SessionError::Unusable(e.to_string()))?;
+                let m = Maildir::open(root, *layout).await.map_err(unusable)?;
                 Local::new(Kind::Maildir(m)).await.map(with_ids)
             }
             Origin::Mbox { path } => {
                 let folders = mailport_mailstore::mbox::folders(path)
                     .await
-                    .map_err(|e| SessionError::Unusable(e.to_string()))?;
+                    .map_err(unusable)?;
                 let paths = folders.into_iter().map(|f| (f.name, f.path)).collect();
                 Local::new(Kind::Mbox(paths)).await.map(with_ids)
             }
@@ -101,11 +99,10 @@ impl Origin {
 /// the store's kind and absolute path.
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
         match self {
             Origin::Imap(c) | Origin::Pop3(c) => write!(f, "{}", c.config.endpoint),
-            Origin::Maildir { root, .. } => write!(f, "maildir:{}", abs(root).display()),
-            Origin::Mbox { path } => write!(f, "mbox:{}", abs(path).display()),
+            Origin::Maildir { root, .. } => f.write_str(&local_name("maildir", root)),
+            Origin::Mbox { path } => f.write_str(&local_name("mbox", path)),
         }
     }
 }
@@ -278,13 +275,24 @@ struct LocalMessage {
     mbox_index: usize,
 }
 
+/// A local store as the ledger and messages name it: kind and absolute path.
+pub(crate) fn local_name(kind: &str, path: &std::path::Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    format!("{kind}:{}", abs.display())
+}
+
+/// A local store that cannot be opened, as a session error.
+pub(crate) fn unusable(e: mailport_mailstore::Error) -> SessionError {
+    SessionError::Unusable(e.to_string())
+}
+
 fn io(e: mailport_mailstore::Error) -> Error {
     Error::Io(std::io::Error::other(e.to_string()))
 }
 
 impl Local {
     async fn new(store: Kind) -> Result<Local, SessionError> {
-        let local = |e: mailport_mailstore::Error| SessionError::Unusable(e.to_string());
+        let local = unusable;
         let (folders, subscribed) = match &store {
             Kind::Maildir(m) => {
                 let folders = m.folders().await.map_err(local)?;

@@ -14,7 +14,7 @@ use mailport_imap::{uidset, AppendUid, Error, MailboxStatus, MessageMeta};
 use mailport_mailstore::{Delivery, Layout, Maildir};
 
 use crate::ledger::Ledger;
-use crate::origin::{Local, Source};
+use crate::origin::{local_name, unusable, Local, Source};
 use crate::plan::Listing;
 use crate::session::{Connector, ImapSession, SessionError};
 
@@ -43,9 +43,7 @@ impl Destination {
         match self {
             Destination::Imap(c) => Ok(Target::Imap(c.open().await?)),
             Destination::Maildir { root, layout } => {
-                let m = Maildir::create(root, *layout)
-                    .await
-                    .map_err(|e| SessionError::Unusable(e.to_string()))?;
+                let m = Maildir::create(root, *layout).await.map_err(unusable)?;
                 let mut reader = Local::maildir(m.clone()).await?;
                 reader.set_ids(ids.map(|l| Ledger {
                     store: l.store.clone(),
@@ -80,10 +78,7 @@ impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Destination::Imap(c) => write!(f, "{}", c.config.endpoint),
-            Destination::Maildir { root, .. } => {
-                let abs = std::path::absolute(root).unwrap_or_else(|_| root.clone());
-                write!(f, "maildir:{}", abs.display())
-            }
+            Destination::Maildir { root, .. } => f.write_str(&local_name("maildir", root)),
         }
     }
 }
@@ -238,14 +233,10 @@ impl Target {
         }
     }
 
-    pub async fn command(&mut self, cmd: &[u8]) -> Result<(), Error> {
+    pub async fn noop(&mut self) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.command(cmd).await.map(|_| ()),
-            Target::Maildir(_) if cmd == b"NOOP" => Ok(()),
-            Target::Maildir(_) => Err(Error::Usage(format!(
-                "{} is not available on a Maildir",
-                String::from_utf8_lossy(cmd)
-            ))),
+            Target::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
+            Target::Maildir(_) => Ok(()),
         }
     }
 
