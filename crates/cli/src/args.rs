@@ -25,7 +25,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Copy one mailbox from a source IMAP server to a destination IMAP server.
+    /// Copy one mailbox: from IMAP, POP3, Maildir or mbox to IMAP or Maildir.
     #[command(after_long_help = COPY_HELP)]
     Copy(CopyArgs),
     /// Check, independently of any state, that every source message is on the destination.
@@ -77,7 +77,7 @@ URLs:
   imap://USER@HOST[:PORT]   STARTTLS (port 143); without STARTTLS only with --allow-plaintext
   pop3s://USER@HOST[:PORT]  (source) POP3 over TLS (995): INBOX only, nothing deleted
   pop3://USER@HOST[:PORT]   (source) POP3 on 110 with STLS; plain only with --allow-plaintext
-  maildir:PATH              (source) a Maildir; --maildir-layout fs for nested directories
+  maildir:PATH              (source or destination) a Maildir; --maildir-layout fs for nested dirs
   mbox:PATH                 (source) an mbox file, or a directory tree of them (one folder each)
   A user name containing '@' may be written as is (imaps://a@example.com@host) or as %40.
 
@@ -122,15 +122,15 @@ Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or l
 /// The two endpoints and how to reach them (shared by copy and verify).
 #[derive(Args, Debug)]
 pub struct Sides {
-    /// Source mailbox: imaps://alice@old.example.net, or maildir:PATH, mbox:PATH (a file or a
-    /// directory of mbox files)
+    /// Source mailbox: imaps://alice@old.example.net, pop3s://alice@old.example.net,
+    /// maildir:PATH, or mbox:PATH (a file or a directory of mbox files)
     #[arg(long, value_name = "URL")]
     pub from: String,
-    /// How a maildir: source lays out its folders: maildir++ (.Sub.Folder directories, as
+    /// How a maildir: source or destination lays out its folders: maildir++ (.Sub.Folder directories, as
     /// Dovecot and Courier write them) or fs (nested directories, Dovecot's LAYOUT=fs).
     #[arg(long, value_enum, value_name = "LAYOUT", default_value_t = MaildirLayout::MaildirPlusPlus)]
     pub maildir_layout: MaildirLayout,
-    /// Destination mailbox URL, e.g. imaps://alice@new.example.net
+    /// Destination mailbox: imaps://alice@new.example.net, or maildir:PATH (created when missing)
     #[arg(long, value_name = "URL", required = true)]
     pub to: Option<String>,
     /// File whose first line is the source password.

@@ -671,6 +671,16 @@ async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
 }
 
 async fn run_check(a: CheckArgs) -> Result<bool, Failure> {
+    for (flag, url) in [
+        ("--from", Some(&a.sides.from)),
+        ("--to", a.sides.to.as_ref()),
+    ] {
+        if url.is_some_and(|u| u.starts_with("maildir:") || u.starts_with("mbox:")) {
+            return Err(Failure::Usage(anyhow!(
+                "{flag}: check is for mail servers; a maildir: or mbox: store needs no login (copy --dry-run shows what it holds)"
+            )));
+        }
+    }
     warn_insecure(&a.sides);
     let mut sides = vec![(
         Side::Source,
