@@ -10,7 +10,8 @@
 //! imapsync joins when `IMAPSYNC` names an imapsync script (not packaged in Debian).
 //!
 //! Usage: mailport-bench [--preset NAME]... [--tools mailport,mbsync,offlineimap,imapsync,mailport@PATH]
-//!                       [--fsync-never | --both-fsync] [--mailport PATH] [--out FILE]
+//!                       [--fsync-never | --both-fsync] [--transport tls|plain|both]
+//!                       [--mailport PATH] [--out FILE]
 //!                       [--no-limits]   (skip the server limits: quicker A/B runs)
 
 use std::fmt::Write as _;
@@ -22,8 +23,10 @@ mod delta;
 mod limits;
 
 use mailport_testbed::corpus::BulkOptions;
+use mailport_testbed::peers::{self, Transport};
+use mailport_testbed::server::mailport_command_over;
 use mailport_testbed::session::{self, Snapshot};
-use mailport_testbed::{peers, Corpus, Dovecot, DovecotOptions};
+use mailport_testbed::{Corpus, Dovecot, DovecotOptions};
 
 struct Preset {
     name: &'static str,
@@ -71,6 +74,8 @@ struct Measure {
     cpu: f64,
     peak_rss_kb: u64,
     exit: i32,
+    /// CPU seconds both Dovecot servers spent while the tool ran.
+    servers_cpu: f64,
 }
 
 struct Row {
@@ -101,6 +106,7 @@ fn main() {
         .with_file_name("mailport");
     let mut out: Option<PathBuf> = None;
     let mut limits = true;
+    let mut transports = vec![Transport::Tls];
     while let Some(a) = args.next() {
         match a.as_str() {
             "--preset" => wanted.push(args.next().expect("--preset NAME")),
@@ -118,6 +124,19 @@ fn main() {
             "--mailport" => mailport = PathBuf::from(args.next().expect("--mailport PATH")),
             "--out" => out = Some(PathBuf::from(args.next().expect("--out FILE"))),
             "--no-limits" => limits = false,
+            // TLS on both sides (what users run; the servers' TLS work shares
+            // these cores), plain IMAP on loopback (the tools' own overhead), or both.
+            "--transport" => {
+                transports = match args.next().as_deref() {
+                    Some("tls") => vec![Transport::Tls],
+                    Some("plain") => vec![Transport::Plain],
+                    Some("both") => vec![Transport::Tls, Transport::Plain],
+                    _ => {
+                        eprintln!("--transport takes tls, plain or both");
+                        std::process::exit(2);
+                    }
+                }
+            }
             other => {
                 eprintln!("unknown argument {other:?}; see the header of bench/src/main.rs");
                 std::process::exit(2);
@@ -129,15 +148,22 @@ fn main() {
     }
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let mut table = String::new();
-    for fsync_never in fsync_modes {
-        let mut rows = Vec::new();
-        for p in presets()
-            .into_iter()
-            .filter(|p| wanted.iter().any(|w| w == p.name))
-        {
-            rows.extend(rt.block_on(run_preset(&p, &tools, fsync_never, &mailport, limits)));
+    for transport in transports {
+        for &fsync_never in &fsync_modes {
+            let mut rows = Vec::new();
+            for p in presets()
+                .into_iter()
+                .filter(|p| wanted.iter().any(|w| w == p.name))
+            {
+                let setup = Setup {
+                    fsync_never,
+                    transport,
+                    limits,
+                };
+                rows.extend(rt.block_on(run_preset(&p, &tools, &setup, &mailport)));
+            }
+            table.push_str(&render(&rows, fsync_never, transport));
         }
-        table.push_str(&render(&rows, fsync_never));
     }
     println!("{table}");
     if let Some(path) = out {
@@ -147,13 +173,21 @@ fn main() {
     }
 }
 
-async fn run_preset(
-    p: &Preset,
-    tools: &[String],
+/// How one table is measured.
+struct Setup {
+    /// The destination runs with `mail_fsync = never`.
     fsync_never: bool,
-    mailport: &Path,
+    transport: Transport,
+    /// Also measure the servers' raw limits.
     limits: bool,
-) -> Vec<Row> {
+}
+
+async fn run_preset(p: &Preset, tools: &[String], setup: &Setup, mailport: &Path) -> Vec<Row> {
+    let Setup {
+        fsync_never,
+        transport,
+        limits,
+    } = *setup;
     let corpus = Corpus::bulk(&p.corpus);
     let (messages, bytes) = (corpus.message_count(), corpus.total_bytes());
     eprintln!(
@@ -217,15 +251,21 @@ async fn run_preset(
         let dst = Dovecot::start(opts(fsync_never)).expect("destination Dovecot");
         let work = tempfile::tempdir().expect("tempdir");
         let command = || match tool.as_str() {
-            "mailport" => Some(mailport_cmd(mailport, &src, &dst)),
+            "mailport" => Some(mailport_command_over(
+                mailport, "copy", &src, &dst, transport,
+            )),
             // `mailport@PATH`: another build, for A/B comparisons in one run.
-            t if t.starts_with("mailport@") => {
-                Some(mailport_cmd(Path::new(&t["mailport@".len()..]), &src, &dst))
-            }
-            "mbsync" => Some(peers::mbsync(&src, &dst, work.path())),
-            "offlineimap" => Some(peers::offlineimap(&src, &dst, work.path())),
+            t if t.starts_with("mailport@") => Some(mailport_command_over(
+                Path::new(&t["mailport@".len()..]),
+                "copy",
+                &src,
+                &dst,
+                transport,
+            )),
+            "mbsync" => Some(peers::mbsync(&src, &dst, work.path(), transport)),
+            "offlineimap" => Some(peers::offlineimap(&src, &dst, work.path(), transport)),
             // Only when $IMAPSYNC names an imapsync script (it is not packaged in Debian).
-            "imapsync" => peers::imapsync(&src, &dst),
+            "imapsync" => peers::imapsync(&src, &dst, transport),
             _ => None,
         };
         let Some(first) = command() else {
@@ -233,7 +273,8 @@ async fn run_preset(
             continue;
         };
         eprintln!("[{}] {tool} full pass ...", p.name);
-        let m = timed(first, work.path());
+        let servers = [&src, &dst];
+        let m = timed(first, work.path(), &servers);
         let f = check(&dst, &before).await;
         eprintln!("[{}] {tool}: {:.1} s, exit {}, {f}", p.name, m.wall, m.exit);
         rows.push(row(tool, "full", m, f));
@@ -246,11 +287,11 @@ async fn run_preset(
             .await
             .expect("change the source");
         let changed = session::snapshot(&mut c).await.expect("snapshot source");
-        let m = timed(command().expect("known tool"), work.path());
+        let m = timed(command().expect("known tool"), work.path(), &servers);
         let f = check(&dst, &changed).await;
         eprintln!("[{}] {tool} delta pass: {:.1} s, {f}", p.name, m.wall);
         rows.push(row(tool, "delta", m, f));
-        let m = timed(command().expect("known tool"), work.path());
+        let m = timed(command().expect("known tool"), work.path(), &servers);
         let f = check(&dst, &changed).await;
         eprintln!("[{}] {tool} idle pass: {:.1} s, {f}", p.name, m.wall);
         rows.push(row(tool, "idle", m, f));
@@ -274,12 +315,11 @@ async fn check(dst: &Dovecot, expected: &Snapshot) -> String {
     )
 }
 
-fn mailport_cmd(bin: &Path, src: &Dovecot, dst: &Dovecot) -> Command {
-    src.copy_command(bin, dst)
-}
-
-/// Runs `cmd` under `/usr/bin/time -v` and reads wall, CPU and peak RSS.
-fn timed(cmd: Command, dir: &Path) -> Measure {
+/// Runs `cmd` under `/usr/bin/time -v` and reads wall, CPU and peak RSS, and
+/// what the run cost the `servers` in CPU.
+fn timed(cmd: Command, dir: &Path, servers: &[&Dovecot]) -> Measure {
+    let servers_cpu = || servers.iter().map(|d| d.cpu_seconds()).sum::<f64>();
+    let before = servers_cpu();
     let report = dir.join("time.txt");
     let mut t = Command::new("/usr/bin/time");
     t.arg("-v")
@@ -298,6 +338,9 @@ fn timed(cmd: Command, dir: &Path) -> Measure {
     let status = t
         .status()
         .expect("run /usr/bin/time (apt-get install time)");
+    // Let the servers finish the sessions the tool just closed.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let servers_cpu = servers_cpu() - before;
     let text = std::fs::read_to_string(&report).unwrap_or_default();
     let field = |name: &str| {
         text.lines()
@@ -326,6 +369,7 @@ fn timed(cmd: Command, dir: &Path) -> Measure {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
         exit: status.code().unwrap_or(-1),
+        servers_cpu,
     }
 }
 
@@ -412,14 +456,14 @@ fn version(cmd: &str, arg: &str) -> String {
         .unwrap_or_else(|| "not installed".into())
 }
 
-fn render(rows: &[Row], fsync_never: bool) -> String {
+fn render(rows: &[Row], fsync_never: bool, transport: Transport) -> String {
     let mut s = String::new();
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
     let _ = writeln!(
         s,
-        "\n### Run of {} ({} cores; destination mail_fsync = {})\n",
+        "\n### Run of {} ({} cores; {}; destination mail_fsync = {})\n",
         Command::new("date")
             .arg("-u")
             .arg("+%Y-%m-%d %H:%M UTC")
@@ -427,6 +471,10 @@ fn render(rows: &[Row], fsync_never: bool) -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default(),
         cpus,
+        match transport {
+            Transport::Tls => "TLS on both sides",
+            Transport::Plain => "plain IMAP on loopback",
+        },
         if fsync_never {
             "never"
         } else {
@@ -440,10 +488,10 @@ fn render(rows: &[Row], fsync_never: bool) -> String {
         version("mbsync", "--version"),
         version("offlineimap", "--version")
     );
-    let _ = writeln!(s, "| preset | tool | pass | messages | MB | wall s | msgs/s | MB/s | CPU s | peak RSS MB | exit | fidelity | mailport ÷ this |");
+    let _ = writeln!(s, "| preset | tool | pass | messages | MB | wall s | msgs/s | MB/s | CPU s | servers CPU s | peak RSS MB | exit | fidelity | mailport ÷ this |");
     let _ = writeln!(
         s,
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
     );
     for r in rows {
         // mailport's wall time for the same preset and pass (limits compare with its full pass).
@@ -474,7 +522,7 @@ fn render(rows: &[Row], fsync_never: bool) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.preset,
             r.tool,
             r.pass,
@@ -484,6 +532,7 @@ fn render(rows: &[Row], fsync_never: bool) -> String {
             rate(r.messages as f64),
             rate(r.bytes as f64 / 1e6),
             tool_only(format!("{:.1}", r.m.cpu)),
+            tool_only(format!("{:.1}", r.m.servers_cpu)),
             tool_only(format!("{:.1}", r.m.peak_rss_kb as f64 / 1024.0)),
             tool_only(r.m.exit.to_string()),
             r.fidelity,

@@ -26,7 +26,7 @@ async fn copy_after_mbsync_adds_no_duplicates_with_message_id_identity() {
     session::load(&mut c, &corpus).await.unwrap();
 
     let work = tempfile::tempdir().unwrap();
-    let status = peers::mbsync(&src, &dst, work.path())
+    let status = peers::mbsync(&src, &dst, work.path(), peers::Transport::Tls)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

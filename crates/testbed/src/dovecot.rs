@@ -244,6 +244,40 @@ impl Dovecot {
         self.dir.path()
     }
 
+    /// CPU seconds (user + system) this server has used so far: the master,
+    /// every live process it forked and every one it has reaped. Benchmarks
+    /// read it before and after a tool's run to see what the tool cost the server.
+    pub fn cpu_seconds(&self) -> f64 {
+        let pidfile = self.dir.path().join("run").join("master.pid");
+        let Some(master) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        else {
+            return 0.0;
+        };
+        let mut ticks = 0u64;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Some(stat) = ProcStat::read(pid) else {
+                continue;
+            };
+            if pid == master {
+                ticks += stat.own + stat.reaped_children;
+            } else if stat.parent == master {
+                // Zombies not yet reaped still report their times here.
+                ticks += stat.own;
+            }
+        }
+        // Linux reports these in USER_HZ, which is 100 on every architecture it runs on.
+        ticks as f64 / 100.0
+    }
+
     /// The last lines of the server log, for failure messages.
     pub fn log_tail(&self) -> String {
         tail(&self.dir.path().join("dovecot.log"), 20)
@@ -438,4 +472,27 @@ service imap-login {{
 
 fn chown(path: &Path, uid: u32) -> std::io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), Some(uid))
+}
+
+/// The fields of `/proc/PID/stat` that [`Dovecot::cpu_seconds`] needs, in clock ticks.
+struct ProcStat {
+    parent: u32,
+    own: u64,
+    reaped_children: u64,
+}
+
+impl ProcStat {
+    fn read(pid: u32) -> Option<ProcStat> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name is in parentheses and may hold spaces; fields follow the last ')'.
+        let rest = &text[text.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        // After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+        Some(ProcStat {
+            parent: f.get(1)?.parse().ok()?,
+            own: n(11)? + n(12)?,
+            reaped_children: n(13)? + n(14)?,
+        })
+    }
 }

@@ -7,15 +7,26 @@ use std::process::Command;
 
 use crate::Dovecot;
 
-/// mbsync (Debian `isync`) copying alice at `src` to alice at `dst` over IMAPS:
-/// IMAP-to-IMAP channel, all folders, `CopyArrivalDate yes`. State lives in `dir`.
-pub fn mbsync(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {
+pub use crate::server::Transport;
+
+/// mbsync (Debian `isync`) copying alice at `src` to alice at `dst` over IMAPS
+/// (or plain IMAP): IMAP-to-IMAP channel, all folders, `CopyArrivalDate yes`.
+/// State lives in `dir`.
+pub fn mbsync(src: &Dovecot, dst: &Dovecot, dir: &Path, transport: Transport) -> Command {
     let store = |name: &str, d: &Dovecot| {
+        let (port, security) = match transport {
+            Transport::Tls => (
+                d.imaps_port,
+                format!(
+                    "SSLType IMAPS\nCertificateFile {}\n",
+                    d.certs.ca_pem.display()
+                ),
+            ),
+            Transport::Plain => (d.imap_port, "SSLType None\n".to_string()),
+        };
         format!(
-            "IMAPAccount {name}\nHost localhost\nPort {}\nUser alice\nPass {}\nSSLType IMAPS\nCertificateFile {}\n\nIMAPStore {name}-store\nAccount {name}\n\n",
-            d.imaps_port,
+            "IMAPAccount {name}\nHost localhost\nPort {port}\nUser alice\nPass {}\n{security}\nIMAPStore {name}-store\nAccount {name}\n\n",
             d.password("alice"),
-            d.certs.ca_pem.display()
         )
     };
     let conf = format!(
@@ -31,15 +42,21 @@ pub fn mbsync(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {
     c
 }
 
-/// OfflineIMAP copying alice at `src` to alice at `dst` over IMAPS, the source
-/// read-only. Metadata lives in `dir`.
-pub fn offlineimap(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {
+/// OfflineIMAP copying alice at `src` to alice at `dst` over IMAPS (or plain
+/// IMAP), the source read-only. Metadata lives in `dir`.
+pub fn offlineimap(src: &Dovecot, dst: &Dovecot, dir: &Path, transport: Transport) -> Command {
     let repo = |name: &str, d: &Dovecot| {
+        let security = match transport {
+            Transport::Tls => format!(
+                "remoteport = {}\nssl = yes\nsslcacertfile = {}\n",
+                d.imaps_port,
+                d.certs.ca_pem.display()
+            ),
+            Transport::Plain => format!("remoteport = {}\nssl = no\n", d.imap_port),
+        };
         format!(
-            "[Repository {name}]\ntype = IMAP\nremotehost = localhost\nremoteport = {}\nremoteuser = alice\nremotepass = {}\nssl = yes\nsslcacertfile = {}\n",
-            d.imaps_port,
+            "[Repository {name}]\ntype = IMAP\nremotehost = localhost\nremoteuser = alice\nremotepass = {}\n{security}",
             d.password("alice"),
-            d.certs.ca_pem.display()
         )
     };
     let conf = format!(
@@ -56,34 +73,27 @@ pub fn offlineimap(src: &Dovecot, dst: &Dovecot, dir: &Path) -> Command {
 }
 
 /// imapsync (not packaged in Debian): the script named by `$IMAPSYNC`, if set.
-/// Copies alice at `src` to alice at `dst` over IMAPS, checking both test CAs.
-pub fn imapsync(src: &Dovecot, dst: &Dovecot) -> Option<Command> {
+/// Copies alice at `src` to alice at `dst` over IMAPS checking both test CAs
+/// (or over plain IMAP).
+pub fn imapsync(src: &Dovecot, dst: &Dovecot, transport: Transport) -> Option<Command> {
     let script = std::env::var_os("IMAPSYNC")?;
     let mut c = Command::new(script);
-    c.args([
-        "--host1",
-        "localhost",
-        "--port1",
-        &src.imaps_port.to_string(),
-        "--ssl1",
-    ])
-    .args(["--user1", "alice", "--password1", src.password("alice")])
-    .args([
-        "--sslargs1",
-        &format!("SSL_ca_file={}", src.certs.ca_pem.display()),
-    ])
-    .args([
-        "--host2",
-        "localhost",
-        "--port2",
-        &dst.imaps_port.to_string(),
-        "--ssl2",
-    ])
-    .args(["--user2", "alice", "--password2", dst.password("alice")])
-    .args([
-        "--sslargs2",
-        &format!("SSL_ca_file={}", dst.certs.ca_pem.display()),
-    ])
-    .args(["--nolog", "--noreleasecheck", "--subscribeall"]);
+    for (n, d) in [("1", src), ("2", dst)] {
+        c.arg(format!("--host{n}")).arg("localhost");
+        c.arg(format!("--user{n}")).arg("alice");
+        c.arg(format!("--password{n}")).arg(d.password("alice"));
+        match transport {
+            Transport::Tls => {
+                c.arg(format!("--port{n}")).arg(d.imaps_port.to_string());
+                c.arg(format!("--ssl{n}"));
+                c.arg(format!("--sslargs{n}"))
+                    .arg(format!("SSL_ca_file={}", d.certs.ca_pem.display()));
+            }
+            Transport::Plain => {
+                c.arg(format!("--port{n}")).arg(d.imap_port.to_string());
+            }
+        }
+    }
+    c.args(["--nolog", "--noreleasecheck", "--subscribeall"]);
     Some(c)
 }

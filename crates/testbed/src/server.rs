@@ -49,6 +49,16 @@ pub trait ImapServer {
     }
 }
 
+/// How a tool reaches the servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// IMAPS (or STARTTLS), the certificate checked against the test CA: what users run.
+    Tls,
+    /// Plain IMAP on loopback: the servers' TLS work is out of the picture,
+    /// so a benchmark shows the tools' own overhead.
+    Plain,
+}
+
 /// `mailport SUBCOMMAND --from imaps://alice@src --to imap://alice@dst`, both
 /// CAs trusted, passwords in the environment, the state file in `src`'s temp dir.
 pub fn mailport_command(
@@ -57,22 +67,44 @@ pub fn mailport_command(
     src: &dyn ImapServer,
     dst: &dyn ImapServer,
 ) -> Command {
+    mailport_command_over(mailport, subcommand, src, dst, Transport::Tls)
+}
+
+/// [`mailport_command`], or with [`Transport::Plain`] both sides as plain
+/// `imap://` with `--allow-plaintext`.
+pub fn mailport_command_over(
+    mailport: &Path,
+    subcommand: &str,
+    src: &dyn ImapServer,
+    dst: &dyn ImapServer,
+    transport: Transport,
+) -> Command {
     let mut c = Command::new(mailport);
-    c.args([
-        subcommand,
-        "--from",
-        &src.imaps_url("alice"),
-        "--to",
-        &dst.imap_url("alice"),
-    ])
-    .arg("--from-tls-ca")
-    .arg(src.ca_pem())
-    .arg("--to-tls-ca")
-    .arg(dst.ca_pem())
-    .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
-    .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
-    // The state file lives and dies with the test's servers, never in $HOME.
-    .env("MAILPORT_STATE", src.dir().join("mailport-state.db"));
+    c.arg(subcommand);
+    match transport {
+        Transport::Tls => c
+            .args([
+                "--from",
+                &src.imaps_url("alice"),
+                "--to",
+                &dst.imap_url("alice"),
+            ])
+            .arg("--from-tls-ca")
+            .arg(src.ca_pem())
+            .arg("--to-tls-ca")
+            .arg(dst.ca_pem()),
+        Transport::Plain => c.args([
+            "--from",
+            &src.imap_url("alice"),
+            "--to",
+            &dst.imap_url("alice"),
+            "--allow-plaintext",
+        ]),
+    };
+    c.env("MAILPORT_FROM_PASSWORD", src.password("alice"))
+        .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
+        // The state file lives and dies with the test's servers, never in $HOME.
+        .env("MAILPORT_STATE", src.dir().join("mailport-state.db"));
     c
 }
 
