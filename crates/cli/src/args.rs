@@ -161,6 +161,15 @@ pub struct Sides {
     /// port search (below) fall back to plain text on port 143.
     #[arg(long)]
     pub allow_plaintext: bool,
+    /// Keep an imap:// or pop3:// source in plain text even when the server offers
+    /// STARTTLS: for a server on the same trusted network or machine, where TLS only
+    /// costs CPU. Needs --allow-plaintext.
+    #[arg(long, requires = "allow_plaintext")]
+    pub from_no_tls: bool,
+    /// Keep an imap:// destination in plain text even when it offers STARTTLS.
+    /// Needs --allow-plaintext.
+    #[arg(long, requires = "allow_plaintext")]
+    pub to_no_tls: bool,
     /// Seconds to wait for any server reply before giving up on it.
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,

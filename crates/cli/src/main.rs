@@ -30,7 +30,9 @@ use mailport_engine::{
     SessionError, Side,
 };
 use mailport_mailstore::Layout;
-use mailport_net::{CertDiagnosis, CertProblem, ConnectError, Endpoint, TlsOptions};
+use mailport_net::{
+    CertDiagnosis, CertProblem, ConnectError, Endpoint, Route, Security, TlsOptions,
+};
 
 use args::{CheckArgs, Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
 
@@ -245,6 +247,21 @@ fn warn_insecure(a: &Sides) {
 /// One side's endpoint, credentials and TLS settings.
 fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
     let endpoint = self::endpoint(&format!("--{}", flag(side)), url)?;
+    let no_tls = match side {
+        Side::Source => a.from_no_tls,
+        Side::Destination => a.to_no_tls,
+    };
+    if no_tls && endpoint.scheme.security() == Security::Tls {
+        return Err(Failure::Usage(anyhow!(
+            "--{}-no-tls keeps a connection in plain text, but {} asks for TLS; use {}",
+            flag(side),
+            endpoint,
+            endpoint.with_route(Route {
+                security: Security::StartTls,
+                port: endpoint.scheme.with_security(Security::StartTls).default_port(),
+            })
+        )));
+    }
     let (credentials, ca_file, fingerprint) = match side {
         Side::Source => (
             credentials::for_side(
@@ -278,6 +295,7 @@ fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
             fingerprint,
         },
         allow_plaintext: a.allow_plaintext,
+        no_tls,
         timeout: Duration::from_secs(a.timeout),
     })
     .map_err(|e| Failure::Usage(anyhow!("{side} TLS settings: {e}")))

@@ -95,7 +95,7 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
             .await
             .map_err(fail)?;
         let _ = plain.capa().await;
-        if plain.has_capability("STLS") {
+        if cfg.starttls(plain.has_capability("STLS"))? {
             plain.stls().await.map_err(fail)?;
             let greeting = plain.greeting().to_string();
             let MaybeTls::Plain(tcp) = plain.into_inner() else {
@@ -105,12 +105,8 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
             let mut client = Client::resume(tls, config);
             client.set_greeting(greeting);
             client
-        } else if cfg.allow_plaintext {
-            plain
         } else {
-            return Err(SessionError::NoStartTls {
-                host: ep.host.clone(),
-            });
+            plain
         }
     };
     let _ = client.capa().await;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use mailport_imap::{Client, ClientConfig};
 use mailport_net::{
-    connect_tcp, route, ConnectError, Endpoint, MaybeTls, Scheme, TlsConnector, TlsOptions,
+    connect_tcp, route, ConnectError, Endpoint, MaybeTls, Scheme, Security, TlsConnector,
+    TlsOptions,
 };
 use zeroize::Zeroizing;
 
@@ -44,7 +45,28 @@ pub struct EndpointConfig {
     pub tls: TlsOptions,
     /// Allow `imap://` without STARTTLS (password in clear text).
     pub allow_plaintext: bool,
+    /// Stay in plain text on `imap://` and `pop3://` even when the server
+    /// offers STARTTLS/STLS (trusted networks, where TLS only costs CPU).
+    /// Only together with `allow_plaintext`.
+    pub no_tls: bool,
     pub timeout: Duration,
+}
+
+impl EndpointConfig {
+    /// Whether to upgrade a plain-text connection whose server does
+    /// (`offered`) or does not offer STARTTLS/STLS; an error when plain text
+    /// is not allowed.
+    pub(crate) fn starttls(&self, offered: bool) -> Result<bool, SessionError> {
+        if offered && !self.no_tls {
+            Ok(true)
+        } else if self.allow_plaintext {
+            Ok(false)
+        } else {
+            Err(SessionError::NoStartTls {
+                host: self.endpoint.host.clone(),
+            })
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,20 +189,15 @@ impl Connector {
             .await
             .map_err(fail)?;
         let _ = c.capa().await;
-        if c.has_capability("STLS") {
-            c.stls().await.map_err(fail)?;
-            let MaybeTls::Plain(tcp) = c.into_inner() else {
-                unreachable!("pop3:// starts in plain text")
-            };
-            self.tls.wrap(&ep.host, tcp, timeout).await?;
-            Ok(true)
-        } else if self.config.allow_plaintext {
-            Ok(false)
-        } else {
-            Err(SessionError::NoStartTls {
-                host: ep.host.clone(),
-            })
+        if !self.config.starttls(c.has_capability("STLS"))? {
+            return Ok(false);
         }
+        c.stls().await.map_err(fail)?;
+        let MaybeTls::Plain(tcp) = c.into_inner() else {
+            unreachable!("pop3:// starts in plain text")
+        };
+        self.tls.wrap(&ep.host, tcp, timeout).await?;
+        Ok(true)
     }
 
     fn keep(&self, mut client: ImapSession) {
@@ -223,24 +240,19 @@ impl Connector {
         if ep.scheme == Scheme::Imaps {
             return Ok((client, true));
         }
-        if client.has_capability("STARTTLS") {
-            client.command(b"STARTTLS").await.map_err(imap_err)?;
-            let greeting = client.greeting().to_string();
-            let MaybeTls::Plain(tcp) = client.into_inner() else {
-                unreachable!("imap:// starts in plain text")
-            };
-            let tls = self.tls.wrap(&ep.host, tcp, timeout).await?;
-            client = Client::resume(tls, client_config);
-            client.set_greeting(greeting);
-            client.capability().await.map_err(imap_err)?;
-            Ok((client, true))
-        } else if self.config.allow_plaintext {
-            Ok((client, false))
-        } else {
-            Err(SessionError::NoStartTls {
-                host: ep.host.clone(),
-            })
+        if !self.config.starttls(client.has_capability("STARTTLS"))? {
+            return Ok((client, false));
         }
+        client.command(b"STARTTLS").await.map_err(imap_err)?;
+        let greeting = client.greeting().to_string();
+        let MaybeTls::Plain(tcp) = client.into_inner() else {
+            unreachable!("imap:// starts in plain text")
+        };
+        let tls = self.tls.wrap(&ep.host, tcp, timeout).await?;
+        client = Client::resume(tls, client_config);
+        client.set_greeting(greeting);
+        client.capability().await.map_err(imap_err)?;
+        Ok((client, true))
     }
 
     /// Checks that the endpoint connects (without logging in); if nothing
@@ -266,11 +278,16 @@ impl Connector {
             });
         };
         let mut tried = vec![(given.clone(), error.to_string())];
-        for route in route::alternatives(
+        let routes = route::alternatives(
             given.route(),
             &given.scheme.standard_routes(),
             port_answered,
-        ) {
+        );
+        // With no_tls only routes that start in plain text can serve.
+        for route in routes
+            .into_iter()
+            .filter(|r| !self.config.no_tls || r.security == Security::StartTls)
+        {
             let candidate = given.with_route(route);
             match self.probe(&candidate, timeout).await {
                 Ok(encrypted) => {

@@ -71,7 +71,7 @@ pub fn mailport_command(
 }
 
 /// [`mailport_command`], or with [`Transport::Plain`] both sides as plain
-/// `imap://` with `--allow-plaintext`.
+/// `imap://` that stays plain (`--allow-plaintext --from-no-tls --to-no-tls`).
 pub fn mailport_command_over(
     mailport: &Path,
     subcommand: &str,
@@ -99,6 +99,8 @@ pub fn mailport_command_over(
             "--to",
             &dst.imap_url("alice"),
             "--allow-plaintext",
+            "--from-no-tls",
+            "--to-no-tls",
         ]),
     };
     c.env("MAILPORT_FROM_PASSWORD", src.password("alice"))

@@ -17,6 +17,7 @@ pub fn connector(d: &Dovecot, url: &str) -> Connector {
             ..Default::default()
         },
         allow_plaintext: false,
+        no_tls: false,
         timeout: Duration::from_secs(60),
     })
     .unwrap()
