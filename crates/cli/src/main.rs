@@ -258,7 +258,10 @@ fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
             endpoint,
             endpoint.with_route(Route {
                 security: Security::StartTls,
-                port: endpoint.scheme.with_security(Security::StartTls).default_port(),
+                port: endpoint
+                    .scheme
+                    .with_security(Security::StartTls)
+                    .default_port(),
             })
         )));
     }

@@ -409,13 +409,22 @@ fn no_tls_keeps_a_side_in_plain_text_even_when_starttls_is_offered() {
     // Without the flags imap:// is upgraded: the trace shows STARTTLS.
     let upgraded = copy_from(&src, &from, &dst, &["--from-tls-ca", ca, "--debug"]);
     assert_eq!(upgraded.status.code(), Some(0), "{}", text(&upgraded));
-    assert!(stderr(&upgraded).contains("STARTTLS"), "{}", text(&upgraded));
+    assert!(
+        stderr(&upgraded).contains("STARTTLS"),
+        "{}",
+        text(&upgraded)
+    );
 
     let plain = copy_from(
         &src,
         &from,
         &dst,
-        &["--allow-plaintext", "--from-no-tls", "--to-no-tls", "--debug"],
+        &[
+            "--allow-plaintext",
+            "--from-no-tls",
+            "--to-no-tls",
+            "--debug",
+        ],
     );
     assert_eq!(plain.status.code(), Some(0), "{}", text(&plain));
     let trace = stderr(&plain);
@@ -426,11 +435,25 @@ fn no_tls_keeps_a_side_in_plain_text_even_when_starttls_is_offered() {
     // Plain text is never silent: the flag needs --allow-plaintext ...
     let refused = copy_from(&src, &from, &dst, &["--from-no-tls"]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
-    assert!(stderr(&refused).contains("--allow-plaintext"), "{}", text(&refused));
+    assert!(
+        stderr(&refused).contains("--allow-plaintext"),
+        "{}",
+        text(&refused)
+    );
     // ... and contradicts an implicit-TLS URL, which the message replaces.
     let tls_url = src.imaps_url("alice");
-    let contradiction = copy_from(&src, &tls_url, &dst, &["--allow-plaintext", "--from-no-tls"]);
-    assert_eq!(contradiction.status.code(), Some(2), "{}", text(&contradiction));
+    let contradiction = copy_from(
+        &src,
+        &tls_url,
+        &dst,
+        &["--allow-plaintext", "--from-no-tls"],
+    );
+    assert_eq!(
+        contradiction.status.code(),
+        Some(2),
+        "{}",
+        text(&contradiction)
+    );
     let err = stderr(&contradiction);
     assert!(err.contains("--from-no-tls"), "{err}");
     assert!(err.contains("imap://alice@localhost"), "{err}");
