@@ -272,6 +272,10 @@ async fn run_preset(p: &Preset, tools: &[String], setup: &Setup, mailport: &Path
             eprintln!("skipping {tool}: unknown tool, or imapsync without $IMAPSYNC");
             continue;
         };
+        // Every tool starts with the source's files in the page cache: the
+        // first tool after the limits (or after a big tool) otherwise reads
+        // them from disk and pays for it (26 s instead of 9 s measured here).
+        warm(&src.dir().join("home"));
         eprintln!("[{}] {tool} full pass ...", p.name);
         let servers = [&src, &dst];
         let m = timed(first, work.path(), &servers);
@@ -300,6 +304,24 @@ async fn run_preset(p: &Preset, tools: &[String], setup: &Setup, mailport: &Path
             .expect("restore the source");
     }
     rows
+}
+
+/// Reads every file below `dir`, so that it is in the page cache.
+fn warm(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => warm(&e.path()),
+            Ok(t) if t.is_file() => {
+                if let Ok(mut f) = std::fs::File::open(e.path()) {
+                    let _ = std::io::copy(&mut f, &mut std::io::sink());
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Fidelity of the destination against what the source held.
