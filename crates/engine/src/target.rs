@@ -17,6 +17,7 @@ use crate::ledger::Ledger;
 use crate::origin::{local_name, unusable, Local, Source};
 use crate::plan::Listing;
 use crate::session::{Connector, ImapSession, SessionError};
+use crate::sync::{self, FlagChange};
 
 /// A destination as given by the user.
 #[derive(Clone)]
@@ -122,25 +123,31 @@ impl Target {
     }
 
     /// Sets the flags of these messages of the selected folder.
-    pub async fn store_flags(&mut self, uids: &[u32], flags: &[String]) -> Result<(), Error> {
+    pub async fn change_flags(&mut self, changes: &[FlagChange]) -> Result<(), Error> {
         match self {
             Target::Imap(s) => {
-                // Scattered UIDs make long sets; servers cap command lines
-                // (Dovecot at 64 KiB).
-                for part in uids.chunks(1000) {
-                    let set = uidset::compress(part);
-                    s.command(
-                        format!("UID STORE {set} FLAGS.SILENT ({})", flags.join(" ")).as_bytes(),
-                    )
-                    .await?;
+                for (adding, flags, uids) in sync::flag_groups(changes) {
+                    let op = if adding { '+' } else { '-' };
+                    // Scattered UIDs make long sets; servers cap command lines
+                    // (Dovecot at 64 KiB).
+                    for part in uids.chunks(1000) {
+                        let set = uidset::compress(part);
+                        s.command(
+                            format!("UID STORE {set} {op}FLAGS.SILENT ({})", flags.join(" "))
+                                .as_bytes(),
+                        )
+                        .await?;
+                    }
                 }
                 Ok(())
             }
+            // A file name holds the whole flag set: the source's is given
+            // (reading the current one back would need the keywords file).
             Target::Maildir(m) => {
-                for &uid in uids {
-                    let (folder, key) = m.reader.maildir_key(uid)?;
+                for c in changes {
+                    let (folder, key) = m.reader.maildir_key(c.uid)?;
                     m.maildir
-                        .set_flags(&folder, &key, flags)
+                        .set_flags(&folder, &key, &c.after)
                         .await
                         .map_err(|e| refusal("STORE", e))?;
                 }

@@ -132,6 +132,12 @@ async fn delta_pass_copies_new_carries_flags_and_deletes_only_when_asked() {
         .unwrap();
     d.append_write(&m.raw).await.unwrap();
     d.append_finish().await.unwrap();
+    // The user already reads mail on the destination and marks it: marks
+    // the source never had must survive the flags carried below.
+    let marked = d.select(b"INBOX", false).await.unwrap().exists as usize;
+    d.command(b"UID STORE 1:* +FLAGS ($UserMark)")
+        .await
+        .unwrap();
     c.select(b"INBOX", false).await.unwrap();
     c.command(b"UID STORE 1 FLAGS (\\Answered $Label9)")
         .await
@@ -158,7 +164,8 @@ async fn delta_pass_copies_new_carries_flags_and_deletes_only_when_asked() {
     let flagged: u64 = second.folders.iter().map(|f| f.flags_updated).sum();
     assert_eq!(flagged, 6);
     assert_eq!(second.folders.iter().map(|f| f.deleted).sum::<u64>(), 0);
-    let (s, d) = pair.snapshots().await;
+    let (s, mut d) = pair.snapshots().await;
+    assert_eq!(without_user_marks(&mut d), marked, "user marks lost");
     assert_same(&s, &d, &["INBOX", "Work/Projects", "Entwürfe"]);
     assert_eq!(
         d.folders["Work"].len(),
@@ -169,7 +176,8 @@ async fn delta_pass_copies_new_carries_flags_and_deletes_only_when_asked() {
     let third = pair.copy(true).await;
     assert_eq!(third.folders.iter().map(|f| f.deleted).sum::<u64>(), 2);
     assert_eq!(third.totals.copied, 0);
-    let (s, d) = pair.snapshots().await;
+    let (s, mut d) = pair.snapshots().await;
+    assert_eq!(without_user_marks(&mut d), marked, "user marks lost");
     let all: Vec<&str> = s.folders.keys().map(String::as_str).collect();
     assert_same(&s, &d, &all);
 
@@ -192,7 +200,21 @@ async fn delta_pass_copies_new_carries_flags_and_deletes_only_when_asked() {
             .sum::<u64>(),
         0
     );
-    assert_eq!(pair.snapshots().await.1, d);
+    let mut again = pair.snapshots().await.1;
+    assert_eq!(without_user_marks(&mut again), marked);
+    assert_eq!(again, d);
+}
+
+/// Removes the `$UserMark` the user set on the destination INBOX (never the
+/// source) and says on how many messages it was.
+fn without_user_marks(d: &mut Snapshot) -> usize {
+    let mut n = 0;
+    for m in d.folders.get_mut("INBOX").unwrap() {
+        let before = m.flags.len();
+        m.flags.retain(|f| f != "$UserMark");
+        n += before - m.flags.len();
+    }
+    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
