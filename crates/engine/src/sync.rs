@@ -104,6 +104,46 @@ pub fn flag_groups(changes: &[FlagChange]) -> Vec<(bool, Vec<String>, Vec<u32>)>
     group(true, add).chain(group(false, remove)).collect()
 }
 
+/// Deletes from the destination what this tool copied and the source no
+/// longer has. Needs UIDPLUS (UID EXPUNGE): a plain EXPUNGE could remove
+/// messages someone else flagged `\Deleted`.
+pub async fn delete_gone(
+    dst: &mut Target,
+    folder: &FolderPlan,
+    gone: Vec<Entry>,
+    ledger: &Ledger,
+    key: &FolderKey,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    if gone.is_empty() {
+        return Ok(());
+    }
+    if !dst.has_capability("UIDPLUS") {
+        tracing::warn!(
+            "{}: not deleting {} messages: the destination lacks UIDPLUS (UID EXPUNGE)",
+            folder.destination,
+            gone.len()
+        );
+        return Ok(());
+    }
+    let st = dst.select(&folder.destination_wire, false).await?;
+    let doomed: Vec<&Entry> = gone
+        .iter()
+        .filter(|e| e.dest_uidvalidity == Some(st.uidvalidity))
+        .collect();
+    let dest_uids: Vec<u32> = doomed.iter().filter_map(|e| e.dest_uid).collect();
+    if dest_uids.is_empty() {
+        return Ok(());
+    }
+    dst.expunge_uids(&dest_uids).await?;
+    report.deleted += dest_uids.len() as u64;
+    let source_uids: Vec<u32> = doomed.iter().map(|e| e.uid).collect();
+    if let Err(e) = ledger.store.forget(key, &source_uids).await {
+        tracing::warn!("{e}");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,44 +191,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// Deletes from the destination what this tool copied and the source no
-/// longer has. Needs UIDPLUS (UID EXPUNGE): a plain EXPUNGE could remove
-/// messages someone else flagged `\Deleted`.
-pub async fn delete_gone(
-    dst: &mut Target,
-    folder: &FolderPlan,
-    gone: Vec<Entry>,
-    ledger: &Ledger,
-    key: &FolderKey,
-    report: &mut FolderReport,
-) -> Result<(), Error> {
-    if gone.is_empty() {
-        return Ok(());
-    }
-    if !dst.has_capability("UIDPLUS") {
-        tracing::warn!(
-            "{}: not deleting {} messages: the destination lacks UIDPLUS (UID EXPUNGE)",
-            folder.destination,
-            gone.len()
-        );
-        return Ok(());
-    }
-    let st = dst.select(&folder.destination_wire, false).await?;
-    let doomed: Vec<&Entry> = gone
-        .iter()
-        .filter(|e| e.dest_uidvalidity == Some(st.uidvalidity))
-        .collect();
-    let dest_uids: Vec<u32> = doomed.iter().filter_map(|e| e.dest_uid).collect();
-    if dest_uids.is_empty() {
-        return Ok(());
-    }
-    dst.expunge_uids(&dest_uids).await?;
-    report.deleted += dest_uids.len() as u64;
-    let source_uids: Vec<u32> = doomed.iter().map(|e| e.uid).collect();
-    if let Err(e) = ledger.store.forget(key, &source_uids).await {
-        tracing::warn!("{e}");
-    }
-    Ok(())
 }
