@@ -230,34 +230,40 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
+        // One statement per many rows: each statement is a round trip to
+        // the database (a thread hop for SQLite), and a copy writes a row
+        // per message. A uid twice in one statement is an error for
+        // PostgreSQL's ON CONFLICT; the last entry for it is what counts.
+        let mut seen = std::collections::HashSet::new();
+        let mut rows: Vec<&Entry> = entries
+            .iter()
+            .rev()
+            .filter(|e| seen.insert(e.uid))
+            .collect();
+        rows.reverse();
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
         let t = now();
-        for e in entries {
-            sqlx::query(
-                "INSERT INTO ledger (pair, folder, uidvalidity, uid, identity, size, flags, outcome, reason, retryable, dest_folder, dest_uidvalidity, dest_uid, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 ON CONFLICT (pair, folder, uidvalidity, uid) DO UPDATE SET \
-                 identity = excluded.identity, size = excluded.size, flags = excluded.flags, outcome = excluded.outcome, \
-                 reason = excluded.reason, retryable = excluded.retryable, dest_folder = excluded.dest_folder, \
-                 dest_uidvalidity = excluded.dest_uidvalidity, dest_uid = excluded.dest_uid, updated_at = excluded.updated_at",
-            )
-            .bind(&key.pair)
-            .bind(&key.folder)
-            .bind(i64::from(key.uidvalidity))
-            .bind(i64::from(e.uid))
-            .bind(&e.identity)
-            .bind(e.size as i64)
-            .bind(e.flags.join(" "))
-            .bind(e.outcome.as_str())
-            .bind(e.reason.clone())
-            .bind(i64::from(e.retryable))
-            .bind(e.dest_folder.clone())
-            .bind(e.dest_uidvalidity.map(i64::from))
-            .bind(e.dest_uid.map(i64::from))
-            .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("write"))?;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            // Built from constants and row counts only: no input reaches the text.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(ledger_upsert(chunk.len())));
+            for e in chunk {
+                q = q
+                    .bind(&key.pair)
+                    .bind(&key.folder)
+                    .bind(i64::from(key.uidvalidity))
+                    .bind(i64::from(e.uid))
+                    .bind(&e.identity)
+                    .bind(e.size as i64)
+                    .bind(e.flags.join(" "))
+                    .bind(e.outcome.as_str())
+                    .bind(e.reason.clone())
+                    .bind(i64::from(e.retryable))
+                    .bind(e.dest_folder.clone())
+                    .bind(e.dest_uidvalidity.map(i64::from))
+                    .bind(e.dest_uid.map(i64::from))
+                    .bind(t);
+            }
+            q.execute(&mut *tx).await.map_err(db("write"))?;
         }
         tx.commit().await.map_err(db("write"))
     }
@@ -408,6 +414,35 @@ fn entry(r: &AnyRow) -> Result<Entry, StoreError> {
         dest_uidvalidity: get_u32(8)?,
         dest_uid: get_u32(9)?,
     })
+}
+
+/// Ledger rows per INSERT: 14 parameters each stays far below SQLite's
+/// 32,766 and PostgreSQL's 65,535 parameters per statement.
+const ROWS_PER_INSERT: usize = 500;
+const LEDGER_COLUMNS: usize = 14;
+
+/// `INSERT INTO ledger … VALUES ($1, …), ($15, …) ON CONFLICT … DO UPDATE`
+/// for `rows` rows, in the column order [`Store::record`] binds.
+fn ledger_upsert(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from(
+        "INSERT INTO ledger (pair, folder, uidvalidity, uid, identity, size, flags, outcome, reason, retryable, dest_folder, dest_uidvalidity, dest_uid, updated_at) VALUES ",
+    );
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..LEDGER_COLUMNS {
+            let sep = if c == 0 { "" } else { ", " };
+            let _ = write!(sql, "{sep}${}", r * LEDGER_COLUMNS + c + 1);
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (pair, folder, uidvalidity, uid) DO UPDATE SET \
+         identity = excluded.identity, size = excluded.size, flags = excluded.flags, outcome = excluded.outcome, \
+         reason = excluded.reason, retryable = excluded.retryable, dest_folder = excluded.dest_folder, \
+         dest_uidvalidity = excluded.dest_uidvalidity, dest_uid = excluded.dest_uid, updated_at = excluded.updated_at",
+    );
+    sql
 }
 
 #[cfg(test)]

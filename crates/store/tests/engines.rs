@@ -68,6 +68,20 @@ async fn exercise(store: Store) {
         store.folder_state(&key.pair, &key.folder).await.unwrap(),
         Some(st)
     );
+
+    // A big batch spans several INSERT statements; a uid given twice counts
+    // as its last entry (PostgreSQL refuses one upsert touching a row twice).
+    let big = FolderKey {
+        folder: "Archive".into(),
+        ..key
+    };
+    let mut many: Vec<Entry> = (1..=1234).map(|u| entry(u, Outcome::Copied)).collect();
+    many.push(changed.clone());
+    store.record(&big, &many).await.unwrap();
+    let got = store.entries(&big).await.unwrap();
+    assert_eq!(got.len(), 1234);
+    assert_eq!(got[&7], changed);
+    assert_eq!(got[&1234], entry(1234, Outcome::Copied));
 }
 
 #[tokio::test]
