@@ -3,9 +3,12 @@
 //! the tools connect): fetching every
 //! message from the source on one connection, and appending every message to
 //! a fresh destination on 1 and 4 connections, one message per APPEND and in
-//! MULTIAPPEND batches of 100. The best a tool can do is about the larger of
-//! the fetch and the best append figure.
+//! MULTIAPPEND batches of 100, the connections taking turns at every folder's
+//! batches. The best a tool can do is about the larger of the fetch and the
+//! best append figure.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mailport_imap::Client;
@@ -52,25 +55,27 @@ async fn fetch_with<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(t.elapsed().as_secs_f64())
 }
 
-async fn append<S: AsyncRead + AsyncWrite + Unpin>(
+/// One APPEND command's worth: a folder and the messages for it.
+type Batch = (String, Vec<Message>);
+
+/// Appends batches from `queue` until it is empty.
+async fn append_batches<S: AsyncRead + AsyncWrite + Unpin>(
     c: &mut Client<S>,
-    folder: &str,
-    msgs: &[&Message],
-    batch: usize,
+    queue: &Mutex<VecDeque<Batch>>,
 ) -> Result<(), mailport_imap::Error> {
-    if folder != "INBOX" {
-        let _ = c.create(folder.as_bytes()).await;
-    }
-    for chunk in msgs.chunks(batch) {
+    loop {
+        let Some((folder, msgs)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        else {
+            return Ok(());
+        };
         c.append_start(folder.as_bytes()).await?;
-        for m in chunk {
+        for m in &msgs {
             c.append_message(&m.flags, Some(&m.internal_date), m.raw.len() as u64)
                 .await?;
             c.append_write(&m.raw).await?;
         }
         c.append_finish().await?;
     }
-    Ok(())
 }
 
 async fn append_all(
@@ -90,27 +95,34 @@ async fn append_all(
     for _ in 0..connections {
         sessions.push(connect(&dst, tls).await?);
     }
+    for f in corpus.folders.iter().filter(|f| f.name != "INBOX") {
+        let _ = match &mut sessions[0] {
+            Conn::Plain(c) => c.create(f.name.as_bytes()).await,
+            Conn::Tls(c) => c.create(f.name.as_bytes()).await,
+        };
+    }
+    // Folder by folder, every connection taking the next batch: a big
+    // folder keeps all connections busy, as it does in a mailport copy.
+    let queue: VecDeque<Batch> = corpus
+        .folders
+        .iter()
+        .flat_map(|f| {
+            f.messages
+                .chunks(batch)
+                .map(|chunk| (f.name.clone(), chunk.to_vec()))
+        })
+        .collect();
+    let queue = Arc::new(Mutex::new(queue));
     let t = Instant::now();
     let mut tasks = Vec::new();
-    for (i, conn) in sessions.into_iter().enumerate() {
-        // Folders dealt round-robin; one folder stays on one connection.
-        let work: Vec<(String, Vec<Message>)> = corpus
-            .folders
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| k % connections == i)
-            .map(|(_, f)| (f.name.clone(), f.messages.clone()))
-            .collect();
+    for conn in sessions {
+        let queue = queue.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = conn;
-            for (name, msgs) in &work {
-                let refs: Vec<&Message> = msgs.iter().collect();
-                match &mut conn {
-                    Conn::Plain(c) => append(c, name, &refs, batch).await?,
-                    Conn::Tls(c) => append(c, name, &refs, batch).await?,
-                }
+            match &mut conn {
+                Conn::Plain(c) => append_batches(c, &queue).await,
+                Conn::Tls(c) => append_batches(c, &queue).await,
             }
-            Ok::<_, mailport_imap::Error>(())
         }));
     }
     for t in tasks {
