@@ -786,7 +786,7 @@ async fn copy_folder(
                 .flatten(),
             _ => None,
         };
-        match p.dst.select(&folder.destination_wire, true).await {
+        match p.dst.select(&folder.destination_wire).await {
             Ok(st) if seen_before.is_some_and(|b| same_destination(&b, &st)) => {}
             Ok(st) if st.exists > 0 => match p.dst.fetch_meta("1:*", HEADER_FIELDS).await {
                 Ok(metas) => {
@@ -1029,15 +1029,11 @@ async fn help(p: &mut Pair, shared: &SharedFolder, ctx: &Ctx) -> (Tally, bool) {
     (tally, usable)
 }
 
-/// Where the destination folder's state is kept: beside the source folders'
-/// in the same table, under a name no mailbox has (IMAP names carry no
-/// control characters). It holds for the ledger entries of one source
-/// UIDVALIDITY: a rebuilt source folder has none and reads the destination.
+/// Where the destination folder's state is kept. It holds for the ledger
+/// entries of one source UIDVALIDITY: a rebuilt source folder has none and
+/// reads the destination.
 fn destination_key(folder: &FolderPlan, source_uidvalidity: u32) -> String {
-    format!(
-        "\u{1}destination\u{1}{}\u{1}{source_uidvalidity}",
-        folder.destination
-    )
+    mailport_store::destination_state_key(&folder.destination, source_uidvalidity)
 }
 
 fn same_destination(before: &FolderState, now: &mailport_imap::MailboxStatus) -> bool {
@@ -1056,7 +1052,7 @@ async fn remember_destination(
     source_uidvalidity: u32,
     l: &Ledger,
 ) {
-    let Ok(st) = p.dst.select(&folder.destination_wire, true).await else {
+    let Ok(st) = p.dst.select(&folder.destination_wire).await else {
         return;
     };
     let state = FolderState {
@@ -1085,7 +1081,7 @@ async fn remember_destination(
 async fn settle(dst: &mut Target, wire: &[u8]) -> Result<(), mailport_imap::Error> {
     let mut last = None;
     for _ in 0..10 {
-        let st = dst.select(wire, true).await?;
+        let st = dst.select(wire).await?;
         let now = (st.uidnext, st.exists);
         if last == Some(now) {
             return Ok(());

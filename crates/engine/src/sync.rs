@@ -28,7 +28,7 @@ pub async fn carry_flags(
     if updates.is_empty() {
         return Ok(());
     }
-    let st = dst.select(&folder.destination_wire, false).await?;
+    let st = dst.select(&folder.destination_wire).await?;
     let mut changes = Vec::new();
     let mut records = Vec::new();
     for u in updates {
@@ -126,7 +126,7 @@ pub async fn delete_gone(
         );
         return Ok(());
     }
-    let st = dst.select(&folder.destination_wire, false).await?;
+    let st = dst.select(&folder.destination_wire).await?;
     let doomed: Vec<&Entry> = gone
         .iter()
         .filter(|e| e.dest_uidvalidity == Some(st.uidvalidity))

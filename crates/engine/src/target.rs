@@ -48,7 +48,7 @@ impl Destination {
                 let mut reader = Local::maildir(m.clone()).await?;
                 reader.set_ids(ids.map(|l| Ledger {
                     store: l.store.clone(),
-                    pair: format!("{} [destination]", l.pair),
+                    pair: format!("{}{}", l.pair, mailport_store::DESTINATION_SUFFIX),
                 }));
                 Ok(Target::Maildir(Box::new(MaildirTarget {
                     maildir: m,
@@ -222,9 +222,13 @@ impl Target {
         }
     }
 
-    pub async fn select(&mut self, wire: &[u8], read_only: bool) -> Result<MailboxStatus, Error> {
+    /// Opens a folder read-write (SELECT), always: Courier-IMAP refuses an
+    /// APPEND into a folder that the same connection has EXAMINEd ("Current
+    /// box is selected READ-ONLY"), and the destination is appended to.
+    /// Nothing here expunges on leaving a folder (no CLOSE is ever sent).
+    pub async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
         match self {
-            Target::Imap(s) => s.select(wire, read_only).await,
+            Target::Imap(s) => s.select(wire, false).await,
             Target::Maildir(m) => m.reader.select(wire).await,
         }
     }

@@ -15,8 +15,11 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+
+mod uids;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
+pub use uids::UidRepair;
 
 /// Embedded schema migrations: (version, SQL). Append only.
 pub const MIGRATIONS: &[(i64, &str)] = &[
@@ -26,7 +29,29 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0002_folder_state_counts.sql"),
     ),
     (3, include_str!("../migrations/0003_source_uids.sql")),
+    (4, include_str!("../migrations/0004_unique_source_uids.sql")),
 ];
+
+/// Migration before which shared UIDs are renumbered (see [`uids`]).
+const UNIQUE_UIDS: i64 = 4;
+
+/// Marks the pair under which a destination without UIDs of its own (a
+/// Maildir) keeps its messages' UIDs: `"{pair} [destination]"`.
+pub const DESTINATION_SUFFIX: &str = " [destination]";
+
+/// Where the state of the destination folder of a source folder generation
+/// is kept: beside the source folders' in `folder_state`, under a name no
+/// mailbox has (IMAP names carry no control characters).
+pub fn destination_state_key(destination_folder: &str, source_uidvalidity: u32) -> String {
+    format!("\u{1}destination\u{1}{destination_folder}\u{1}{source_uidvalidity}")
+}
+
+/// `key` is a [`destination_state_key`] of `destination_folder`.
+fn is_destination_state_of(key: &str, destination_folder: &str) -> bool {
+    key.strip_prefix("\u{1}destination\u{1}")
+        .and_then(|rest| rest.strip_prefix(destination_folder))
+        .is_some_and(|rest| rest.starts_with('\u{1}'))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +76,9 @@ pub enum Outcome {
     AlreadyPresent,
     Skipped,
     Failed,
+    /// Copied (or found present) earlier and deleted on the destination
+    /// since, by its user: not copied again unless asked for.
+    DeletedOnDestination,
     /// Being appended: written before a batch is sent and replaced when the
     /// destination answers. Found on a later run, it means that run died
     /// mid-batch and the destination may still be committing it.
@@ -64,6 +92,7 @@ impl Outcome {
             Outcome::AlreadyPresent => "already-present",
             Outcome::Skipped => "skipped",
             Outcome::Failed => "failed",
+            Outcome::DeletedOnDestination => "deleted-on-destination",
             Outcome::InFlight => "in-flight",
         }
     }
@@ -81,6 +110,7 @@ impl FromStr for Outcome {
             "already-present" => Outcome::AlreadyPresent,
             "skipped" => Outcome::Skipped,
             "failed" => Outcome::Failed,
+            "deleted-on-destination" => Outcome::DeletedOnDestination,
             "in-flight" => Outcome::InFlight,
             other => return Err(StoreError::Invalid(format!("unknown outcome {other:?}"))),
         })
@@ -127,6 +157,8 @@ pub struct FolderState {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Damage found in the file and repaired when it was opened.
+    repairs: std::sync::Arc<Vec<UidRepair>>,
 }
 
 fn now() -> i64 {
@@ -168,12 +200,23 @@ impl Store {
             .connect(url)
             .await
             .map_err(db("cannot be opened"))?;
-        let store = Store { pool };
-        store.migrate().await?;
+        let mut store = Store {
+            pool,
+            repairs: Default::default(),
+        };
+        store.repairs = std::sync::Arc::new(store.migrate().await?);
         Ok(store)
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    /// Folders whose stored UIDs were shared by several messages (a state
+    /// file written before UIDs were reserved atomically) and have been
+    /// renumbered on opening: the engine finds those messages again by identity.
+    pub fn repairs(&self) -> &[UidRepair] {
+        &self.repairs
+    }
+
+    async fn migrate(&self) -> Result<Vec<UidRepair>, StoreError> {
+        let mut repairs = Vec::new();
         self.pool
             .execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)")
             .await
@@ -190,6 +233,9 @@ impl Store {
                 continue;
             }
             let mut tx = self.pool.begin().await.map_err(db("migration"))?;
+            if *version == UNIQUE_UIDS {
+                repairs = uids::repair_shared_uids(&mut tx).await?;
+            }
             for stmt in sql.split(';').map(str::trim).filter(|s| {
                 !s.lines()
                     .all(|l| l.trim().is_empty() || l.trim().starts_with("--"))
@@ -204,7 +250,7 @@ impl Store {
                 .map_err(db("migration"))?;
             tx.commit().await.map_err(db("migration"))?;
         }
-        Ok(())
+        Ok(repairs)
     }
 
     /// Every entry of one folder generation, by UID.
@@ -318,65 +364,36 @@ impl Store {
     }
 
     /// Removes entries (e.g. after `--sync-deletes` removed their messages).
-    /// The UIDs of these message keys in `folder`: those given in earlier
-    /// passes, and for keys not seen before new ones after the largest, in
-    /// the order given. Stable UIDs let the ledger follow messages of stores
-    /// that have none (Maildir, mbox, POP3) across passes.
-    pub async fn uids_for_keys(
+    /// Drops everything recorded about a source folder (every UIDVALIDITY)
+    /// and the state of its destination folder: for a destination folder
+    /// that is gone, whose messages must be copied again. Returns how many
+    /// messages the ledger said were there.
+    pub async fn forget_folder(
         &self,
         pair: &str,
         folder: &str,
-        keys: &[String],
-    ) -> Result<Vec<u32>, StoreError> {
-        let rows =
-            sqlx::query("SELECT message_key, uid FROM source_uids WHERE pair = $1 AND folder = $2")
-                .bind(pair)
-                .bind(folder)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("read"))?;
-        let mut known: HashMap<String, u32> = HashMap::with_capacity(rows.len());
-        for r in &rows {
-            let key: String = r.try_get(0).map_err(db("read"))?;
-            let uid: i64 = r.try_get(1).map_err(db("read"))?;
-            let uid =
-                u32::try_from(uid).map_err(|_| StoreError::Invalid("UID out of range".into()))?;
-            known.insert(key, uid);
-        }
-        let mut next = known.values().max().copied().unwrap_or(0);
-        let mut out = Vec::with_capacity(keys.len());
-        let mut fresh = Vec::new();
-        for k in keys {
-            let uid = match known.get(k) {
-                Some(u) => *u,
-                None => {
-                    next = next
-                        .checked_add(1)
-                        .ok_or_else(|| StoreError::Invalid("no UIDs left in this folder".into()))?;
-                    known.insert(k.clone(), next);
-                    fresh.push((k, next));
-                    next
-                }
-            };
-            out.push(uid);
-        }
-        if !fresh.is_empty() {
-            let mut tx = self.pool.begin().await.map_err(db("write"))?;
-            for (k, uid) in fresh {
-                sqlx::query(
-                    "INSERT INTO source_uids (pair, folder, message_key, uid) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(pair)
-                .bind(folder)
-                .bind(k.as_str())
-                .bind(i64::from(uid))
-                .execute(&mut *tx)
-                .await
-                .map_err(db("write"))?;
-            }
-            tx.commit().await.map_err(db("write"))?;
-        }
-        Ok(out)
+        destination_folder: &str,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db("write"))?;
+        let done: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM ledger WHERE pair = $1 AND folder = $2 AND outcome IN ('copied', 'already-present')",
+        )
+        .bind(pair)
+        .bind(folder)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("read"))?
+        .try_get(0)
+        .map_err(db("read"))?;
+        sqlx::query("DELETE FROM ledger WHERE pair = $1 AND folder = $2")
+            .bind(pair)
+            .bind(folder)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("write"))?;
+        drop_folder_states(&mut tx, pair, folder, destination_folder).await?;
+        tx.commit().await.map_err(db("write"))?;
+        Ok(done as u64)
     }
 
     pub async fn forget(&self, key: &FolderKey, uids: &[u32]) -> Result<(), StoreError> {
@@ -393,6 +410,38 @@ impl Store {
         }
         tx.commit().await.map_err(db("write"))
     }
+}
+
+/// Deletes the remembered state of `folder` and that of the destination
+/// folder `destination_folder` (for every source UIDVALIDITY), so that the
+/// next pass reads both instead of skipping them as unchanged.
+pub(crate) async fn drop_folder_states(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pair: &str,
+    folder: &str,
+    destination_folder: &str,
+) -> Result<(), StoreError> {
+    let states: Vec<String> = sqlx::query("SELECT folder FROM folder_state WHERE pair = $1")
+        .bind(pair)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db("read"))?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(db("read"))?;
+    for state in states
+        .iter()
+        .filter(|s| *s == folder || is_destination_state_of(s, destination_folder))
+    {
+        sqlx::query("DELETE FROM folder_state WHERE pair = $1 AND folder = $2")
+            .bind(pair)
+            .bind(state)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("write"))?;
+    }
+    Ok(())
 }
 
 fn entry(r: &AnyRow) -> Result<Entry, StoreError> {
