@@ -111,11 +111,14 @@ whatever separator and prefix the servers use (INBOX.Sent on a Courier-style ser
 Special folders (Sent, Drafts, Trash, Junk, Archive) are mapped by role: SPECIAL-USE on
 either side, else well-known names in common languages (Sent Items, Gesendete Objekte, ...).
 
-Every source message ends in one outcome: copied, already present, skipped (with the reason)
-or failed (with the server's reason), recorded in the state file as soon as the destination
-confirms it. Re-running copy is always safe: a delta pass copies only what is new, carries flag
-changes, and with --sync-deletes removes what the source deleted. Without a state file, messages
-are recognised by Message-ID + Date + size (a hash of From/To/Subject/Date without Message-ID).
+Every source message ends in one outcome: copied, already present, deleted on the destination
+(copied earlier, deleted there since), skipped (with the reason) or failed (with the server's
+reason), recorded in the state file as soon as the destination confirms it. Re-running copy is
+always safe: a delta pass copies only what is new, carries flag changes, and with --sync-deletes
+removes what the source deleted. The state file is believed only while the destination backs
+it: a folder recreated or emptied there is checked again and what is missing copied again.
+Without a state file, messages are recognised by Message-ID + Date + size (a hash of
+From/To/Subject/Date without Message-ID), and get the flags the source has.
 
 Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or login failure.";
 
@@ -308,6 +311,11 @@ pub struct CopyArgs {
     /// source since (never anything it did not copy).
     #[arg(long)]
     pub sync_deletes: bool,
+    /// Copy again the messages mailport copied that were deleted on the destination since
+    /// (by its user, or a cleanup there). By default they are reported as deleted on the
+    /// destination and left deleted.
+    #[arg(long)]
+    pub recopy_deleted: bool,
     /// Run `verify` (full, by content hash) right after the copy.
     #[arg(long)]
     pub verify: bool,

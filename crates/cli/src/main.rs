@@ -563,6 +563,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     opts.dry_run = a.dry_run;
     opts.limits = Arc::new(limits(&a)?);
     opts.sync_deletes = a.sync_deletes;
+    opts.recopy_deleted = a.recopy_deleted;
     if a.sync_deletes && a.no_state {
         return Err(Failure::Usage(anyhow!(
             "--sync-deletes needs the state file; drop --no-state"
@@ -596,6 +597,21 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         let store = mailport_engine::Store::open_sqlite(&path)
             .await
             .map_err(|e| Failure::Usage(anyhow!("{e} (file {})", path.display())))?;
+        for r in store.repairs() {
+            let side = if r.on_destination() {
+                "destination"
+            } else {
+                "source"
+            };
+            eprintln!(
+                "mailport: the state file {} gave {} messages of {} folder {:?} UIDs that other messages had too \
+                 (written by an earlier mailport); they were renumbered and are found again by their identity",
+                path.display(),
+                r.messages,
+                side,
+                r.folder
+            );
+        }
         opts.ledger = Some(mailport_engine::Ledger {
             store,
             pair: format!("{source} -> {destination}"),

@@ -32,10 +32,14 @@ pub fn outcome_line(r: &FolderReport) -> String {
         return format!("FAILED {}: {e}", arrow(r));
     }
     format!(
-        "done {}: {} copied, {} present, {} skipped, {} failed of {} ({}, {:.1} s)",
+        "done {}: {} copied, {} present, {}{} skipped, {} failed of {} ({}, {:.1} s)",
         arrow(r),
         r.copied,
         r.already_present,
+        match r.deleted_on_destination {
+            0 => String::new(),
+            n => format!("{n} deleted on the destination, "),
+        },
         r.skipped_total(),
         r.failed_total(),
         r.source_messages,
@@ -171,10 +175,20 @@ pub fn table(report: &Report) -> String {
             tt.skipped
         ));
     } else {
+        let deleted_there = match tt.deleted_on_destination {
+            0 => String::new(),
+            n => format!(" + {n} deleted on the destination"),
+        };
         out.push_str(&format!(
-            "{} source messages = {} copied + {} already present + {} skipped + {} failed; {} subscriptions added.\n",
+            "{} source messages = {} copied + {} already present{deleted_there} + {} skipped + {} failed; {} subscriptions added.\n",
             tt.source_messages, tt.copied, tt.already_present, tt.skipped, tt.failed, report.subscriptions_added
         ));
+        if tt.deleted_on_destination > 0 {
+            out.push_str(&format!(
+                "{} messages mailport copied earlier were deleted on the destination since; they stay deleted (--recopy-deleted copies them again).\n",
+                tt.deleted_on_destination
+            ));
+        }
         let flags: u64 = report.folders.iter().map(|f| f.flags_updated).sum();
         let deleted: u64 = report.folders.iter().map(|f| f.deleted).sum();
         if flags + deleted > 0 {

@@ -18,7 +18,8 @@ use mailport_imap::{date::parse_internal_date, uidset, MessageMeta};
 
 use mailport_store::{Entry, FolderKey, FolderState, Outcome};
 
-use crate::identity::{IdentityRule, HEADER_FIELDS};
+use crate::backing;
+use crate::identity::IdentityRule;
 use crate::ledger::{self, Known, Ledger};
 use crate::names::Hierarchy;
 use crate::origin::{Origin, Source};
@@ -56,6 +57,9 @@ pub struct CopyOptions {
     pub ledger: Option<Ledger>,
     /// Delete on the destination what this tool copied and the source deleted since.
     pub sync_deletes: bool,
+    /// Copy again what this tool copied and the destination's user deleted
+    /// since (by default such messages are reported and left deleted).
+    pub recopy_deleted: bool,
     /// How messages already on the destination are recognised without the ledger.
     pub identity: IdentityRule,
     /// The user's limits on bytes and messages per second (all connections together).
@@ -78,6 +82,7 @@ impl Default for CopyOptions {
             plan: PlanOptions::default(),
             ledger: None,
             sync_deletes: false,
+            recopy_deleted: false,
             identity: IdentityRule::Strict,
             limits: Arc::default(),
         }
@@ -421,8 +426,11 @@ pub async fn copy(
                     o
                 }
             };
-            if let Some(e) = outcome {
-                create_errors.insert(i, e);
+            match outcome {
+                Some(e) => {
+                    create_errors.insert(i, e);
+                }
+                None => forget_missing(&opts, &plan.folders[i]).await,
             }
         }
         for (name, wire) in &plan.subscribe {
@@ -470,6 +478,25 @@ pub async fn copy(
     report.elapsed = started.elapsed();
     report.compute_totals();
     Ok(report)
+}
+
+/// A destination folder that had to be created holds nothing the ledger
+/// recorded in it (the account was wiped, the folder deleted): the ledger
+/// forgets that folder, so its messages are copied again.
+async fn forget_missing(opts: &CopyOptions, folder: &FolderPlan) {
+    let Some(l) = &opts.ledger else { return };
+    match l
+        .store
+        .forget_folder(&l.pair, &folder.source, &folder.destination)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            "destination folder {:?} was gone: copying again the {n} messages the state file recorded there",
+            folder.destination
+        ),
+        Err(e) => tracing::warn!("{e}"),
+    }
 }
 
 async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderReport)> {
@@ -648,47 +675,6 @@ pub(crate) fn skip_reason(m: &MessageMeta, opts: &CopyOptions) -> Option<&'stati
     }
 }
 
-/// What to do with each source message, decided before any byte moves.
-/// Messages not copied get their ledger entry in `records`.
-fn classify(
-    metas: Vec<MessageMeta>,
-    present: &mut HashMap<String, u32>,
-    opts: &CopyOptions,
-    report: &mut FolderReport,
-    records: &mut Vec<Entry>,
-) -> Vec<MessageMeta> {
-    let mut to_copy = Vec::new();
-    for m in metas {
-        let id = m.headers.as_ref().map(|h| opts.identity.key(h, m.size));
-        let skip = skip_reason(&m, opts);
-        if let Some(reason) = skip {
-            report.skip(reason);
-            records.push(ledger::settled(
-                &m,
-                id.unwrap_or_default(),
-                Outcome::Skipped,
-                Some(reason.into()),
-            ));
-        } else if let Some(n) = id
-            .as_ref()
-            .and_then(|id| present.get_mut(id))
-            .filter(|n| **n > 0)
-        {
-            *n -= 1;
-            report.already_present += 1;
-            records.push(ledger::settled(
-                &m,
-                id.unwrap_or_default(),
-                Outcome::AlreadyPresent,
-                None,
-            ));
-        } else {
-            to_copy.push(m);
-        }
-    }
-    to_copy
-}
-
 /// Copies one folder. Returns its report and whether to try again.
 async fn copy_folder(
     p: &mut Pair,
@@ -721,7 +707,10 @@ async fn copy_folder(
     });
     if let (Some(l), Some(now)) = (&ctx.opts.ledger, seen_now) {
         if let Ok(Some(before)) = l.store.folder_state(&l.pair, &folder.source).await {
-            if before == now && !ctx.opts.dry_run {
+            if before == now
+                && !ctx.opts.dry_run
+                && destination_unchanged(p, folder, now.uidvalidity, &ctx.opts).await
+            {
                 report.source_messages = u64::from(status.exists);
                 report.already_present = u64::from(status.exists);
                 report.unchanged = true;
@@ -748,8 +737,13 @@ async fn copy_folder(
         .as_ref()
         .map(|l| (l, l.key(&folder.source, status.uidvalidity)));
     let known = match &ledger {
+        // A dry run does not create the folder, so nothing recorded holds.
+        Some(_) if ctx.opts.dry_run && !folder.exists_on_destination => Known {
+            rest: metas,
+            ..Default::default()
+        },
         Some((l, key)) => match l.store.entries(key).await {
-            Ok(entries) => ledger::split(entries, metas),
+            Ok(entries) => ledger::split(entries, metas, ctx.opts.recopy_deleted),
             Err(e) => {
                 report.error = Some(e.to_string());
                 return (report, FolderEnd::Done);
@@ -760,73 +754,24 @@ async fn copy_folder(
             ..Default::default()
         },
     };
-    report.already_present += known.done;
-    let mut rest = known.rest;
-
-    // What the destination folder holds already, by identity (counted: the
-    // same message twice is two). Read even a folder this run created: a
-    // retry after a broken connection must find what the first attempt copied.
-    let mut present: HashMap<String, u32> = HashMap::new();
-    if !rest.is_empty() && (folder.exists_on_destination || !ctx.opts.dry_run) {
-        if known.in_flight {
-            if let Err(e) = settle(&mut p.dst, &folder.destination_wire).await {
-                return folder_error(report, "waiting for the destination folder to settle", &e);
-            }
-        }
-        // What the destination folder looked like when this tool last
-        // finished it; unchanged since, it holds nothing the ledger does not
-        // account for, and reading its headers (the cost of a delta pass) is
-        // not needed.
-        let seen_before = match (&ctx.opts.ledger, known.in_flight) {
-            (Some(l), false) => l
-                .store
-                .folder_state(&l.pair, &destination_key(folder, status.uidvalidity))
-                .await
-                .ok()
-                .flatten(),
-            _ => None,
-        };
-        match p.dst.select(&folder.destination_wire).await {
-            Ok(st) if seen_before.is_some_and(|b| same_destination(&b, &st)) => {}
-            Ok(st) if st.exists > 0 => match p.dst.fetch_meta("1:*", HEADER_FIELDS).await {
-                Ok(metas) => {
-                    for m in metas {
-                        *present
-                            .entry(
-                                ctx.opts
-                                    .identity
-                                    .key(m.headers.as_deref().unwrap_or_default(), m.size),
-                            )
-                            .or_default() += 1;
-                    }
-                }
-                Err(e) => return folder_error(report, "reading the destination folder", &e),
-            },
-            Ok(_) => {}
-            Err(e) => return folder_error(report, "opening the destination folder", &e),
-        }
-        // Destination copies the ledger accounts for are not evidence for
-        // other source messages (the same message twice in a folder).
-        for id in &known.done_identities {
-            if let Some(n) = present.get_mut(id) {
-                *n = n.saturating_sub(1);
-            }
-        }
-        present.retain(|_, n| *n > 0);
-        if !present.is_empty() {
-            let uids: Vec<u32> = rest.iter().map(|m| m.uid).collect();
-            match p
-                .src
-                .fetch_meta(&uidset::compress(&uids), HEADER_FIELDS)
-                .await
-            {
-                Ok(with_headers) => rest = with_headers,
-                Err(e) => return folder_error(report, "reading the source folder", &e),
-            }
-        }
-    }
+    report.deleted_on_destination += known.deleted_on_destination;
+    let gone = known.gone.clone();
     let mut records = Vec::new();
-    let to_copy = classify(rest, &mut present, &ctx.opts, &mut report, &mut records);
+    let sorted = match backing::sort(
+        p,
+        folder,
+        status.uidvalidity,
+        known,
+        &ctx.opts,
+        &mut report,
+        &mut records,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err((context, e)) => return folder_error(report, context, &e),
+    };
+    let to_copy = sorted.to_copy;
     let (to_copy, too_big): (Vec<_>, Vec<_>) = match append_limit(&p.dst) {
         Some(limit) => to_copy.into_iter().partition(|m| m.size <= limit),
         None => (to_copy, Vec::new()),
@@ -888,23 +833,29 @@ async fn copy_folder(
         // A helper's batch may be in flight: another pass settles it.
         return (report, FolderEnd::Retry);
     }
+    if let Err(e) = sync::carry_flags(
+        &mut p.dst,
+        folder,
+        sorted.flag_updates,
+        ledger.as_ref().map(|(l, key)| (*l, key)),
+        &mut report,
+    )
+    .await
+    {
+        return folder_error(report, "updating flags on the destination", &e);
+    }
     if let Some((l, key)) = &ledger {
         // Deletions owed to a later --sync-deletes pass keep the folder open.
-        let deletes_owed = !known.gone.is_empty() && !ctx.opts.sync_deletes;
-        if let Err(e) =
-            sync::carry_flags(&mut p.dst, folder, known.flag_updates, l, key, &mut report).await
-        {
-            return folder_error(report, "updating flags on the destination", &e);
-        }
+        let deletes_owed = !gone.is_empty() && !ctx.opts.sync_deletes;
         if ctx.opts.sync_deletes {
-            if let Err(e) =
-                sync::delete_gone(&mut p.dst, folder, known.gone, l, key, &mut report).await
-            {
+            if let Err(e) = sync::delete_gone(&mut p.dst, folder, gone, l, key, &mut report).await {
                 return folder_error(report, "deleting on the destination", &e);
             }
         }
         // Saved last: a folder is only "complete" once everything above held.
         if let Some(now) = seen_now {
+            // Messages deleted on the destination keep it incomplete: an
+            // unchanged folder is reported as all present without reading.
             let complete =
                 report.copied + report.already_present == report.source_messages && !deletes_owed;
             if complete {
@@ -1029,19 +980,21 @@ async fn help(p: &mut Pair, shared: &SharedFolder, ctx: &Ctx) -> (Tally, bool) {
     (tally, usable)
 }
 
-/// Where the destination folder's state is kept. It holds for the ledger
-/// entries of one source UIDVALIDITY: a rebuilt source folder has none and
-/// reads the destination.
-fn destination_key(folder: &FolderPlan, source_uidvalidity: u32) -> String {
-    mailport_store::destination_state_key(&folder.destination, source_uidvalidity)
-}
-
-fn same_destination(before: &FolderState, now: &mailport_imap::MailboxStatus) -> bool {
-    before.complete
-        && before.uidvalidity == now.uidvalidity
-        && before.uidnext.is_some()
-        && before.uidnext == now.uidnext
-        && before.messages == now.exists
+/// The source folder is unchanged since the last complete pass: the pass can
+/// skip it if the destination folder is also as that pass left it.
+async fn destination_unchanged(
+    p: &mut Pair,
+    folder: &FolderPlan,
+    source_uidvalidity: u32,
+    opts: &CopyOptions,
+) -> bool {
+    let Some(before) = backing::remembered(opts, folder, source_uidvalidity).await else {
+        return false;
+    };
+    match p.dst.select(&folder.destination_wire).await {
+        Ok(st) => backing::same_destination(&before, &st),
+        Err(_) => false,
+    }
 }
 
 /// Records the destination folder as this pass left it. Best effort: when
@@ -1066,30 +1019,13 @@ async fn remember_destination(
         .store
         .set_folder_state(
             &l.pair,
-            &destination_key(folder, source_uidvalidity),
+            &backing::destination_key(folder, source_uidvalidity),
             &state,
         )
         .await
     {
         tracing::warn!("{e}");
     }
-}
-
-/// After a run died mid-APPEND, the destination may still be committing
-/// that batch (the server had every byte): wait until the folder's UIDNEXT
-/// and message count stay the same for a second (at most ten seconds).
-async fn settle(dst: &mut Target, wire: &[u8]) -> Result<(), mailport_imap::Error> {
-    let mut last = None;
-    for _ in 0..10 {
-        let st = dst.select(wire).await?;
-        let now = (st.uidnext, st.exists);
-        if last == Some(now) {
-            return Ok(());
-        }
-        last = Some(now);
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-    Ok(())
 }
 
 /// Records outcomes. A failed write loses no mail (the identity check finds
@@ -1529,61 +1465,5 @@ mod tests {
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 1]);
         let big = vec![meta(1, 500, &[], "x"), meta(2, 5, &[], "x")];
         assert_eq!(batch(big, 100, 100).len(), 2);
-    }
-
-    #[test]
-    fn classification_accounts_for_every_message() {
-        let opts = CopyOptions {
-            skip_deleted: true,
-            max_size: Some(100),
-            since: parse_internal_date("01-Jan-2010 00:00:00 +0000"),
-            before: parse_internal_date("01-Jan-2020 00:00:00 +0000"),
-            ..Default::default()
-        };
-        let mut m = vec![
-            meta(1, 10, &["\\Deleted"], "01-Jan-2015 00:00:00 +0000"),
-            meta(2, 1000, &[], "01-Jan-2015 00:00:00 +0000"),
-            meta(3, 10, &[], "31-Dec-2009 23:59:59 +0000"),
-            meta(4, 10, &[], "01-Jan-2020 00:00:00 +0000"),
-            meta(5, 10, &[], "01-Jan-2015 00:00:00 +0000"),
-            meta(6, 10, &[], "01-Jan-2015 00:00:00 +0000"),
-            meta(7, 10, &[], "01-Jan-2015 00:00:00 +0000"),
-        ];
-        let hdr = b"Message-ID: <x@y>\r\nDate: d\r\n\r\n".to_vec();
-        for msg in &mut m[4..7] {
-            msg.headers = Some(hdr.clone());
-        }
-        // The destination holds that message once: one of the two copies is present.
-        let mut present = HashMap::from([(identity(&hdr, 10), 1)]);
-        let mut r = FolderReport {
-            source_messages: 7,
-            ..Default::default()
-        };
-        let mut records = Vec::new();
-        let to_copy = classify(m, &mut present, &opts, &mut r, &mut records);
-        assert_eq!(
-            to_copy.iter().map(|m| m.uid).collect::<Vec<_>>(),
-            vec![6, 7]
-        );
-        assert_eq!(r.already_present, 1);
-        assert_eq!(r.skipped_total(), 4);
-        // Every message not copied has its ledger entry, with the reason.
-        assert_eq!(records.len(), 5);
-        assert_eq!(
-            records
-                .iter()
-                .filter(|e| e.outcome == Outcome::Skipped)
-                .count(),
-            4
-        );
-        assert_eq!(
-            records
-                .iter()
-                .find(|e| e.uid == 2)
-                .and_then(|e| e.reason.as_deref()),
-            Some("larger than --max-size")
-        );
-        r.to_copy = 2;
-        assert!(r.adds_up());
     }
 }

@@ -47,27 +47,43 @@ pub fn clean_flags(flags: &[String]) -> Vec<String> {
 /// A done message whose flags changed on the source since they were carried.
 #[derive(Debug, Clone)]
 pub struct FlagUpdate {
+    /// Its ledger entry; `flags` as the destination copy has them.
     pub entry: Entry,
+    /// As the source has them now.
     pub flags: Vec<String>,
+}
+
+/// A source message the ledger records as on the destination.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub meta: MessageMeta,
+    pub entry: Entry,
 }
 
 /// A folder's source messages sorted against the ledger.
 #[derive(Debug, Default)]
 pub struct Known {
-    /// Messages the ledger says are on the destination.
-    pub done: u64,
-    /// Their identities: destination copies already accounted for.
-    pub done_identities: Vec<String>,
+    /// Messages the ledger says are on the destination: believed only
+    /// while the destination backs it (module `backing`).
+    pub done: Vec<Done>,
+    /// Copied earlier and deleted on the destination by its user since:
+    /// left alone unless they are to be copied again.
+    pub deleted_on_destination: u64,
     /// A previous run died while appending to this folder.
     pub in_flight: bool,
-    pub flag_updates: Vec<FlagUpdate>,
     /// Messages the ledger does not know as done: to be decided this pass.
     pub rest: Vec<MessageMeta>,
     /// Copied by us, and gone from the source since (for `--sync-deletes`).
     pub gone: Vec<Entry>,
 }
 
-pub fn split(mut entries: HashMap<u32, Entry>, metas: Vec<MessageMeta>) -> Known {
+/// Sorts a folder's messages by what the ledger recorded for them.
+/// `recopy_deleted`: messages deleted on the destination are decided again.
+pub fn split(
+    mut entries: HashMap<u32, Entry>,
+    metas: Vec<MessageMeta>,
+    recopy_deleted: bool,
+) -> Known {
     let mut k = Known::default();
     for m in metas {
         match entries.remove(&m.uid) {
@@ -75,16 +91,9 @@ pub fn split(mut entries: HashMap<u32, Entry>, metas: Vec<MessageMeta>) -> Known
                 k.in_flight = true;
                 k.rest.push(m);
             }
-            Some(e) if e.outcome.is_done() => {
-                k.done += 1;
-                k.done_identities.push(e.identity.clone());
-                let now = clean_flags(&m.flags);
-                if now != e.flags {
-                    k.flag_updates.push(FlagUpdate {
-                        entry: e,
-                        flags: now,
-                    });
-                }
+            Some(e) if e.outcome.is_done() => k.done.push(Done { meta: m, entry: e }),
+            Some(e) if e.outcome == Outcome::DeletedOnDestination && !recopy_deleted => {
+                k.deleted_on_destination += 1;
             }
             _ => k.rest.push(m),
         }
@@ -134,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn splits_done_changed_new_and_gone() {
+    fn splits_done_deleted_new_and_gone() {
         let mut entries = HashMap::new();
         for (uid, outcome, flags) in [
             (1, Outcome::Copied, vec!["\\Seen"]),
@@ -143,26 +152,36 @@ mod tests {
             (4, Outcome::AlreadyPresent, vec![]),
             (5, Outcome::Copied, vec![]),
             (7, Outcome::InFlight, vec![]),
+            (8, Outcome::DeletedOnDestination, vec![]),
         ] {
             let mut e = settled(&meta(uid, &flags), format!("id{uid}"), outcome, None);
             e.dest_uid = Some(uid + 100);
             entries.insert(uid, e);
         }
-        let metas = vec![
-            meta(1, &["\\Seen", "\\Recent"]),
-            meta(2, &["\\Flagged"]),
-            meta(3, &[]),
-            meta(4, &[]),
-            meta(6, &[]),
-        ];
-        let k = split(entries, metas);
-        assert_eq!(k.done, 3);
-        assert_eq!(k.done_identities, vec!["id1", "id2", "id4"]);
+        let metas = || {
+            vec![
+                meta(1, &["\\Seen", "\\Recent"]),
+                meta(2, &["\\Flagged"]),
+                meta(3, &[]),
+                meta(4, &[]),
+                meta(6, &[]),
+                meta(8, &[]),
+            ]
+        };
+        let k = split(entries.clone(), metas(), false);
+        let done: Vec<u32> = k.done.iter().map(|d| d.meta.uid).collect();
+        assert_eq!(done, vec![1, 2, 4]);
+        assert_eq!(k.done[1].entry.identity, "id2");
+        assert_eq!(k.deleted_on_destination, 1);
         assert!(!k.in_flight);
-        assert_eq!(k.flag_updates.len(), 1);
-        assert_eq!(k.flag_updates[0].entry.uid, 2);
-        assert_eq!(k.flag_updates[0].flags, vec!["\\Flagged"]);
         assert_eq!(k.rest.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![3, 6]);
         assert_eq!(k.gone.iter().map(|e| e.uid).collect::<Vec<_>>(), vec![5]);
+        // Asked to, messages deleted on the destination are decided again.
+        let k = split(entries, metas(), true);
+        assert_eq!(k.deleted_on_destination, 0);
+        assert_eq!(
+            k.rest.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![3, 6, 8]
+        );
     }
 }

@@ -22,6 +22,7 @@
 //! protocol and store crates. The engine never prints: it reports through
 //! [`copy::Progress`] and returns a [`report::Report`].
 
+mod backing;
 pub mod check;
 pub mod copy;
 pub mod identity;

@@ -1,5 +1,6 @@
 //! What a run did, per folder and in total. Every source message ends in
-//! exactly one outcome: copied, already present, skipped (why), failed (why).
+//! exactly one outcome: copied, already present, deleted on the destination
+//! by its user, skipped (why), failed (why).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +17,9 @@ pub struct FolderReport {
     pub source_messages: u64,
     pub copied: u64,
     pub already_present: u64,
+    /// Copied earlier, then deleted on the destination by its user: left
+    /// deleted (`--recopy-deleted` copies them again).
+    pub deleted_on_destination: u64,
     /// Reason -> count.
     pub skipped: BTreeMap<String, u64>,
     /// Reason -> count.
@@ -49,11 +53,13 @@ impl FolderReport {
     pub fn failed_total(&self) -> u64 {
         self.failed.values().sum()
     }
-    /// source = copied + present + skipped + failed (+ to_copy in a dry run).
+    /// source = copied + present + deleted on the destination + skipped +
+    /// failed (+ to_copy in a dry run).
     pub fn adds_up(&self) -> bool {
         self.source_messages
             == self.copied
                 + self.already_present
+                + self.deleted_on_destination
                 + self.skipped_total()
                 + self.failed_total()
                 + self.to_copy
@@ -73,6 +79,7 @@ pub struct Totals {
     pub source_messages: u64,
     pub copied: u64,
     pub already_present: u64,
+    pub deleted_on_destination: u64,
     pub skipped: u64,
     pub failed: u64,
     pub to_copy: u64,
@@ -98,6 +105,7 @@ impl Report {
             t.source_messages += f.source_messages;
             t.copied += f.copied;
             t.already_present += f.already_present;
+            t.deleted_on_destination += f.deleted_on_destination;
             t.skipped += f.skipped_total();
             t.failed += f.failed_total();
             t.to_copy += f.to_copy;

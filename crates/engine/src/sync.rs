@@ -1,7 +1,8 @@
-//! Carrying source changes to messages already copied: flags, and with
-//! `--sync-deletes` removals. Both act only on messages the ledger recorded,
-//! by the destination UID it recorded, and only while the destination
-//! folder's UIDVALIDITY is the one recorded.
+//! Carrying source changes to messages already on the destination: flags,
+//! and with `--sync-deletes` removals. Both act by the destination UID
+//! recorded (by the ledger, or found by identity this pass: module
+//! `backing`), and only while the destination folder's UIDVALIDITY is the
+//! one recorded. Removals touch only what this tool copied.
 
 use std::collections::BTreeMap;
 
@@ -21,8 +22,7 @@ pub async fn carry_flags(
     dst: &mut Target,
     folder: &FolderPlan,
     updates: Vec<FlagUpdate>,
-    ledger: &Ledger,
-    key: &FolderKey,
+    ledger: Option<(&Ledger, &FolderKey)>,
     report: &mut FolderReport,
 ) -> Result<(), Error> {
     if updates.is_empty() {
@@ -50,8 +50,10 @@ pub async fn carry_flags(
     }
     dst.change_flags(&changes).await?;
     report.flags_updated += records.len() as u64;
-    if let Err(e) = ledger.store.record(key, &records).await {
-        tracing::warn!("{e}");
+    if let Some((ledger, key)) = ledger {
+        if let Err(e) = ledger.store.record(key, &records).await {
+            tracing::warn!("{e}");
+        }
     }
     Ok(())
 }

@@ -28,6 +28,13 @@ pub struct UidRepair {
     pub messages: u64,
 }
 
+impl UidRepair {
+    /// The renumbered messages are the destination's (a Maildir written to).
+    pub fn on_destination(&self) -> bool {
+        self.pair.ends_with(crate::DESTINATION_SUFFIX)
+    }
+}
+
 impl Store {
     /// The UIDs of these message keys in `folder`: those given in earlier
     /// passes, and for keys not seen before new ones above every UID given

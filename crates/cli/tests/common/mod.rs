@@ -60,7 +60,7 @@ pub async fn snapshot(d: &Dovecot) -> Snapshot {
     session::snapshot(&mut c).await.unwrap()
 }
 
-/// source = copied + already present + skipped + failed (+ to copy, in a dry run), per folder.
+/// source = copied + already present + deleted on the destination + skipped + failed (+ to copy, in a dry run), per folder.
 pub fn assert_totals_add_up(j: &serde_json::Value) {
     let sum = |v: &serde_json::Value| {
         v.as_object()
@@ -70,6 +70,7 @@ pub fn assert_totals_add_up(j: &serde_json::Value) {
     for f in j["folders"].as_array().unwrap() {
         let parts = f["copied"].as_u64().unwrap()
             + f["already_present"].as_u64().unwrap()
+            + f["deleted_on_destination"].as_u64().unwrap()
             + f["to_copy"].as_u64().unwrap()
             + sum(&f["skipped"])
             + sum(&f["failed"]);
