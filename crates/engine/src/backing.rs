@@ -151,14 +151,14 @@ pub(crate) async fn sort(
     let mut dest_uidvalidity = None;
     let readable = folder.exists_on_destination || !opts.dry_run;
     if readable && !(rest.is_empty() && checked.trusted.is_empty()) {
-        if in_flight {
+        if !in_flight.is_empty() {
             settle(&mut p.dst, &folder.destination_wire)
                 .await
                 .map_err(|e| ("waiting for the destination folder to settle", e))?;
         }
-        let before = match in_flight {
-            false => remembered(opts, folder, source_uidvalidity).await,
-            true => None,
+        let before = match in_flight.is_empty() {
+            true => remembered(opts, folder, source_uidvalidity).await,
+            false => None,
         };
         let st = p
             .dst
@@ -205,6 +205,7 @@ pub(crate) async fn sort(
         Seen {
             checked,
             rest,
+            in_flight,
             pool,
             dest_uidvalidity,
         },
@@ -221,6 +222,8 @@ pub(crate) async fn sort(
 pub(crate) struct Seen {
     pub checked: Checked,
     pub rest: Vec<MessageMeta>,
+    /// Of `rest`, those a run that died was appending.
+    pub in_flight: HashSet<u32>,
     pub pool: Pool,
     pub dest_uidvalidity: Option<u32>,
 }
@@ -236,6 +239,7 @@ pub(crate) fn decide(
     let Seen {
         checked,
         rest,
+        in_flight,
         mut pool,
         dest_uidvalidity,
     } = seen;
@@ -291,7 +295,13 @@ pub(crate) fn decide(
             ));
         } else if let Some(c) = id.as_deref().and_then(|id| pool.take(id)) {
             report.already_present += 1;
-            let entry = found(&m, id.unwrap_or_default(), Outcome::AlreadyPresent, &c);
+            // The copy a run that died made is this tool's (--sync-deletes
+            // may remove it); anything else found is not.
+            let outcome = match in_flight.contains(&m.uid) {
+                true => Outcome::Copied,
+                false => Outcome::AlreadyPresent,
+            };
+            let entry = found(&m, id.unwrap_or_default(), outcome, &c);
             out.flag_updates.extend(resync(&m, &entry));
             records.push(entry);
         } else {

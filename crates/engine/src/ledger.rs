@@ -1,7 +1,7 @@
 //! The engine's use of the ledger: what a pass can skip, which flags changed
 //! on the source, which copied messages the source no longer has.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use mailport_imap::MessageMeta;
 use mailport_store::{Entry, FolderKey, Outcome, Store};
@@ -69,8 +69,9 @@ pub struct Known {
     /// Copied earlier and deleted on the destination by its user since:
     /// left alone unless they are to be copied again.
     pub deleted_on_destination: u64,
-    /// A previous run died while appending to this folder.
-    pub in_flight: bool,
+    /// Messages a previous run was appending when it died (in `rest`): a
+    /// copy of one found on the destination is that run's.
+    pub in_flight: HashSet<u32>,
     /// Messages the ledger does not know as done: to be decided this pass.
     pub rest: Vec<MessageMeta>,
     /// Copied by us, and gone from the source since (for `--sync-deletes`).
@@ -88,7 +89,7 @@ pub fn split(
     for m in metas {
         match entries.remove(&m.uid) {
             Some(e) if e.outcome == Outcome::InFlight => {
-                k.in_flight = true;
+                k.in_flight.insert(m.uid);
                 k.rest.push(m);
             }
             Some(e) if e.outcome.is_done() => k.done.push(Done { meta: m, entry: e }),
@@ -173,7 +174,7 @@ mod tests {
         assert_eq!(done, vec![1, 2, 4]);
         assert_eq!(k.done[1].entry.identity, "id2");
         assert_eq!(k.deleted_on_destination, 1);
-        assert!(!k.in_flight);
+        assert!(k.in_flight.is_empty());
         assert_eq!(k.rest.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![3, 6]);
         assert_eq!(k.gone.iter().map(|e| e.uid).collect::<Vec<_>>(), vec![5]);
         // Asked to, messages deleted on the destination are decided again.
