@@ -2,7 +2,8 @@
 //!
 //! mbsync (Debian isync) adds an `X-TUID:` header to every message it stores,
 //! so sizes differ and the default identity (Message-ID + Date + size) sees
-//! none of them; `--identity message-id` recognises them all.
+//! none of them; `--identity message-id` recognises them all, and gives
+//! them back the keywords mbsync dropped.
 
 mod common;
 
@@ -76,9 +77,38 @@ async fn copy_after_mbsync_adds_no_duplicates_with_message_id_identity() {
     let mut d = session::login(dst.imap_port, "alice", dst.password("alice"))
         .await
         .unwrap();
+    let after = session::snapshot(&mut d).await.unwrap();
+    // No message added: the same bytes in every folder. mbsync dropped the
+    // custom keywords; mailport gave the copies it found the source's flags.
+    let bytes = |s: &session::Snapshot| {
+        s.folders
+            .iter()
+            .map(|(f, m)| {
+                let mut h: Vec<String> = m.iter().map(|m| m.sha256.clone()).collect();
+                h.sort();
+                (f.clone(), h)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bytes(&after), bytes(&filled), "nothing was added");
+    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
+        .await
+        .unwrap();
+    let source = session::snapshot(&mut c).await.unwrap();
+    let flags = |s: &session::Snapshot| {
+        s.folders
+            .iter()
+            .map(|(f, m)| {
+                let mut v: Vec<Vec<String>> = m.iter().map(|m| m.flags.clone()).collect();
+                v.sort();
+                (f.clone(), v)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(flags(&filled), flags(&source), "mbsync kept every flag");
     assert_eq!(
-        session::snapshot(&mut d).await.unwrap().folders,
-        filled.folders,
-        "nothing was added"
+        flags(&after),
+        flags(&source),
+        "flags not carried to the copies found"
     );
 }
