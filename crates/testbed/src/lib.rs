@@ -4,7 +4,9 @@
 //!   loopback ports, passwd-file users, generated TLS certificates); stopped on drop.
 //!   A harness that cannot start its server returns an error: tests fail, never skip.
 //! - [`cyrus`]: private Cyrus IMAP 3.6 instances (the second implementation),
-//!   same shape as [`dovecot`]; both implement [`server::ImapServer`].
+//!   same shape as [`dovecot`]; all three servers implement [`server::ImapServer`].
+//! - [`courier`]: private Courier-IMAP 5.0 instances (the third implementation),
+//!   run from unpacked packages inside a private mount and PID namespace.
 //! - [`corpus`]: a deterministic, realistic sample mailbox.
 //! - [`session`]: load a corpus over IMAP, and snapshot an account (hashes,
 //!   flags, dates, folders, subscriptions) to compare source and destination.
@@ -15,6 +17,7 @@
 
 pub mod certs;
 pub mod corpus;
+pub mod courier;
 pub mod cyrus;
 pub mod dovecot;
 pub mod oauth;
@@ -25,6 +28,7 @@ pub mod server;
 pub mod session;
 
 pub use corpus::{Corpus, CorpusOptions};
+pub use courier::{Courier, CourierOptions};
 pub use cyrus::{Cyrus, CyrusOptions};
 pub use dovecot::{Dovecot, DovecotOptions, Layout};
 pub use server::ImapServer;
