@@ -658,7 +658,8 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
                 .manifest
                 .iter()
                 .filter(|l| l.verdict == mailport_engine::verify::Verdict::Present)
-                .map(|l| (l.uidvalidity, l.uid))
+                .filter(|l| l.change.is_none())
+                .filter_map(|l| Some((l.uidvalidity, l.uid?)))
                 .collect();
             let deleted = mailport_engine::origin::delete_proven(&source, &proven)
                 .await

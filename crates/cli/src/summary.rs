@@ -1,6 +1,7 @@
 //! The end-of-run summary: a table per folder (or JSON), reasons, totals.
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+use mailport_engine::verify::{Verdict, VerifyReport};
 use mailport_engine::{FolderReport, Report};
 
 pub fn human_bytes(n: u64) -> String {
@@ -183,6 +184,12 @@ pub fn table(report: &Report) -> String {
             "{} source messages = {} copied + {} already present{deleted_there} + {} skipped + {} failed; {} subscriptions added.\n",
             tt.source_messages, tt.copied, tt.already_present, tt.skipped, tt.failed, report.subscriptions_added
         ));
+        if tt.changed_by_destination > 0 {
+            out.push_str(&format!(
+                "{} messages are stored by the destination server with other bytes than the source's (it rewrote them on APPEND, e.g. line endings); `mailport verify` names each change.\n",
+                tt.changed_by_destination
+            ));
+        }
         if tt.deleted_on_destination > 0 {
             out.push_str(&format!(
                 "{} messages mailport copied earlier were deleted on the destination since; they stay deleted (--recopy-deleted copies them again).\n",
@@ -198,8 +205,9 @@ pub fn table(report: &Report) -> String {
     out
 }
 
-/// The verify result: a row per folder, then what is missing or different.
-pub fn verify_table(v: &mailport_engine::verify::VerifyReport) -> String {
+/// The verify result: a row per folder, then what is missing, different,
+/// duplicated or extra.
+pub fn verify_table(v: &VerifyReport) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header(vec![
@@ -209,7 +217,10 @@ pub fn verify_table(v: &mailport_engine::verify::VerifyReport) -> String {
         "Missing",
         "Flags differ",
         "Date differs",
+        "Changed",
         "Skipped",
+        "Duplicates",
+        "Extra",
     ]);
     for f in &v.folders {
         let name = if f.source == f.destination {
@@ -224,7 +235,10 @@ pub fn verify_table(v: &mailport_engine::verify::VerifyReport) -> String {
             num(f.missing),
             num(f.flags_differ),
             num(f.date_differs),
+            num(f.changed),
             num(f.skipped),
+            num(f.duplicates),
+            num(f.extra),
         ]);
     }
     let mut out = format!(
@@ -239,23 +253,47 @@ pub fn verify_table(v: &mailport_engine::verify::VerifyReport) -> String {
         if let Some(e) = &f.error {
             out.push_str(&format!("FAILED folder {}: {e}\n", f.source));
         }
+        if f.line_endings_changed > 0 {
+            out.push_str(&format!(
+                "{}: {} messages are present with their line endings changed by the destination server (CR/LF only; their content is the same)\n",
+                f.source, f.line_endings_changed
+            ));
+        }
     }
-    for m in v.manifest.iter().filter(|m| {
-        !matches!(
-            m.verdict,
-            mailport_engine::verify::Verdict::Present | mailport_engine::verify::Verdict::Skipped
-        )
-    }) {
+    for m in &v.manifest {
+        let what = match m.verdict {
+            Verdict::Present | Verdict::Skipped => continue,
+            Verdict::Missing => "missing",
+            Verdict::FlagsDiffer => "flags differ",
+            Verdict::DateDiffers => "date differs",
+            Verdict::Changed => match m.change {
+                Some(c) => c.describe(),
+                None => "size differs (verify without --quick names the change)",
+            },
+            Verdict::Duplicate => "duplicate on the destination",
+            Verdict::Extra => "only on the destination",
+        };
+        let at = match (m.uid, m.destination_uid) {
+            (Some(uid), _) => format!("{} UID {uid}", m.folder),
+            (None, Some(uid)) => format!("{} UID {uid} (destination)", m.destination_folder),
+            (None, None) => m.destination_folder.clone(),
+        };
         out.push_str(&format!(
-            "{:?}: {} UID {} ({} bytes, {})\n",
-            m.verdict, m.folder, m.uid, m.size, m.identity
+            "{what}: {at} ({} bytes, {})\n",
+            m.size, m.identity
         ));
     }
+    let extra: u64 = v.folders.iter().map(|f| f.extra).sum();
     out.push_str(if v.is_ok() {
-        "Every source message is on the destination.\n"
+        "Every source message is on the destination, once.\n"
     } else {
-        "NOT everything is on the destination: see above.\n"
+        "NOT everything is on the destination exactly once: see above.\n"
     });
+    if extra > 0 {
+        out.push_str(&format!(
+            "The destination also holds {extra} messages the source does not have (listed above; not an error: mail can arrive there during a migration).\n"
+        ));
+    }
     out
 }
 

@@ -327,21 +327,78 @@ async fn verify_finds_what_is_missing_or_different_and_writes_a_manifest() {
         "{lines:?}"
     );
 
-    // Tamper with the destination: one flag changed, one message gone.
+    // Mail arriving on the destination is listed, not an error.
     let mut c = session::login(dst.imap_port, "alice", dst.password("alice"))
         .await
         .unwrap();
+    let arrived =
+        b"From: new@example.org\r\nSubject: arrived\r\nMessage-ID: <arrived@x>\r\n\r\nhi\r\n";
+    c.append_start(b"Work").await.unwrap();
+    c.append_message(&[], None, arrived.len() as u64)
+        .await
+        .unwrap();
+    c.append_write(arrived).await.unwrap();
+    c.append_finish().await.unwrap();
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("only on the destination: Work UID"),
+        "{}",
+        text(&out)
+    );
+
+    // Tamper with the destination: one flag changed, one message gone, one
+    // copied twice.
     c.select(b"Work", false).await.unwrap();
     c.command(b"UID STORE 1 +FLAGS ($Tampered)").await.unwrap();
     c.command(b"UID STORE 2 +FLAGS (\\Deleted)").await.unwrap();
     c.command(b"UID EXPUNGE 2").await.unwrap();
+    c.command(b"UID COPY 3 Work").await.unwrap();
     for mode in [&[][..], &["--quick"][..]] {
-        let out = verify(mode);
+        let out = verify(&[&["--manifest", manifest.to_str().unwrap()], mode].concat());
         assert_eq!(out.status.code(), Some(1), "{mode:?}: {}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.contains("FlagsDiffer: Work UID") && stdout.contains("Missing: Work UID"),
-            "{mode:?}: {stdout}"
+        for what in [
+            "flags differ: Work UID",
+            "missing: Work UID",
+            "duplicate on the destination: Work UID",
+            "only on the destination: Work UID",
+        ] {
+            assert!(stdout.contains(what), "{mode:?}: no {what:?} in {stdout}");
+        }
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&manifest)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let count = |o: &str| lines.iter().filter(|l| l["outcome"] == o).count();
+        assert_eq!(
+            (count("duplicate"), count("extra")),
+            (1, 1),
+            "{mode:?}: {lines:?}"
         );
+        assert!(lines
+            .iter()
+            .filter(|l| l["outcome"] == "duplicate")
+            .all(|l| l["uid"].is_null() && l["destination_uid"].is_u64()));
     }
+}
+
+#[test]
+fn verify_changes_nothing_and_refuses_a_maildir_that_is_not_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-maildir");
+    let src = dir.path().join("src");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(src.join(sub)).unwrap();
+    }
+    let out = mailport()
+        .args(["verify", "--from"])
+        .arg(format!("maildir:{}", src.display()))
+        .arg("--to")
+        .arg(format!("maildir:{}", missing.display()))
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!missing.exists(), "verify created the destination Maildir");
 }

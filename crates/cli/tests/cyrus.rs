@@ -1,29 +1,14 @@
 //! The `mailport` binary between two different IMAP implementations:
 //! Dovecot and Cyrus IMAP 3.6, both private instances, in both directions.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
 mod common;
 
-use common::text;
+use common::{between as mailport, json, load, snapshot, text, with_crlf};
 
 use mailport_testbed::corpus::{Folder, Message};
 use mailport_testbed::{
-    session, Corpus, CorpusOptions, Cyrus, CyrusOptions, Dovecot, DovecotOptions, ImapServer,
-    Layout,
+    session, Corpus, CorpusOptions, Cyrus, CyrusOptions, Dovecot, DovecotOptions, Layout,
 };
-
-fn mailport(src: &dyn ImapServer, subcommand: &str, dst: &dyn ImapServer) -> Command {
-    let mut c = mailport_testbed::server::mailport_command(
-        Path::new(env!("CARGO_BIN_EXE_mailport")),
-        subcommand,
-        src,
-        dst,
-    );
-    c.stdin(Stdio::null());
-    c
-}
 
 fn start_cyrus() -> Cyrus {
     Cyrus::start(CyrusOptions::default())
@@ -36,45 +21,6 @@ fn start_dovecot(layout: Layout) -> Dovecot {
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
-}
-
-async fn load(server: &dyn ImapServer, corpus: &Corpus) {
-    let mut c = session::login(server.imap_port(), "alice", server.password("alice"))
-        .await
-        .unwrap();
-    session::load(&mut c, corpus).await.unwrap();
-}
-
-async fn snapshot(server: &dyn ImapServer) -> session::Snapshot {
-    let mut c = session::login(server.imap_port(), "alice", server.password("alice"))
-        .await
-        .unwrap();
-    session::snapshot(&mut c).await.unwrap()
-}
-
-/// Cyrus refuses bare LF in APPEND ("Message contains bare newlines"); mail
-/// reaches a real Cyrus through an MTA that writes CRLF, so a corpus loaded
-/// into it does too.
-fn with_crlf(corpus: &mut Corpus) {
-    for m in corpus.folders.iter_mut().flat_map(|f| &mut f.messages) {
-        m.raw = crlf(&m.raw);
-    }
-}
-
-/// Bare LF line ends turned into CRLF.
-fn crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
-    for (i, &b) in raw.iter().enumerate() {
-        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
 }
 
 fn message(raw: &[u8], flags: &[&str], date: &str) -> Message {

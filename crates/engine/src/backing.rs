@@ -25,7 +25,8 @@ use mailport_imap::{uidset, Error, MessageMeta};
 use mailport_store::{Entry, FolderState, Outcome};
 
 use crate::copy::{skip_reason, CopyOptions, Pair};
-use crate::identity::HEADER_FIELDS;
+use crate::fingerprint;
+use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::{self, clean_flags, Done, FlagUpdate, Known};
 use crate::plan::FolderPlan;
 use crate::report::FolderReport;
@@ -46,29 +47,80 @@ pub(crate) struct DestCopy {
 /// message (the same message twice in a folder is two).
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
-    by_identity: HashMap<String, VecDeque<DestCopy>>,
+    by_identity: HashMap<String, VecDeque<u32>>,
+    /// By Message-ID and Date only: copies a server may have rewritten
+    /// (their size differs), confirmed by content before they count.
+    by_loose: HashMap<String, Vec<u32>>,
+    copies: HashMap<u32, DestCopy>,
+    taken: HashSet<u32>,
 }
 
 impl Pool {
     pub(crate) fn new(metas: &[MessageMeta], opts: &CopyOptions) -> Pool {
-        let mut by_identity: HashMap<String, VecDeque<DestCopy>> = HashMap::new();
+        let mut pool = Pool::default();
         let mut sorted: Vec<&MessageMeta> = metas.iter().collect();
         sorted.sort_by_key(|m| m.uid);
         for m in sorted {
-            let id = opts
-                .identity
-                .key(m.headers.as_deref().unwrap_or_default(), m.size);
-            by_identity.entry(id).or_default().push_back(DestCopy {
-                uid: m.uid,
-                flags: clean_flags(&m.flags),
-            });
+            let headers = m.headers.as_deref().unwrap_or_default();
+            let id = opts.identity.key(headers, m.size);
+            pool.by_identity.entry(id).or_default().push_back(m.uid);
+            let loose = IdentityRule::MessageId.key(headers, m.size);
+            pool.by_loose.entry(loose).or_default().push(m.uid);
+            pool.copies.insert(
+                m.uid,
+                DestCopy {
+                    uid: m.uid,
+                    flags: clean_flags(&m.flags),
+                },
+            );
         }
-        Pool { by_identity }
+        pool
     }
 
     /// The first unclaimed destination copy of a message with this identity.
     pub(crate) fn take(&mut self, identity: &str) -> Option<DestCopy> {
-        self.by_identity.get_mut(identity)?.pop_front()
+        let queue = self.by_identity.get_mut(identity)?;
+        while let Some(uid) = queue.pop_front() {
+            if self.taken.insert(uid) {
+                return self.copies.get(&uid).cloned();
+            }
+        }
+        None
+    }
+
+    /// That destination copy, unless already claimed.
+    pub(crate) fn take_uid(&mut self, uid: u32) -> Option<DestCopy> {
+        match self.taken.insert(uid) {
+            true => self.copies.get(&uid).cloned(),
+            false => None,
+        }
+    }
+
+    fn has(&self, identity: &str) -> bool {
+        self.by_identity
+            .get(identity)
+            .is_some_and(|q| q.iter().any(|u| !self.taken.contains(u)))
+    }
+
+    /// Unclaimed copies with the same Message-ID and Date as a source
+    /// message that has no exact match: perhaps rewritten by the server.
+    fn rewritten_candidates(&self, m: &MessageMeta, opts: &CopyOptions) -> Vec<u32> {
+        let Some(headers) = m.headers.as_deref() else {
+            return Vec::new();
+        };
+        if self.has(&opts.identity.key(headers, m.size)) {
+            return Vec::new();
+        }
+        let loose = IdentityRule::MessageId.key(headers, m.size);
+        self.by_loose
+            .get(&loose)
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|u| !self.taken.contains(u))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -148,6 +200,7 @@ pub(crate) async fn sort(
         ..Default::default()
     };
     let mut pool = Pool::default();
+    let mut rewritten = HashMap::new();
     let mut dest_uidvalidity = None;
     let readable = folder.exists_on_destination || !opts.dry_run;
     if readable && !(rest.is_empty() && checked.trusted.is_empty()) {
@@ -197,6 +250,12 @@ pub(crate) async fn sort(
                         d.meta = h;
                     }
                 }
+                let metas = rest
+                    .iter()
+                    .chain(checked.unverified.iter().map(|d| &d.meta));
+                rewritten = confirm_rewritten(p, &pool, metas, opts)
+                    .await
+                    .map_err(|e| ("comparing copies the destination changed", e))?;
             }
         }
     }
@@ -207,6 +266,7 @@ pub(crate) async fn sort(
             rest,
             in_flight,
             pool,
+            rewritten,
             dest_uidvalidity,
         },
         folder,
@@ -225,6 +285,9 @@ pub(crate) struct Seen {
     /// Of `rest`, those a run that died was appending.
     pub in_flight: HashSet<u32>,
     pub pool: Pool,
+    /// Source UID -> destination UID of a copy whose bytes differ only in
+    /// line endings (the server rewrote it).
+    pub rewritten: HashMap<u32, u32>,
     pub dest_uidvalidity: Option<u32>,
 }
 
@@ -241,8 +304,17 @@ pub(crate) fn decide(
         rest,
         in_flight,
         mut pool,
+        rewritten,
         dest_uidvalidity,
     } = seen;
+    // An exact match first, else a copy the server rewrote.
+    let mut find = |m: &MessageMeta, id: &str, report: &mut FolderReport| {
+        pool.take(id).or_else(|| {
+            let c = pool.take_uid(*rewritten.get(&m.uid)?)?;
+            report.changed_by_destination += 1;
+            Some(c)
+        })
+    };
     let mut out = Sorted::default();
     report.already_present += checked.trusted.len() as u64;
     for d in checked.trusted {
@@ -272,7 +344,7 @@ pub(crate) fn decide(
         let id = opts
             .identity
             .key(d.meta.headers.as_deref().unwrap_or_default(), d.meta.size);
-        match pool.take(&id) {
+        match find(&d.meta, &id, report) {
             Some(c) => {
                 report.already_present += 1;
                 let entry = found(&d.meta, id, d.entry.outcome, &c);
@@ -293,7 +365,7 @@ pub(crate) fn decide(
                 Outcome::Skipped,
                 Some(reason.into()),
             ));
-        } else if let Some(c) = id.as_deref().and_then(|id| pool.take(id)) {
+        } else if let Some(c) = id.as_deref().and_then(|i| find(&m, i, report)) {
             report.already_present += 1;
             // The copy a run that died made is this tool's (--sync-deletes
             // may remove it); anything else found is not.
@@ -310,6 +382,51 @@ pub(crate) fn decide(
     }
     out.to_copy.sort_by_key(|m| m.uid);
     out
+}
+
+/// Source messages without an exact match whose Message-ID and Date match
+/// unclaimed destination copies: both read whole, paired where the bytes
+/// differ only in line endings. Returns source UID -> destination UID.
+async fn confirm_rewritten<'a>(
+    p: &mut Pair,
+    pool: &Pool,
+    metas: impl Iterator<Item = &'a MessageMeta>,
+    opts: &CopyOptions,
+) -> Result<HashMap<u32, u32>, Error> {
+    let candidates: Vec<(u32, Vec<u32>)> = metas
+        .map(|m| (m.uid, pool.rewritten_candidates(m, opts)))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    let mut out = HashMap::new();
+    if candidates.is_empty() {
+        return Ok(out);
+    }
+    let mut src_uids: Vec<u32> = candidates.iter().map(|(u, _)| *u).collect();
+    let mut dst_uids: Vec<u32> = candidates.iter().flat_map(|(_, c)| c.clone()).collect();
+    src_uids.sort_unstable();
+    dst_uids.sort_unstable();
+    dst_uids.dedup();
+    let none = HashMap::new();
+    let mut src = HashMap::new();
+    for part in src_uids.chunks(UIDS_PER_FETCH) {
+        src.extend(fingerprint::read(&mut p.src, &uidset::compress(part), &none).await?);
+    }
+    let mut dst = HashMap::new();
+    for part in dst_uids.chunks(UIDS_PER_FETCH) {
+        dst.extend(fingerprint::read(&mut p.dst, &uidset::compress(part), &none).await?);
+    }
+    let mut used = HashSet::new();
+    for (uid, cands) in candidates {
+        let Some(s) = src.get(&uid) else { continue };
+        let hit = cands
+            .into_iter()
+            .find(|d| !used.contains(d) && dst.get(d).is_some_and(|f| f.lines == s.lines));
+        if let Some(d) = hit {
+            used.insert(d);
+            out.insert(uid, d);
+        }
+    }
+    Ok(out)
 }
 
 /// A destination copy found by identity gets the flags the source has and
@@ -359,6 +476,30 @@ async fn source_headers(p: &mut Pair, uids: &[u32]) -> Result<HashMap<u32, Messa
         }
     }
     Ok(out)
+}
+
+/// How many of the copies just made (destination UID, source size) the
+/// destination stores with another size: it rewrote their bytes (line
+/// endings, headers). A Maildir destination is written byte for byte.
+pub(crate) async fn count_changed(
+    dst: &mut Target,
+    folder: &FolderPlan,
+    appended: &[(u32, u64)],
+) -> Result<u64, Error> {
+    if appended.is_empty() || matches!(dst, Target::Maildir(_)) {
+        return Ok(0);
+    }
+    dst.select(&folder.destination_wire).await?;
+    let sizes: HashMap<u32, u64> = appended.iter().copied().collect();
+    let mut uids: Vec<u32> = sizes.keys().copied().collect();
+    uids.sort_unstable();
+    let mut changed = 0;
+    for part in uids.chunks(UIDS_PER_FETCH) {
+        for m in dst.fetch_meta(&uidset::compress(part), &[]).await? {
+            changed += u64::from(sizes.get(&m.uid).is_some_and(|s| *s != m.size));
+        }
+    }
+    Ok(changed)
 }
 
 /// Where the destination folder's state is kept. It holds for the ledger

@@ -315,8 +315,15 @@ async fn connect_and_plan(
     ids: Option<&Ledger>,
     destination: &Destination,
     opts: &PlanOptions,
+    write: bool,
 ) -> Result<(Pair, Plan, bool), EngineError> {
-    let (src, dst) = tokio::join!(source.open_for(ids), destination.open_for(ids));
+    let dst = async {
+        match write {
+            true => destination.open_for(ids).await,
+            false => destination.open_to_read().await,
+        }
+    };
+    let (src, dst) = tokio::join!(source.open_for(ids), dst);
     let mut first = Pair {
         src: src.map_err(|source| EngineError::Session {
             side: Side::Source,
@@ -357,13 +364,13 @@ async fn connect_and_plan(
     Ok((first, plan, utf8))
 }
 
-/// For `verify`: a connected pair and the plan.
+/// For `verify`: a connected pair and the plan; nothing is created.
 pub(crate) async fn open_listings(
     source: &Origin,
     destination: &Destination,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan), EngineError> {
-    connect_and_plan(source, None, destination, opts)
+    connect_and_plan(source, None, destination, opts, false)
         .await
         .map(|(p, plan, _)| (p, plan))
 }
@@ -378,8 +385,14 @@ pub async fn copy(
     let started = Instant::now();
     let source = source.into();
     let destination = destination.into();
-    let (mut first, plan, utf8) =
-        connect_and_plan(&source, opts.ledger.as_ref(), &destination, &opts.plan).await?;
+    let (mut first, plan, utf8) = connect_and_plan(
+        &source,
+        opts.ledger.as_ref(),
+        &destination,
+        &opts.plan,
+        true,
+    )
+    .await?;
     progress.planned(&plan);
     let imap = |side: Side, context: &str| {
         let context = context.to_string();
@@ -818,7 +831,9 @@ async fn copy_folder(
     let own_broken = own.broken.clone();
     let helper_broken = helped.broken.is_some();
     report.helpers = helped.helpers;
+    let mut appended = Vec::new();
     for t in [own, helped] {
+        appended.extend(t.appended);
         report.copied += t.copied;
         report.bytes += t.bytes;
         for (reason, n) in t.failed {
@@ -832,6 +847,13 @@ async fn copy_folder(
     if helper_broken {
         // A helper's batch may be in flight: another pass settles it.
         return (report, FolderEnd::Retry);
+    }
+    match backing::count_changed(&mut p.dst, folder, &appended).await {
+        Ok(n) => report.changed_by_destination += n,
+        Err(e) => tracing::warn!(
+            "{}: could not read back the sizes of the copies: {e}",
+            folder.destination
+        ),
     }
     if let Err(e) = sync::carry_flags(
         &mut p.dst,
@@ -919,6 +941,12 @@ async fn run_batches(
         if let Some((l, key)) = ledger {
             write_ledger(l, key, &out.records).await;
         }
+        tally.appended.extend(
+            out.records
+                .iter()
+                .filter(|e| e.outcome == Outcome::Copied)
+                .filter_map(|e| Some((e.dest_uid?, e.size))),
+        );
         prefetched = out.next_fetch_sent;
         tally.batches += 1;
         tally.copied += out.copied;

@@ -10,12 +10,16 @@
 //! - [`plan`]: the pure folder mapping with every rule unit-tested.
 //! - [`identity`]: recognising a message already on the destination.
 //! - [`ledger`]: what the state store says a pass can skip or must update;
+//!   `backing`: whether the destination still holds what the ledger says,
+//!   and which messages are there already (identity, destination UIDs);
 //!   [`sync`] carries flag changes and (opt-in) deletions to copied messages.
 //! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND;
 //!   `share`: idle workers take batches of a big folder; [`throttle`]: servers
 //!   pushing back, and the user's rate limits.
 //! - [`report`]: per-folder outcomes whose totals add up.
-//! - [`verify`]: the independent check (hashes or identities) and the manifest.
+//! - [`verify`]: the independent check (hashes or identities) and the manifest;
+//!   [`fingerprint`]: exact and line-ending-normalised hashes that name what
+//!   a server changed.
 //! - [`check`]: what a server is and holds, read-only.
 //!
 //! Data flows one way: the CLI calls [`copy::copy`]; the engine calls the
@@ -25,6 +29,7 @@
 mod backing;
 pub mod check;
 pub mod copy;
+pub mod fingerprint;
 pub mod identity;
 pub mod ledger;
 pub mod login;

@@ -237,6 +237,29 @@ impl Source {
     }
 }
 
+/// Reads whole messages one after the other: a source, or a destination
+/// read back (verify, and copies compared with their source).
+pub(crate) trait BodyReader {
+    /// Starts reading the messages of a UID set.
+    async fn start(&mut self, set: &str) -> Result<(), Error>;
+    /// The next message, `None` after the last.
+    async fn next(&mut self) -> Result<Option<BodyStart>, Error>;
+    /// Bytes of the current message; 0 at its end.
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error>;
+}
+
+impl BodyReader for Source {
+    async fn start(&mut self, set: &str) -> Result<(), Error> {
+        self.body_fetch_start(set).await
+    }
+    async fn next(&mut self) -> Result<Option<BodyStart>, Error> {
+        self.body_next().await
+    }
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.body_read(buf).await
+    }
+}
+
 /// What a `Local` reads.
 enum Kind {
     Maildir(Maildir),
@@ -490,13 +513,13 @@ impl Local {
         }
     }
 
-    fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
+    pub(crate) fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
         let uids = self.uids(set)?;
         self.queue.extend(uids);
         Ok(())
     }
 
-    async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
+    pub(crate) async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
         let Some(uid) = self.queue.pop_front() else {
             self.body = None;
             return Ok(None);
@@ -510,7 +533,7 @@ impl Local {
         }))
     }
 
-    async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub(crate) async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         match &mut self.body {
             Some(s) => Ok(s.read(buf).await?),
             None => Ok(0),

@@ -24,6 +24,11 @@ pub struct FolderReport {
     pub skipped: BTreeMap<String, u64>,
     /// Reason -> count.
     pub failed: BTreeMap<String, u64>,
+    /// Copies the destination holds with other bytes than the source's: the
+    /// server rewrote them on APPEND (found present with only line endings
+    /// changed, or copied now and stored with another size). Counted in
+    /// `already_present` or `copied` as well.
+    pub changed_by_destination: u64,
     /// Copied earlier, flags changed on the source since: updated now.
     pub flags_updated: u64,
     /// Copied earlier, deleted on the source since: deleted now (`--sync-deletes`).
@@ -80,6 +85,7 @@ pub struct Totals {
     pub copied: u64,
     pub already_present: u64,
     pub deleted_on_destination: u64,
+    pub changed_by_destination: u64,
     pub skipped: u64,
     pub failed: u64,
     pub to_copy: u64,
@@ -106,6 +112,7 @@ impl Report {
             t.copied += f.copied;
             t.already_present += f.already_present;
             t.deleted_on_destination += f.deleted_on_destination;
+            t.changed_by_destination += f.changed_by_destination;
             t.skipped += f.skipped_total();
             t.failed += f.failed_total();
             t.to_copy += f.to_copy;

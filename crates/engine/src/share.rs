@@ -169,6 +169,8 @@ pub(crate) struct Tally {
     pub(crate) copied: u64,
     pub(crate) bytes: u64,
     pub(crate) failed: Vec<(String, u64)>,
+    /// Copies the destination numbered (APPENDUID): (its UID, the source's size).
+    pub(crate) appended: Vec<(u32, u64)>,
     /// Batches taken.
     pub(crate) batches: u64,
     /// Helpers that took at least one batch.
@@ -242,6 +244,7 @@ impl SharedFolder {
         s.tally.copied += t.copied;
         s.tally.bytes += t.bytes;
         s.tally.failed.extend(t.failed);
+        s.tally.appended.extend(t.appended);
         s.tally.batches += t.batches;
         s.tally.helpers += u64::from(t.batches > 0);
         if s.tally.broken.is_none() {

@@ -10,11 +10,11 @@
 use std::path::PathBuf;
 
 use mailport_imap::date::parse_internal_date;
-use mailport_imap::{uidset, AppendUid, Error, MailboxStatus, MessageMeta};
+use mailport_imap::{uidset, AppendUid, BodyStart, Error, MailboxStatus, MessageMeta};
 use mailport_mailstore::{Delivery, Layout, Maildir};
 
 use crate::ledger::Ledger;
-use crate::origin::{local_name, unusable, Local, Source};
+use crate::origin::{local_name, unusable, BodyReader, Local, Source};
 use crate::plan::Listing;
 use crate::session::{Connector, ImapSession, SessionError};
 use crate::sync::{self, FlagChange};
@@ -41,10 +41,24 @@ impl Destination {
     /// name, under the pair's name marked as the destination's), so delta
     /// passes can carry flag changes and deletions to them.
     pub async fn open_for(&self, ids: Option<&Ledger>) -> Result<Target, SessionError> {
+        self.open_with(ids, true).await
+    }
+
+    /// Opened to be read only (verify): a Maildir that is not there is an
+    /// error, not created.
+    pub async fn open_to_read(&self) -> Result<Target, SessionError> {
+        self.open_with(None, false).await
+    }
+
+    async fn open_with(&self, ids: Option<&Ledger>, create: bool) -> Result<Target, SessionError> {
         match self {
             Destination::Imap(c) => Ok(Target::Imap(c.open().await?)),
             Destination::Maildir { root, layout } => {
-                let m = Maildir::create(root, *layout).await.map_err(unusable)?;
+                let m = match create {
+                    true => Maildir::create(root, *layout).await,
+                    false => Maildir::open(root, *layout).await,
+                }
+                .map_err(unusable)?;
                 let mut reader = Local::maildir(m.clone()).await?;
                 reader.set_ids(ids.map(|l| Ledger {
                     store: l.store.clone(),
@@ -331,6 +345,28 @@ impl Target {
         match self {
             Target::Imap(s) => Source::Imap(s),
             Target::Maildir(m) => Source::Local(Box::new(m.reader)),
+        }
+    }
+}
+
+/// A destination read back, to compare a copy with its source.
+impl BodyReader for Target {
+    async fn start(&mut self, set: &str) -> Result<(), Error> {
+        match self {
+            Target::Imap(s) => s.body_fetch_start(set).await,
+            Target::Maildir(m) => m.reader.body_fetch_start(set),
+        }
+    }
+    async fn next(&mut self) -> Result<Option<BodyStart>, Error> {
+        match self {
+            Target::Imap(s) => s.body_next().await,
+            Target::Maildir(m) => m.reader.body_next().await,
+        }
+    }
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        match self {
+            Target::Imap(s) => s.body_read(buf).await,
+            Target::Maildir(m) => m.reader.body_read(buf).await,
         }
     }
 }

@@ -1,19 +1,30 @@
 //! `verify`: an independent check that every source message is on the
-//! destination, in the mapped folder, with the same flags and INTERNALDATE.
+//! destination, in the mapped folder, with the same flags and INTERNALDATE,
+//! once — and what else the destination folder holds.
 //!
 //! Independent of the ledger and of the copy's own bookkeeping: both sides are
-//! read afresh. Full mode compares SHA-256 of every message's bytes (both
-//! sides are read whole, streamed); `quick` compares identities (Message-ID,
-//! Date, size) instead. Messages the copy options leave out (filters, the
-//! destination's APPENDLIMIT is not known here) are reported as skipped.
+//! read afresh, and nothing is changed (a `maildir:` destination that does
+//! not exist is an error, not created). Full mode compares SHA-256 of every
+//! message's bytes (both sides are read whole, streamed); `quick` compares
+//! identities (Message-ID, Date, size) instead. Messages the copy options
+//! leave out (filters) are reported as skipped.
+//!
+//! Pairing goes from exact to loose: the same bytes (or identity); then in
+//! full mode the same bytes up to line endings (a server's rewrite: present,
+//! the change named); then the same Message-ID and Date (changed by the
+//! destination: its header or content differs, named). Destination messages
+//! left over are duplicates of a source message (the same key as one) or
+//! extra (no source counterpart). Duplicates fail the check — "nothing
+//! twice" is the promise; extra messages do not — mail arriving on the
+//! destination during a migration is normal — but are listed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use mailport_imap::{date::parse_internal_date, MessageMeta};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::copy::{open_listings, skip_reason, EngineError};
+use crate::fingerprint::{self, Change, Fingerprint};
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;
 use crate::origin::{Origin, Source};
@@ -24,21 +35,30 @@ use crate::CopyOptions;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
-    /// On the destination with the same bytes (or identity), flags and date.
+    /// On the destination with the same bytes (or identity, or bytes up to
+    /// line endings: see the line's `change`), flags and date.
     Present,
     FlagsDiffer,
     DateDiffers,
+    /// On the destination by Message-ID and Date, but its header or content
+    /// (or, in quick mode, its size) differs.
+    Changed,
     Missing,
     /// Left out by the copy options (filters).
     Skipped,
+    /// A second (third, ...) destination copy of one source message.
+    Duplicate,
+    /// A destination message with no source counterpart.
+    Extra,
 }
 
-/// One line of the manifest.
+/// One line of the manifest: a source message, or a destination message
+/// left over (duplicate or extra; then `uid` is null).
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestLine {
     pub folder: String,
     pub uidvalidity: u32,
-    pub uid: u32,
+    pub uid: Option<u32>,
     pub size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -47,6 +67,9 @@ pub struct ManifestLine {
     pub destination_uid: Option<u32>,
     #[serde(rename = "outcome")]
     pub verdict: Verdict,
+    /// How the destination changed the message, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -58,7 +81,14 @@ pub struct FolderCheck {
     pub missing: u64,
     pub flags_differ: u64,
     pub date_differs: u64,
+    /// Present with only line endings changed by the destination (counted
+    /// in `present`, `flags_differ` or `date_differs` too).
+    pub line_endings_changed: u64,
+    /// Found by Message-ID and Date with another header or content.
+    pub changed: u64,
     pub skipped: u64,
+    pub duplicates: u64,
+    pub extra: u64,
     pub error: Option<String>,
 }
 
@@ -73,19 +103,44 @@ pub struct VerifyReport {
 impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.folders.iter().all(|f| {
-            f.error.is_none() && f.missing == 0 && f.flags_differ == 0 && f.date_differs == 0
+            f.error.is_none()
+                && f.missing == 0
+                && f.flags_differ == 0
+                && f.date_differs == 0
+                && f.changed == 0
+                && f.duplicates == 0
         })
     }
 }
 
 struct Seen {
     meta: MessageMeta,
-    key: String,
-    sha: Option<String>,
+    /// Identity under the copy's rule.
+    identity: String,
+    /// Message-ID and Date only: the loosest pairing.
+    loose: String,
+    fingerprint: Option<Fingerprint>,
 }
 
-/// Reads one folder: metadata, and per message its comparison key (SHA-256
-/// of the bytes, or the identity in quick mode).
+impl Seen {
+    /// The keys it pairs by, from exact to loose.
+    fn keys(&self, quick: bool) -> [Option<String>; 3] {
+        match (&self.fingerprint, quick) {
+            (Some(f), false) => [
+                Some(f.exact.clone()),
+                Some(hex(&f.lines)),
+                Some(self.loose.clone()),
+            ],
+            _ => [Some(self.identity.clone()), None, Some(self.loose.clone())],
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads one folder: metadata, identities, and in full mode fingerprints.
 async fn read_folder(
     s: &mut Source,
     wire: &[u8],
@@ -97,42 +152,45 @@ async fn read_folder(
         return Ok((st.uidvalidity, Vec::new()));
     }
     let metas = s.fetch_meta("1:*", HEADER_FIELDS).await?;
-    let mut hashes: HashMap<u32, String> = HashMap::new();
+    let mut prints: HashMap<u32, Fingerprint> = HashMap::new();
     if !quick {
         let by_seq: HashMap<u32, u32> = metas.iter().map(|m| (m.seq, m.uid)).collect();
-        s.body_fetch_start("1:*").await?;
-        let mut buf = vec![0u8; 64 << 10];
-        while let Some(b) = s.body_next().await? {
-            let mut h = Sha256::new();
-            loop {
-                let n = s.body_read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            if let Some(uid) = b.uid.or_else(|| by_seq.get(&b.seq).copied()) {
-                hashes.insert(
-                    uid,
-                    h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
-                );
-            }
-        }
+        prints = fingerprint::read(s, "1:*", &by_seq).await?;
     }
     let seen = metas
         .into_iter()
         .map(|m| {
-            let id = rule.key(m.headers.as_deref().unwrap_or_default(), m.size);
-            let sha = hashes.remove(&m.uid);
-            let key = if quick {
-                id
-            } else {
-                sha.clone().unwrap_or_default()
-            };
-            Seen { meta: m, key, sha }
+            let headers = m.headers.as_deref().unwrap_or_default();
+            Seen {
+                identity: rule.key(headers, m.size),
+                loose: IdentityRule::MessageId.key(headers, m.size),
+                fingerprint: prints.remove(&m.uid),
+                meta: m,
+            }
         })
         .collect();
     Ok((st.uidvalidity, seen))
+}
+
+/// How a source message and its destination copy compare.
+fn compare(s: &Seen, d: &Seen, level: usize) -> (Verdict, Option<Change>) {
+    let change = match (&s.fingerprint, &d.fingerprint) {
+        (Some(a), Some(b)) => a.change_to(b),
+        _ => None,
+    };
+    if level == 2 {
+        return (Verdict::Changed, change);
+    }
+    let verdict = if clean_flags(&s.meta.flags) != clean_flags(&d.meta.flags) {
+        Verdict::FlagsDiffer
+    } else if parse_internal_date(&s.meta.internal_date)
+        != parse_internal_date(&d.meta.internal_date)
+    {
+        Verdict::DateDiffers
+    } else {
+        Verdict::Present
+    };
+    (verdict, change)
 }
 
 async fn check_folder(
@@ -166,59 +224,130 @@ async fn check_folder(
     } else {
         Vec::new()
     };
-    // Destination messages by key; each can vouch for one source message.
-    let mut pool: HashMap<&str, Vec<&Seen>> = HashMap::new();
-    for d in &dest {
-        pool.entry(d.key.as_str()).or_default().push(d);
-    }
     c.source_messages = source.len() as u64;
-    for s in &source {
-        let flags = clean_flags(&s.meta.flags);
-        let date = parse_internal_date(&s.meta.internal_date);
-        let candidates = pool.get_mut(s.key.as_str());
-        let (verdict, dest_uid) = match candidates {
-            Some(list) if !list.is_empty() && !s.key.is_empty() => {
-                // Prefer an exact match, so duplicates pair up correctly.
-                let exact = list.iter().position(|d| {
-                    clean_flags(&d.meta.flags) == flags
-                        && parse_internal_date(&d.meta.internal_date) == date
-                });
-                let i = exact.unwrap_or(0);
-                let d = list.swap_remove(i);
-                let v = if exact.is_some() {
-                    Verdict::Present
-                } else if clean_flags(&d.meta.flags) != flags {
-                    Verdict::FlagsDiffer
-                } else {
-                    Verdict::DateDiffers
-                };
-                (v, Some(d.meta.uid))
+    let pairs = pair_up(&source, &dest, quick);
+    let line = |m: &Seen, folder: &str, uid: Option<u32>, dest_uid: Option<u32>| ManifestLine {
+        folder: folder.to_string(),
+        uidvalidity,
+        uid,
+        size: m.meta.size,
+        sha256: m.fingerprint.as_ref().map(|f| f.exact.clone()),
+        identity: m.identity.clone(),
+        destination_folder: f.destination.clone(),
+        destination_uid: dest_uid,
+        verdict: Verdict::Missing,
+        change: None,
+    };
+    for (i, s) in source.iter().enumerate() {
+        let (verdict, change, dest_uid) = match pairs.of_source[i] {
+            Some((d, level)) => {
+                let (v, change) = compare(s, &dest[d], level);
+                (v, change, Some(dest[d].meta.uid))
             }
-            _ if skip_reason(&s.meta, opts).is_some() => (Verdict::Skipped, None),
-            _ => (Verdict::Missing, None),
+            None if skip_reason(&s.meta, opts).is_some() => (Verdict::Skipped, None, None),
+            None => (Verdict::Missing, None, None),
         };
         match verdict {
             Verdict::Present => c.present += 1,
             Verdict::FlagsDiffer => c.flags_differ += 1,
             Verdict::DateDiffers => c.date_differs += 1,
+            Verdict::Changed => c.changed += 1,
             Verdict::Missing => c.missing += 1,
             Verdict::Skipped => c.skipped += 1,
+            Verdict::Duplicate | Verdict::Extra => {}
+        }
+        if change == Some(Change::LineEndings) && verdict != Verdict::Changed {
+            c.line_endings_changed += 1;
         }
         manifest.push(ManifestLine {
-            folder: f.source.clone(),
-            uidvalidity,
-            uid: s.meta.uid,
-            size: s.meta.size,
-            sha256: s.sha.clone(),
-            identity: opts
-                .identity
-                .key(s.meta.headers.as_deref().unwrap_or_default(), s.meta.size),
-            destination_folder: f.destination.clone(),
-            destination_uid: dest_uid,
             verdict,
+            change,
+            ..line(s, &f.source, Some(s.meta.uid), dest_uid)
+        });
+    }
+    for (d, verdict) in pairs.left_over {
+        match verdict {
+            Verdict::Duplicate => c.duplicates += 1,
+            _ => c.extra += 1,
+        }
+        manifest.push(ManifestLine {
+            verdict,
+            ..line(&dest[d], &f.source, None, Some(dest[d].meta.uid))
         });
     }
     c
+}
+
+/// Source messages paired with destination copies.
+struct Pairs {
+    /// Per source message: its destination copy and the pairing level
+    /// (0 exact, 1 up to line endings, 2 Message-ID and Date).
+    of_source: Vec<Option<(usize, usize)>>,
+    /// Destination messages no source message took: duplicate or extra.
+    left_over: Vec<(usize, Verdict)>,
+}
+
+fn pair_up(source: &[Seen], dest: &[Seen], quick: bool) -> Pairs {
+    let mut of_source: Vec<Option<(usize, usize)>> = vec![None; source.len()];
+    let mut taken = vec![false; dest.len()];
+    let src_keys: Vec<_> = source.iter().map(|s| s.keys(quick)).collect();
+    let dst_keys: Vec<_> = dest.iter().map(|d| d.keys(quick)).collect();
+    for level in 0..3 {
+        let mut pool: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (d, keys) in dst_keys.iter().enumerate().rev() {
+            if let (false, Some(k)) = (taken[d], &keys[level]) {
+                pool.entry(k.as_str()).or_default().push(d);
+            }
+        }
+        for (i, keys) in src_keys.iter().enumerate() {
+            let Some(k) = keys[level].as_deref().filter(|k| !k.is_empty()) else {
+                continue;
+            };
+            if of_source[i].is_some() {
+                continue;
+            }
+            let Some(list) = pool.get_mut(k).filter(|l| !l.is_empty()) else {
+                continue;
+            };
+            // Prefer a copy with the same flags and date, so that duplicates
+            // pair up with the right source message.
+            let s = &source[i];
+            let exact = list.iter().rposition(|&d| {
+                clean_flags(&dest[d].meta.flags) == clean_flags(&s.meta.flags)
+                    && parse_internal_date(&dest[d].meta.internal_date)
+                        == parse_internal_date(&s.meta.internal_date)
+            });
+            let d = list.remove(exact.unwrap_or(list.len() - 1));
+            taken[d] = true;
+            of_source[i] = Some((d, level));
+        }
+    }
+    let source_keys: HashSet<&str> = src_keys
+        .iter()
+        .flat_map(|k| k.iter().flatten().map(String::as_str))
+        .filter(|k| !k.is_empty())
+        .collect();
+    let left_over = (0..dest.len())
+        .filter(|&d| !taken[d])
+        .map(|d| {
+            let twin = dst_keys[d]
+                .iter()
+                .flatten()
+                .any(|k| source_keys.contains(k.as_str()));
+            (
+                d,
+                if twin {
+                    Verdict::Duplicate
+                } else {
+                    Verdict::Extra
+                },
+            )
+        })
+        .collect();
+    Pairs {
+        of_source,
+        left_over,
+    }
 }
 
 /// Verifies every planned folder on one connection pair.

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use mailport_testbed::session::{self, Snapshot};
-use mailport_testbed::{Corpus, Dovecot, DovecotOptions};
+use mailport_testbed::{Corpus, Dovecot, DovecotOptions, ImapServer};
 
 /// A private Dovecot; the test fails (never skips) when it cannot start.
 pub fn start(o: DovecotOptions) -> Dovecot {
@@ -44,20 +44,59 @@ pub fn assert_exit(out: &Output, code: i32, server_log: &str) {
     );
 }
 
-/// Loads `corpus` into alice's mailbox on `d`.
-pub async fn load(d: &Dovecot, corpus: &Corpus) {
-    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
+/// Loads `corpus` into alice's mailbox on `server`.
+pub async fn load(server: &dyn ImapServer, corpus: &Corpus) {
+    let mut c = session::login(server.imap_port(), "alice", server.password("alice"))
         .await
         .unwrap();
     session::load(&mut c, corpus).await.unwrap();
 }
 
-/// Everything alice's mailbox on `d` holds.
-pub async fn snapshot(d: &Dovecot) -> Snapshot {
-    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
+/// Everything alice's mailbox on `server` holds.
+pub async fn snapshot(server: &dyn ImapServer) -> Snapshot {
+    let mut c = session::login(server.imap_port(), "alice", server.password("alice"))
         .await
         .unwrap();
     session::snapshot(&mut c).await.unwrap()
+}
+
+/// `mailport SUB` between two servers of any implementation (see
+/// [`mailport_testbed::server::mailport_command`]).
+pub fn between(src: &dyn ImapServer, subcommand: &str, dst: &dyn ImapServer) -> Command {
+    let mut c = mailport_testbed::server::mailport_command(
+        Path::new(env!("CARGO_BIN_EXE_mailport")),
+        subcommand,
+        src,
+        dst,
+    );
+    c.stdin(Stdio::null());
+    c
+}
+
+/// A summary or verify report printed with `--json`.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+/// Every bare LF line end turned into CRLF: servers that refuse bare LF in
+/// APPEND (Cyrus, Courier) get their mail through an MTA that writes CRLF,
+/// so a corpus loaded into them does too.
+pub fn with_crlf(corpus: &mut Corpus) {
+    for m in corpus.folders.iter_mut().flat_map(|f| &mut f.messages) {
+        m.raw = crlf(&m.raw);
+    }
+}
+
+/// Bare LF line ends turned into CRLF.
+pub fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// source = copied + already present + deleted on the destination + skipped + failed (+ to copy, in a dry run), per folder.
