@@ -162,6 +162,45 @@ fn refused_certificates_say_why_then_the_printed_pin_works() {
     }
 }
 
+/// What mbsync's CertificateFile and OfflineIMAP's sslcacertfile take: the
+/// server's own self-signed certificate as the CA file, also when it is
+/// marked CA:TRUE (`openssl req -x509`).
+#[test]
+fn a_servers_own_self_signed_certificate_as_the_ca_file_is_trusted() {
+    let dst = start(DovecotOptions::default());
+    for kind in [CertKind::SelfSigned, CertKind::SelfSignedCa] {
+        let (src, certs, _dir) = serve(kind.clone());
+        let own = certs.cert_pem.to_str().unwrap();
+        let out = copy_from(&src, &src.imaps_url("alice"), &dst, &["--from-tls-ca", own]);
+        assert_eq!(out.status.code(), Some(0), "{kind:?}: {}", text(&out));
+    }
+    // Another self-signed certificate of the same name (Debian's snakeoil
+    // certificate is CN=localhost too): it is called self-signed, with the
+    // pin that works, not "a different CA with the same name".
+    let (src, certs, _dir) = serve(CertKind::SelfSignedCa);
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = certs::generate_kind(other_dir.path(), &CertKind::SelfSignedCa).unwrap();
+    let out = copy_from(
+        &src,
+        &src.imaps_url("alice"),
+        &dst,
+        &["--from-tls-ca", other.cert_pem.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("its certificate is self-signed (CN=localhost)"),
+        "{err}"
+    );
+    assert!(!err.contains("same name"), "{err}");
+    let pin = fingerprint_of(&certs.cert_pem);
+    assert!(
+        err.contains(&format!("--from-tls-fingerprint {pin}")),
+        "{err}"
+    );
+    assert!(!err.contains("Other("), "a Debug-printed error: {err}");
+}
+
 #[test]
 fn a_wrong_pin_names_both_fingerprints() {
     let dst = start(DovecotOptions::default());

@@ -404,15 +404,21 @@ impl CertDiagnosis {
             rustls::Error::InvalidCertificate(e) => match e {
                 E::Expired | E::ExpiredContext { .. } => CertProblem::Expired,
                 E::NotValidYet | E::NotValidYetContext { .. } => CertProblem::NotYetValid,
-                E::UnknownIssuer if cert.as_ref().is_some_and(|c| c.self_issued) => {
+                // A self-signed certificate whose name a trusted CA also has
+                // (Debian's snakeoil certificate is CN=localhost, like many
+                // servers' own), or that is marked CA:TRUE (webpki: "CA used
+                // as end entity"), is still just self-signed.
+                E::UnknownIssuer | E::BadSignature | E::Other(_)
+                    if cert.as_ref().is_some_and(|c| c.self_issued) =>
+                {
                     CertProblem::SelfSigned
                 }
                 E::UnknownIssuer => CertProblem::UnknownIssuer,
                 E::BadSignature => CertProblem::BadSignature,
                 E::NotValidForName | E::NotValidForNameContext { .. } => CertProblem::WrongName,
-                other => CertProblem::Other(format!("{other:?}")),
+                other => CertProblem::Other(certificate_error_words(other)),
             },
-            other => CertProblem::Other(other.to_string()),
+            other => CertProblem::Other(error_words(other)),
         };
         CertDiagnosis {
             problem,
@@ -424,8 +430,18 @@ impl CertDiagnosis {
     }
 
     pub fn pin_mismatch(pinned: Fingerprint, der: &[u8], server_name: &str, now_unix: u64) -> Self {
+        CertDiagnosis::of(
+            CertProblem::PinMismatch { pinned },
+            der,
+            server_name,
+            now_unix,
+        )
+    }
+
+    /// `problem` of the certificate `der` presented for `server_name`.
+    pub fn of(problem: CertProblem, der: &[u8], server_name: &str, now_unix: u64) -> Self {
         CertDiagnosis {
-            problem: CertProblem::PinMismatch { pinned },
+            problem,
             server_name: server_name.to_string(),
             fingerprint: Fingerprint::of(der),
             cert: CertInfo::parse(der),
@@ -535,9 +551,155 @@ impl fmt::Display for CertDiagnosis {
 
 impl std::error::Error for CertDiagnosis {}
 
+/// A certificate error in words: rustls and webpki name theirs in CamelCase
+/// (`CaUsedAsEndEntity`), which no user should have to read.
+pub fn certificate_error_words(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    match e {
+        E::BadEncoding => "the certificate is not valid DER (corrupt or not a certificate)".into(),
+        E::Revoked => "the certificate has been revoked by its issuer".into(),
+        E::UnhandledCriticalExtension => {
+            "the certificate has a critical extension this client does not understand".into()
+        }
+        E::InvalidPurpose | E::InvalidPurposeContext { .. } => {
+            "the certificate is not meant for a server (its extended key usage does not allow TLS server authentication)".into()
+        }
+        E::ApplicationVerificationFailure => "the certificate was refused by a local check".into(),
+        E::UnknownRevocationStatus => "the certificate's revocation status is unknown".into(),
+        E::ExpiredRevocationList | E::ExpiredRevocationListContext { .. } => {
+            "the certificate revocation list has expired".into()
+        }
+        E::Other(other) => webpki_words(&other.0.to_string()),
+        other => webpki_words(&format!("{other:?}")),
+    }
+}
+
+/// Any rustls error in words (alerts and protocol complaints included).
+pub fn error_words(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(c) => certificate_error_words(c),
+        rustls::Error::AlertReceived(a) => format!(
+            "the server ended the handshake with the alert \"{}\"",
+            camel_words(&format!("{a:?}"))
+        ),
+        rustls::Error::PeerIncompatible(p) => format!(
+            "the server and mailport have no TLS version or cipher in common ({})",
+            camel_words(&format!("{p:?}"))
+        ),
+        rustls::Error::PeerMisbehaved(p) => format!(
+            "the server broke the TLS protocol ({})",
+            camel_words(&format!("{p:?}"))
+        ),
+        rustls::Error::General(text) => text.clone(),
+        other => camel_words(&other.to_string()),
+    }
+}
+
+/// webpki's error names, the common ones explained.
+fn webpki_words(name: &str) -> String {
+    let name = name.trim();
+    match name {
+        "CaUsedAsEndEntity" => "the server presented a CA certificate (CA:TRUE) as its own; if it is the server's own self-signed certificate, give that file as --from-tls-ca/--to-tls-ca or pin it".into(),
+        "EndEntityUsedAsCa" => "a server certificate was used to sign another certificate".into(),
+        "UnsupportedSignatureAlgorithm" | "UnsupportedSignatureAlgorithmForPublicKey" => {
+            "the certificate is signed with an algorithm this client does not accept (e.g. SHA-1 or MD5)".into()
+        }
+        "PathLenConstraintViolated" => "the certificate chain is longer than its CA allows".into(),
+        "MaximumPathDepthExceeded" | "MaximumPathBuildCallsExceeded" => {
+            "the certificate chain is too long to check".into()
+        }
+        "NameConstraintViolation" => "the certificate's names are outside what its CA may issue".into(),
+        "RequiredEkuNotFound" => "the certificate is not meant for a server (no TLS server usage)".into(),
+        "InvalidSignatureForPublicKey" => "the certificate's signature does not verify".into(),
+        _ => camel_words(name),
+    }
+}
+
+/// `CaUsedAsEndEntity` -> `ca used as end entity`; Debug punctuation dropped.
+pub fn camel_words(s: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for ch in s.chars() {
+        if ch.is_ascii_uppercase() {
+            if prev_lower {
+                out.push(' ');
+            }
+            out.push(ch.to_ascii_lowercase());
+            prev_lower = false;
+        } else if ch.is_alphanumeric() || ch == ' ' || ch == ':' || ch == '-' || ch == '.' {
+            out.push(ch);
+            prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        } else {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+            prev_lower = false;
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_refusal_reads_as_words() {
+        use rustls::CertificateError as E;
+        let cases = [
+            E::BadEncoding,
+            E::Revoked,
+            E::UnhandledCriticalExtension,
+            E::InvalidPurpose,
+            E::ApplicationVerificationFailure,
+            E::UnknownRevocationStatus,
+            E::ExpiredRevocationList,
+            E::Other(rustls::OtherError(std::sync::Arc::new(
+                std::io::Error::other("CaUsedAsEndEntity"),
+            ))),
+            E::Other(rustls::OtherError(std::sync::Arc::new(
+                std::io::Error::other("SomeFutureWebpkiError"),
+            ))),
+        ];
+        for e in cases {
+            let words = certificate_error_words(&e);
+            assert!(
+                !words.contains('(') || words.contains(' '),
+                "{e:?}: {words}"
+            );
+            assert!(
+                !words
+                    .chars()
+                    .zip(words.chars().skip(1))
+                    .any(|(a, b)| a.is_ascii_lowercase() && b.is_ascii_uppercase()),
+                "CamelCase left in {words:?}"
+            );
+            assert!(
+                !words.contains("Other") && !words.contains("Error("),
+                "{words}"
+            );
+        }
+        assert!(
+            certificate_error_words(&cases_ca()).contains("CA certificate (CA:TRUE) as its own")
+        );
+        assert_eq!(
+            camel_words("SomeFutureWebpkiError"),
+            "some future webpki error"
+        );
+        let alert = error_words(&rustls::Error::AlertReceived(
+            rustls::AlertDescription::HandshakeFailure,
+        ));
+        assert_eq!(
+            alert,
+            "the server ended the handshake with the alert \"handshake failure\""
+        );
+    }
+
+    fn cases_ca() -> rustls::CertificateError {
+        rustls::CertificateError::Other(rustls::OtherError(std::sync::Arc::new(
+            std::io::Error::other("CaUsedAsEndEntity"),
+        )))
+    }
 
     #[test]
     fn fingerprints_round_trip_in_the_forms_people_paste() {

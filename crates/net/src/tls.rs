@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::cert::{CertDiagnosis, Fingerprint};
+use crate::cert::{CertDiagnosis, CertProblem, Fingerprint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -178,10 +178,13 @@ impl TlsConnector {
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| ConnectError::Config(e.to_string()))?;
+        let mut trusted_leaves = Vec::new();
         let webpki = if opts.insecure || opts.fingerprint.is_some() {
             None
         } else {
-            let roots = Arc::new(trusted_roots(opts)?);
+            let (roots, leaves) = trusted_roots(opts)?;
+            trusted_leaves = leaves;
+            let roots = Arc::new(roots);
             Some(
                 rustls::client::WebPkiServerVerifier::builder_with_provider(
                     roots,
@@ -194,6 +197,7 @@ impl TlsConnector {
         let verifier = Verifier {
             provider,
             webpki,
+            trusted_leaves,
             pin: opts.fingerprint,
             insecure: opts.insecure,
         };
@@ -277,9 +281,11 @@ pub fn pem_certificates(pem: &[u8]) -> Vec<CertificateDer<'static>> {
         .collect()
 }
 
-/// The CA file's certificates, else the system's.
-fn trusted_roots(opts: &TlsOptions) -> Result<rustls::RootCertStore, ConnectError> {
+/// The CA file's certificates, else the system's; and the CA file's
+/// certificates themselves (DER), which a server may present as its own.
+fn trusted_roots(opts: &TlsOptions) -> Result<(rustls::RootCertStore, Vec<Vec<u8>>), ConnectError> {
     let mut roots = rustls::RootCertStore::empty();
+    let mut leaves = Vec::new();
     match &opts.ca_file {
         Some(path) => {
             let pem = std::fs::read(path).map_err(|e| {
@@ -293,6 +299,7 @@ fn trusted_roots(opts: &TlsOptions) -> Result<rustls::RootCertStore, ConnectErro
                 )));
             }
             for c in certs {
+                leaves.push(c.as_ref().to_vec());
                 roots.add(c).map_err(|e| {
                     ConnectError::Config(format!("bad CA certificate in {}: {e}", path.display()))
                 })?;
@@ -311,7 +318,7 @@ fn trusted_roots(opts: &TlsOptions) -> Result<rustls::RootCertStore, ConnectErro
             }
         }
     }
-    Ok(roots)
+    Ok((roots, leaves))
 }
 
 /// The certificate diagnosis a failed handshake carries, if that is why it failed.
@@ -336,7 +343,8 @@ fn handshake_reason(e: &std::io::Error) -> String {
         _ if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             "the server closed the connection during the TLS handshake".into()
         }
-        _ => e.to_string(),
+        Some(other) => crate::cert::error_words(other),
+        None => e.to_string(),
     }
 }
 
@@ -346,8 +354,33 @@ fn handshake_reason(e: &std::io::Error) -> String {
 struct Verifier {
     provider: Arc<rustls::crypto::CryptoProvider>,
     webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    /// Certificates of the user's CA file: a server presenting one of these
+    /// very certificates is trusted (its own self-signed certificate, as
+    /// mbsync's CertificateFile and OfflineIMAP's sslcacertfile take it,
+    /// even when made with CA:TRUE as `openssl req -x509` does), as long as
+    /// it is valid now and for the name.
+    trusted_leaves: Vec<Vec<u8>>,
     pin: Option<Fingerprint>,
     insecure: bool,
+}
+
+/// What keeps a certificate the user trusts by itself from being accepted
+/// now for `name`: its dates or its names (the handshake signature is still
+/// checked against its key).
+fn trusted_leaf_problem(der: &[u8], name: &str, now: u64) -> Option<CertProblem> {
+    let Some(c) = crate::cert::CertInfo::parse(der) else {
+        return Some(CertProblem::Other("the certificate cannot be read".into()));
+    };
+    let now = crate::cert::CertTime::from_unix(now);
+    if now > c.not_after {
+        Some(CertProblem::Expired)
+    } else if now < c.not_before {
+        Some(CertProblem::NotYetValid)
+    } else if !c.covers(name) {
+        Some(CertProblem::WrongName)
+    } else {
+        None
+    }
 }
 
 impl rustls::client::danger::ServerCertVerifier for Verifier {
@@ -380,6 +413,12 @@ impl rustls::client::danger::ServerCertVerifier for Verifier {
                 &name,
                 now.as_secs(),
             ));
+        }
+        if self.trusted_leaves.iter().any(|l| l == end_entity.as_ref()) {
+            return match trusted_leaf_problem(end_entity, &name, now.as_secs()) {
+                None => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+                Some(p) => refuse(CertDiagnosis::of(p, end_entity, &name, now.as_secs())),
+            };
         }
         let Some(webpki) = &self.webpki else {
             return Err(rustls::Error::General("no certificate verifier".into()));

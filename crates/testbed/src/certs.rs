@@ -27,6 +27,9 @@ pub enum CertKind {
     /// For `localhost` and `127.0.0.1`, signed by its own key (the CA is still
     /// written, but has not issued it).
     SelfSigned,
+    /// As `SelfSigned`, but marked CA:TRUE, as `openssl req -x509` makes
+    /// them (and as many servers' own certificates are).
+    SelfSignedCa,
 }
 
 pub fn generate(dir: &Path) -> std::io::Result<TestCerts> {
@@ -65,7 +68,10 @@ pub fn generate_kind(dir: &Path, kind: &CertKind) -> std::io::Result<TestCerts> 
         }
         _ => {}
     }
-    let cert = if *kind == CertKind::SelfSigned {
+    if *kind == CertKind::SelfSignedCa {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    let cert = if matches!(kind, CertKind::SelfSigned | CertKind::SelfSignedCa) {
         params.self_signed(&key).map_err(err)?
     } else {
         params.signed_by(&key, &issuer).map_err(err)?
