@@ -15,7 +15,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::{db, Store, StoreError};
 
 /// Keys per multi-row INSERT (4 parameters each).
-const KEYS_PER_INSERT: usize = 50;
+const KEYS_PER_INSERT: usize = 500;
 
 /// A folder whose stored UIDs were shared by several messages (written by a
 /// version before UIDs were reserved atomically), and what was done about it.
@@ -116,13 +116,7 @@ impl Store {
         for (c, chunk) in keys.chunks(KEYS_PER_INSERT).enumerate() {
             let mut sql =
                 String::from("INSERT INTO source_uids (pair, folder, message_key, uid) VALUES ");
-            for i in 0..chunk.len() {
-                let p = i * 4;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
-            }
+            sql.push_str(&self.params.rows(chunk.len(), 4));
             // A key numbered by another connection meanwhile keeps its UID;
             // a UID clash is impossible (reserved range) and would be an error.
             sql.push_str(" ON CONFLICT (pair, folder, message_key) DO NOTHING");
