@@ -14,7 +14,8 @@ Exit codes:
   0  everything copied (or already present, or skipped as asked)
   1  some messages or folders failed (the summary says which and why)
   2  usage error (bad flag, URL, regex, date or size)
-  3  connection or login failure";
+  3  connection or login failure
+  130  stopped by Ctrl-C (run the same command again to continue)";
 
 #[derive(Parser, Debug)]
 #[command(name = "mailport", version, about = "Move mailboxes between mail servers: nothing lost, nothing twice.", after_help = EXIT_HELP)]
@@ -120,7 +121,8 @@ it: a folder recreated or emptied there is checked again and what is missing cop
 Without a state file, messages are recognised by Message-ID + Date + size (a hash of
 From/To/Subject/Date without Message-ID), and get the flags the source has.
 
-Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or login failure.";
+Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or login failure,
+130 stopped by Ctrl-C (the batches in flight are finished and recorded; run again to continue).";
 
 /// The two endpoints and how to reach them (shared by copy and verify).
 #[derive(Args, Debug)]

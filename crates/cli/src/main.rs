@@ -11,6 +11,7 @@
 mod args;
 mod check;
 mod credentials;
+mod local_path;
 mod password;
 mod progress;
 mod summary;
@@ -40,6 +41,24 @@ use args::{CheckArgs, Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
 enum Failure {
     Usage(anyhow::Error),
     Connection(anyhow::Error),
+    /// Stopped by Ctrl-C (already said so).
+    Interrupted,
+}
+
+/// The first Ctrl-C stops the copy after the batches in flight (they are
+/// confirmed and recorded); a second one ends the process at once.
+fn stop_on_ctrl_c(cancel: mailport_engine::Cancel) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        cancel.cancel();
+        eprintln!("\nmailport: stopping after the messages being copied now (Ctrl-C again to stop at once)");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("mailport: stopped; run the same command again to continue");
+            std::process::exit(130);
+        }
+    });
 }
 
 fn main() -> ExitCode {
@@ -66,14 +85,23 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(clean) => ExitCode::from(if clean { 0 } else { 1 }),
-        Err(Failure::Usage(e)) => {
+        Err(f) => ExitCode::from(report_failure(&f)),
+    }
+}
+
+/// Prints a failure as one message; its exit code.
+fn report_failure(f: &Failure) -> u8 {
+    match f {
+        Failure::Usage(e) => {
             eprintln!("mailport: {e:#}");
-            ExitCode::from(2)
+            2
         }
-        Err(Failure::Connection(e)) => {
-            eprintln!("mailport: {}", render(&e));
-            ExitCode::from(3)
+        Failure::Connection(e) => {
+            eprintln!("mailport: {}", render(e));
+            3
         }
+        // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
+        Failure::Interrupted => 130,
     }
 }
 
@@ -219,12 +247,18 @@ fn local_store(flag: &str, url: &str, a: &Sides) -> Result<Option<LocalStore>, F
         Some(("mbox", p)) => ("mbox", p),
         _ => return Ok(None),
     };
-    let path = std::path::PathBuf::from(path);
-    if flag == "--from" && !path.exists() {
+    if path.is_empty() {
         return Err(Failure::Usage(anyhow!(
-            "{flag}: {kind}:{} does not exist",
-            path.display()
+            "{flag}: {kind}: needs a path, e.g. {kind}:~/Maildir"
         )));
+    }
+    let path = local_path::expand(path);
+    let problem = match flag {
+        "--from" => local_path::source_problem(kind, &path),
+        _ => local_path::destination_problem(&path),
+    };
+    if let Some(why) = problem {
+        return Err(Failure::Usage(anyhow!("{flag}: {kind}:{why}")));
     }
     Ok(Some(match kind {
         "maildir" => LocalStore::Maildir {
@@ -627,6 +661,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     };
     let verify_with = (a.verify || a.delete_source_after_verify)
         .then(|| (source.clone(), destination.clone(), opts.clone()));
+    stop_on_ctrl_c(opts.cancel.clone());
     let result = mailport_engine::copy(source, destination, opts, progress).await;
     if let Some(b) = bar_handle {
         b.finish();
@@ -640,6 +675,10 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         println!("{json}");
     } else {
         print!("{}", summary::table(&report));
+    }
+    if report.interrupted {
+        eprintln!("mailport: interrupted; run the same command again to continue (nothing is copied twice)");
+        return Err(Failure::Interrupted);
     }
     let mut clean = report.is_clean();
     if let Some((source, destination, opts)) = verify_with {
@@ -730,17 +769,33 @@ async fn run_check(a: CheckArgs) -> Result<bool, Failure> {
             connector(&a.sides, Side::Destination, to)?,
         ));
     }
+    // Each side is checked whatever happened to the other: what works is
+    // shown in full, then what does not.
     let mut results = Vec::new();
+    let mut failures = Vec::new();
     for (side, mut c) in sides {
-        match side {
-            Side::Source => discover(Some(&mut c), None).await?,
-            Side::Destination => discover(None, Some(&mut c)).await?,
+        let found = async {
+            match side {
+                Side::Source => discover(Some(&mut c), None).await?,
+                Side::Destination => discover(None, Some(&mut c)).await?,
+            }
+            mailport_engine::check::inspect(&c).await.map_err(|e| {
+                Failure::Connection(anyhow!("{side}: {}", render(&anyhow::Error::new(e))))
+            })
         }
-        let found = mailport_engine::check::inspect(&c).await.map_err(|e| {
-            Failure::Connection(anyhow!("{side}: {}", render(&anyhow::Error::new(e))))
-        })?;
-        results.push((side, found));
+        .await;
+        match found {
+            Ok(found) => results.push((side, found)),
+            Err(f) => failures.push(f),
+        }
     }
     check::print(&results, a.json);
-    Ok(true)
+    let last = failures.pop();
+    for f in &failures {
+        report_failure(f);
+    }
+    match last {
+        Some(f) => Err(f),
+        None => Ok(true),
+    }
 }

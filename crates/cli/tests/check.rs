@@ -125,3 +125,37 @@ async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() 
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("login as \"alice\""), "{}", text(&out));
 }
+
+/// One side failing does not hide the other: the working side is shown in
+/// full, then the other side's problem, and the exit code says it failed.
+#[test]
+fn check_shows_the_working_side_when_the_other_fails() {
+    let src = start(DovecotOptions::default());
+    let dst = start(DovecotOptions::default());
+    let mailport = std::path::Path::new(env!("CARGO_BIN_EXE_mailport"));
+    for broken_source in [false, true] {
+        let mut cmd = src.mailport_command(mailport, "check", &dst);
+        cmd.stdin(Stdio::null());
+        if broken_source {
+            cmd.env("MAILPORT_FROM_PASSWORD", "wrong-password");
+        } else {
+            cmd.env("MAILPORT_TO_PASSWORD", "wrong-password");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (works, fails) = if broken_source {
+            ("destination:", "source:")
+        } else {
+            ("source:", "destination:")
+        };
+        assert!(stdout.starts_with(works), "{stdout}");
+        assert!(
+            stdout.contains("greeting:") && stdout.contains("folders"),
+            "{stdout}"
+        );
+        assert!(stderr.contains(fails), "{stderr}");
+        assert!(!stderr.contains("wrong-password"), "{stderr}");
+    }
+}

@@ -228,3 +228,50 @@ async fn a_folder_shared_by_connections_into_a_maildir_gets_distinct_uids() {
         Vec::<String>::new()
     );
 }
+
+/// Ctrl-C stops at the next batch boundary: exit 130, the partial summary
+/// (totals adding up, the rest "interrupted"), and a re-run completes the
+/// mailbox with nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_finishes_the_batch_prints_the_summary_and_a_rerun_continues() {
+    let src = start(DovecotOptions::default());
+    let dst = start(DovecotOptions::default());
+    common::load(&src, &corpus(1200, 79)).await;
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("state.db");
+    let copy = || {
+        let mut cmd = src.copy_command(mailport(), &dst);
+        cmd.arg("--state")
+            .arg(&state_file)
+            .args(["--json", "--batch", "20"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let child = copy().spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted; run the same command again to continue"),
+        "{stderr}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["interrupted"], true);
+    common::assert_totals_add_up(&j);
+    let copied = j["totals"]["copied"].as_u64().unwrap();
+    assert!(copied > 0, "nothing copied before the Ctrl-C: {j:#}");
+
+    let out = copy().output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        snapshot(&src).await.differences(&snapshot(&dst).await, &[]),
+        Vec::<String>::new(),
+        "not exactly once after Ctrl-C and a re-run"
+    );
+}

@@ -396,3 +396,56 @@ async fn imap_to_a_maildir_that_dovecot_then_serves_as_is() {
     assert_eq!(want.differences(&got, &[]), Vec::<String>::new());
     assert_eq!(got.subscribed, want.subscribed);
 }
+
+/// A wrong `maildir:` path is one usage error (exit 2) naming the path and
+/// what is wrong — never a raw OS error or "connection failure".
+#[test]
+fn bad_maildir_paths_are_usage_errors_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(good.join(sub)).unwrap();
+    }
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a maildir").unwrap();
+    let good = format!("maildir:{}", good.display());
+    let file_url = format!("maildir:{}", file.display());
+    let under_file = format!("maildir:{}/sub", file.display());
+    let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+        ("maildir:", &good, vec!["--from: maildir: needs a path"]),
+        (
+            &file_url,
+            &good,
+            vec![file_url.as_str(), "is a file, not a Maildir directory"],
+        ),
+        (
+            &good,
+            &file_url,
+            vec![file_url.as_str(), "is a file, not a Maildir directory"],
+        ),
+        (
+            &good,
+            &under_file,
+            vec!["a-file", "is a file, not a directory"],
+        ),
+        (
+            &good,
+            "maildir:/proc/mailport-test",
+            vec!["cannot create /proc/mailport-test", "/proc is not writable"],
+        ),
+    ];
+    for (from, to, needles) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
+            .stdin(Stdio::null())
+            .args(["copy", "--no-state", "--from", from, "--to", to])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{from} -> {to}: {}", text(&out));
+        for n in needles {
+            assert!(err.contains(n), "{from} -> {to}: no {n:?} in {err}");
+        }
+        assert!(!err.contains("os error"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one message: {err}");
+    }
+}

@@ -64,6 +64,8 @@ pub struct CopyOptions {
     pub identity: IdentityRule,
     /// The user's limits on bytes and messages per second (all connections together).
     pub limits: Arc<Limits>,
+    /// Stops the copy at the next batch boundary.
+    pub cancel: crate::Cancel,
 }
 
 impl Default for CopyOptions {
@@ -85,6 +87,7 @@ impl Default for CopyOptions {
             recopy_deleted: false,
             identity: IdentityRule::Strict,
             limits: Arc::default(),
+            cancel: crate::Cancel::default(),
         }
     }
 }
@@ -487,6 +490,7 @@ pub async fn copy(
     }
     folders.sort_by_key(|(i, _)| *i);
     report.folders = folders.into_iter().map(|(_, r)| r).collect();
+    report.interrupted = ctx.opts.cancel.is_cancelled();
     report.plan = Arc::try_unwrap(ctx).map(|c| c.plan).unwrap_or_default();
     report.elapsed = started.elapsed();
     report.compute_totals();
@@ -516,6 +520,9 @@ async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize, FolderRepo
     let mut out = Vec::new();
     let mut idle = Instant::now();
     loop {
+        if ctx.opts.cancel.is_cancelled() {
+            break;
+        }
         if let Some((index, preparing)) = ctx.board.take_folder() {
             match own_folder(&mut pair, index, preparing, &ctx).await {
                 Some(report) => out.push((index, report)),
@@ -614,7 +621,7 @@ async fn own_folder(
             // count them as copied once, not as present.
             Some(prev) => merge_attempts(prev, r),
         });
-        if end == FolderEnd::Done || attempt == FOLDER_RETRIES {
+        if end == FolderEnd::Done || attempt == FOLDER_RETRIES || ctx.opts.cancel.is_cancelled() {
             if end == FolderEnd::Reconnect {
                 *pair = None;
             }
@@ -830,6 +837,7 @@ async fn copy_folder(
     let helped = shared.helpers_done().await;
     let own_broken = own.broken.clone();
     let helper_broken = helped.broken.is_some();
+    let interrupted = own.interrupted || helped.interrupted;
     report.helpers = helped.helpers;
     let mut appended = Vec::new();
     for t in [own, helped] {
@@ -843,6 +851,11 @@ async fn copy_folder(
     if let Some(reason) = own_broken {
         report.fail(&reason, left);
         return (report, FolderEnd::Reconnect);
+    }
+    if interrupted {
+        // The folder stays incomplete: the next pass reads it again.
+        report.fail(crate::cancel::INTERRUPTED, left);
+        return (report, FolderEnd::Done);
     }
     if helper_broken {
         // A helper's batch may be in flight: another pass settles it.
@@ -918,7 +931,17 @@ async fn run_batches(
     // True when the FETCH for the front batch was already sent (pipelining).
     let mut prefetched = false;
     let mut pushbacks = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
-    while let Some(b) = mine.pop_front().or_else(|| shared.pop()) {
+    loop {
+        if ctx.opts.cancel.is_cancelled() {
+            // Between batches: the last one is confirmed and recorded.
+            let left: u64 = mine.iter().map(|b| b.len() as u64).sum();
+            tally.failed.push((crate::cancel::INTERRUPTED.into(), left));
+            tally.interrupted = true;
+            break;
+        }
+        let Some(b) = mine.pop_front().or_else(|| shared.pop()) else {
+            break;
+        };
         if mine.is_empty() {
             mine.extend(shared.pop());
         }

@@ -16,7 +16,8 @@
 //! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND;
 //!   `share`: idle workers take batches of a big folder; [`throttle`]: servers
 //!   pushing back, and the user's rate limits.
-//! - [`report`]: per-folder outcomes whose totals add up.
+//! - [`report`]: per-folder outcomes whose totals add up; [`cancel`]: stopping
+//!   at the next batch boundary with the ledger consistent.
 //! - [`verify`]: the independent check (hashes or identities) and the manifest;
 //!   [`fingerprint`]: exact and line-ending-normalised hashes that name what
 //!   a server changed.
@@ -27,6 +28,7 @@
 //! [`copy::Progress`] and returns a [`report::Report`].
 
 mod backing;
+pub mod cancel;
 pub mod check;
 pub mod copy;
 pub mod fingerprint;
@@ -46,6 +48,7 @@ pub mod target;
 pub mod throttle;
 pub mod verify;
 
+pub use cancel::Cancel;
 pub use copy::{copy, CopyOptions, EngineError, NoProgress, Progress, Side};
 pub use ledger::Ledger;
 pub use login::{AdminStyle, AuthMech, Credentials, TokenSource};

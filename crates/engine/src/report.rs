@@ -96,6 +96,9 @@ pub struct Totals {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub dry_run: bool,
+    /// Stopped early (Ctrl-C): folders not started are not in `folders`,
+    /// messages not reached in started ones failed as interrupted.
+    pub interrupted: bool,
     pub plan: Plan,
     pub folders: Vec<FolderReport>,
     pub subscriptions_added: u64,

@@ -177,6 +177,8 @@ pub(crate) struct Tally {
     pub(crate) helpers: u64,
     /// The connections broke mid-batch (why): the folder needs another pass.
     pub(crate) broken: Option<String>,
+    /// The copy was stopped (Ctrl-C) before every batch was taken.
+    pub(crate) interrupted: bool,
 }
 
 /// One folder's batches, taken by its owner and its helpers.
@@ -247,6 +249,7 @@ impl SharedFolder {
         s.tally.appended.extend(t.appended);
         s.tally.batches += t.batches;
         s.tally.helpers += u64::from(t.batches > 0);
+        s.tally.interrupted |= t.interrupted;
         if s.tally.broken.is_none() {
             s.tally.broken = t.broken;
         }
