@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use mailport_engine::check::Inspection;
 use mailport_engine::Side;
 
-use crate::summary::human_bytes;
+use crate::summary::{count, human_bytes};
 
 pub fn print(results: &[(Side, Inspection)], json: bool) {
     if json {
@@ -67,31 +67,37 @@ fn text(side: Side, i: &Inspection) -> String {
     for n in &i.namespaces {
         let _ = writeln!(o, "  namespace:     {n}");
     }
+    let mailboxes = i.folders.iter().filter(|f| f.selectable).count() as u64;
     let _ = writeln!(
         o,
-        "  folders:       {} with {} messages, {}",
-        i.folders.len(),
-        i.messages,
+        "  folders:       {} with {}, {}",
+        count(mailboxes, "folder"),
+        count(i.messages, "message"),
         human_bytes(i.bytes)
     );
-    let width = i
-        .folders
-        .iter()
-        .map(|f| f.name.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = i.folders.iter().map(|f| width(&f.name)).max().unwrap_or(0);
     for f in &i.folders {
+        let name = pad(&f.name, width);
         if f.selectable {
             let _ = writeln!(
                 o,
-                "    {:<width$}  {:>7}  {:>10}",
-                f.name,
+                "    {name}  {:>7}  {:>10}",
                 f.messages,
                 human_bytes(f.bytes)
             );
         } else {
-            let _ = writeln!(o, "    {:<width$}  (holds no messages)", f.name);
+            let _ = writeln!(o, "    {name}  (a parent only: holds no messages)");
         }
     }
     o
+}
+
+/// Terminal columns `s` takes (CJK and emoji take two each).
+fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `s` padded with spaces to `columns` terminal columns.
+fn pad(s: &str, columns: usize) -> String {
+    format!("{s}{}", " ".repeat(columns.saturating_sub(width(s))))
 }

@@ -619,6 +619,9 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     opts.connections = connections(&a, source.server(), destination.imap());
     let endpoints = endpoints(&source, &destination);
     let endpoints = endpoint_refs(&endpoints);
+    // A state file this run creates is removed again if the run cannot even
+    // start (a refused login): it would hold nothing but confusion.
+    let mut new_state_file = None;
     if !a.no_state && !a.dry_run {
         let path = match &a.state {
             Some(p) => p.clone(),
@@ -628,6 +631,9 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
                 ))
             })?,
         };
+        if !path.exists() {
+            new_state_file = Some(path.clone());
+        }
         let store = mailport_engine::Store::open_sqlite(&path)
             .await
             .map_err(|e| Failure::Usage(anyhow!("{e} (file {})", path.display())))?;
@@ -654,10 +660,10 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
 
     let bars = std::io::stderr().is_terminal();
     let (progress, bar_handle): (Arc<dyn Progress>, Option<Arc<progress::Bars>>) = if bars {
-        let b = Arc::new(progress::Bars::new());
+        let b = Arc::new(progress::Bars::new(opts.dry_run));
         (b.clone(), Some(b))
     } else {
-        (Arc::new(progress::Lines::new()), None)
+        (Arc::new(progress::Lines::new(opts.dry_run)), None)
     };
     let verify_with = (a.verify || a.delete_source_after_verify)
         .then(|| (source.clone(), destination.clone(), opts.clone()));
@@ -665,6 +671,13 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     let result = mailport_engine::copy(source, destination, opts, progress).await;
     if let Some(b) = bar_handle {
         b.finish();
+    }
+    if let (Err(_), Some(path)) = (&result, &new_state_file) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
     }
     let report =
         result.map_err(|e| connection_failure(anyhow!(e).context("copy failed"), &endpoints))?;

@@ -8,31 +8,36 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mailport_engine::plan::Plan;
 use mailport_engine::{FolderReport, Progress};
 
-use crate::summary::{human_bytes, outcome_line};
+use crate::summary::{count, human_bytes, outcome_line};
 
 pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
     folders: Mutex<HashMap<usize, ProgressBar>>,
     names: Mutex<Vec<String>>,
+    /// Folders read so far (their sizes are in the total).
+    started: Mutex<usize>,
+    dry_run: bool,
 }
 
 impl Bars {
-    pub fn new() -> Self {
+    pub fn new(dry_run: bool) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
         let overall = multi.add(ProgressBar::new(0));
+        // No bar until something is to be copied: an empty total draws as full.
         overall.set_style(
-            ProgressStyle::with_template("{prefix:<24.bold} [{bar:30.cyan/blue}] {decimal_bytes}/{decimal_total_bytes} {msg} {decimal_bytes_per_sec} ETA {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix:<24.bold} {msg}").expect("valid template"),
         );
         overall.set_prefix("total");
+        overall.set_message("reading folders...");
         overall.enable_steady_tick(Duration::from_millis(250));
         Bars {
             multi,
             overall,
             folders: Mutex::new(HashMap::new()),
             names: Mutex::new(Vec::new()),
+            started: Mutex::new(0),
+            dry_run,
         }
     }
 
@@ -47,7 +52,24 @@ impl Progress for Bars {
         *self.names.lock().expect("lock") = plan.folders.iter().map(|f| f.source.clone()).collect();
     }
     fn folder_started(&self, index: usize, messages: u64, bytes: u64) {
+        if self.overall.length() == Some(0) && bytes > 0 {
+            self.overall.set_style(
+                ProgressStyle::with_template("{prefix:<24.bold} [{bar:30.cyan/blue}] {decimal_bytes}/{decimal_total_bytes} {msg} {decimal_bytes_per_sec} ETA {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+        }
         self.overall.inc_length(bytes);
+        // The total grows as folders are read: say how far that is.
+        let folders = self.names.lock().expect("lock").len();
+        let mut started = self.started.lock().expect("lock");
+        *started += 1;
+        self.overall.set_message(if *started < folders {
+            format!("({started} of {folders} folders read)")
+        } else {
+            String::new()
+        });
+        drop(started);
         if messages == 0 {
             return;
         }
@@ -97,19 +119,21 @@ impl Progress for Bars {
         if let Some(b) = self.folders.lock().expect("lock").remove(&index) {
             b.finish_and_clear();
         }
-        let _ = self.multi.println(outcome_line(report));
+        let _ = self.multi.println(outcome_line(report, self.dry_run));
     }
 }
 
 /// Plain lines for logs and pipes.
 pub struct Lines {
     names: Mutex<Vec<String>>,
+    dry_run: bool,
 }
 
 impl Lines {
-    pub fn new() -> Self {
+    pub fn new(dry_run: bool) -> Self {
         Lines {
             names: Mutex::new(Vec::new()),
+            dry_run,
         }
     }
 }
@@ -117,7 +141,7 @@ impl Lines {
 impl Progress for Lines {
     fn planned(&self, plan: &Plan) {
         *self.names.lock().expect("lock") = plan.folders.iter().map(|f| f.source.clone()).collect();
-        eprintln!("planned {} folders", plan.folders.len());
+        eprintln!("planned {}", count(plan.folders.len() as u64, "folder"));
     }
     fn folder_started(&self, index: usize, messages: u64, bytes: u64) {
         let name = self
@@ -128,12 +152,13 @@ impl Progress for Lines {
             .cloned()
             .unwrap_or_default();
         eprintln!(
-            "folder {name}: {messages} messages to copy, {}",
+            "folder {name}: {} to copy, {}",
+            count(messages, "message"),
             human_bytes(bytes)
         );
     }
     fn folder_finished(&self, _index: usize, report: &FolderReport) {
-        eprintln!("{}", outcome_line(report));
+        eprintln!("{}", outcome_line(report, self.dry_run));
     }
 }
 

@@ -4,8 +4,18 @@ use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
 use mailport_engine::verify::{Verdict, VerifyReport};
 use mailport_engine::{FolderReport, Report};
 
+/// `1 message`, `2 messages`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Sizes in SI units, written as the progress bars write them (`kB`).
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut u = 0;
     while v >= 1000.0 && u < UNITS.len() - 1 {
@@ -28,9 +38,20 @@ fn arrow(r: &FolderReport) -> String {
 }
 
 /// One line per finished folder, for logs and above the progress bars.
-pub fn outcome_line(r: &FolderReport) -> String {
+pub fn outcome_line(r: &FolderReport, dry_run: bool) -> String {
     if let Some(e) = &r.error {
         return format!("FAILED {}: {e}", arrow(r));
+    }
+    if dry_run {
+        return format!(
+            "planned {}: {} to copy ({}), {} already present, {} skipped of {}",
+            arrow(r),
+            r.to_copy,
+            human_bytes(r.bytes),
+            r.already_present,
+            r.skipped_total(),
+            count(r.source_messages, "message")
+        );
     }
     format!(
         "done {}: {} copied, {} present, {}{} skipped, {} failed of {} ({}, {:.1} s)",
@@ -43,7 +64,7 @@ pub fn outcome_line(r: &FolderReport) -> String {
         },
         r.skipped_total(),
         r.failed_total(),
-        r.source_messages,
+        count(r.source_messages, "message"),
         human_bytes(r.bytes),
         r.elapsed.as_secs_f64()
     )
@@ -168,8 +189,8 @@ pub fn table(report: &Report) -> String {
     let tt = &report.totals;
     if report.dry_run {
         out.push_str(&format!(
-            "{} source messages: {} to copy ({}), {} already present, {} skipped.\n",
-            tt.source_messages,
+            "{}: {} to copy ({}), {} already present, {} skipped.\n",
+            count(tt.source_messages, "source message"),
             tt.to_copy,
             human_bytes(tt.bytes),
             tt.already_present,
@@ -181,8 +202,9 @@ pub fn table(report: &Report) -> String {
             n => format!(" + {n} deleted on the destination"),
         };
         out.push_str(&format!(
-            "{} source messages = {} copied + {} already present{deleted_there} + {} skipped + {} failed; {} subscriptions added.\n",
-            tt.source_messages, tt.copied, tt.already_present, tt.skipped, tt.failed, report.subscriptions_added
+            "{} = {} copied + {} already present{deleted_there} + {} skipped + {} failed; {} added.\n",
+            count(tt.source_messages, "source message"), tt.copied, tt.already_present, tt.skipped, tt.failed,
+            count(report.subscriptions_added, "subscription")
         ));
         if tt.changed_by_destination > 0 {
             out.push_str(&format!(

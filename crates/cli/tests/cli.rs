@@ -201,8 +201,19 @@ fn wrong_password_exits_3_without_leaking_it() {
         !all.contains("Wr0ng-Secret") && !all.contains(src.password("alice")),
         "a password leaked: {all}"
     );
-    // The debug trace shows the conversation, with the password redacted.
+    // The debug trace shows the conversation both ways, with the password
+    // redacted.
     assert!(all.contains("<redacted>"), "{all}");
+    assert!(all.contains("S: "), "no server replies in the trace: {all}");
+    assert!(
+        all.contains("AUTHENTICATIONFAILED") || all.contains("NO "),
+        "{all}"
+    );
+    // A run that could not log in leaves no state file behind.
+    assert!(
+        !src.dir().join("mailport-state.db").exists(),
+        "a state file was left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,8 +41,11 @@ pub struct TlsReport {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FolderSize {
-    /// As the server names it (decoded from modified UTF-7).
+    /// As mailport names it: levels joined by `/`, without the personal
+    /// namespace prefix (`INBOX.Work.Projects` on Courier is `Work/Projects`).
     pub name: String,
+    /// As the server names it (decoded from modified UTF-7).
+    pub server_name: String,
     pub messages: u64,
     pub bytes: u64,
     /// `\Noselect` and such: listed, holds no messages.
@@ -119,11 +122,18 @@ pub async fn inspect(c: &Connector) -> Result<Inspection, CheckError> {
             }
         }
     }
-    let list = s.list_all().await.map_err(err("LIST"))?;
+    let listing = crate::copy::listing(&mut s, false)
+        .await
+        .map_err(err("LIST"))?;
     let mut folders = Vec::new();
-    for entry in list {
-        let name = mailport_imap::utf7::decode(&entry.name)
+    for entry in listing.folders {
+        let server_name = mailport_imap::utf7::decode(&entry.name)
             .unwrap_or_else(|_| String::from_utf8_lossy(&entry.name).into_owned());
+        let name = match listing.hierarchy.decode(&entry.name) {
+            Ok(path) => crate::names::display(&path),
+            // Other users' and shared folders keep the server's name.
+            Err(_) => server_name.clone(),
+        };
         let selectable =
             !entry.has_attribute("\\Noselect") && !entry.has_attribute("\\NonExistent");
         let (mut messages, mut bytes) = (0, 0);
@@ -131,7 +141,7 @@ pub async fn inspect(c: &Connector) -> Result<Inspection, CheckError> {
             let st = s
                 .select(&entry.name, true)
                 .await
-                .map_err(err(&format!("EXAMINE {name}")))?;
+                .map_err(err(&format!("EXAMINE {server_name}")))?;
             if st.exists > 0 {
                 let metas = s
                     .fetch_meta("1:*", &[])
@@ -143,12 +153,17 @@ pub async fn inspect(c: &Connector) -> Result<Inspection, CheckError> {
         }
         folders.push(FolderSize {
             name,
+            server_name,
             messages,
             bytes,
             selectable,
         });
     }
     let _ = s.logout().await;
+    // INBOX first, then by name, as mail clients show them.
+    folders.sort_by(|a, b| {
+        (a.name != "INBOX", a.name.to_lowercase()).cmp(&(b.name != "INBOX", b.name.to_lowercase()))
+    });
     Ok(Inspection {
         endpoint: c.config.endpoint.to_string(),
         greeting,

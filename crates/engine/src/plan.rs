@@ -240,6 +240,10 @@ pub fn build(source: &Listing, destination: &Listing, opts: &PlanOptions) -> Pla
         .collect();
     let already: HashSet<&[u8]> = destination.subscribed.iter().map(Vec::as_slice).collect();
     let excluded: HashSet<&str> = plan.excluded.iter().map(String::as_str).collect();
+    // A \Noselect parent in LSUB is not a subscription of a mailbox (RFC
+    // 3501 lists parents of subscribed folders so); servers refuse to
+    // subscribe what does not exist (Courier), so it is left out.
+    let parents: HashSet<&str> = plan.parents_only.iter().map(String::as_str).collect();
     let mut seen = HashSet::new();
     for wire in &source.subscribed {
         let (name, dwire) = match by_source.get(wire.as_slice()) {
@@ -248,7 +252,8 @@ pub fn build(source: &Listing, destination: &Listing, opts: &PlanOptions) -> Pla
                 let Ok(path) = source.hierarchy.decode(wire) else {
                     continue;
                 };
-                if excluded.contains(display(&path).as_str()) {
+                let shown = display(&path);
+                if excluded.contains(shown.as_str()) || parents.contains(shown.as_str()) {
                     continue;
                 }
                 let (p, _) = destination.hierarchy.sanitize(&path);
@@ -309,7 +314,12 @@ mod tests {
                 entry("INBOX.Old.Letters", &[]),
                 entry("INBOX.v1/2", &[]),
             ],
-            &["INBOX.Work", "INBOX.Gesendete Objekte", "INBOX.Gone"],
+            &[
+                "INBOX.Work",
+                "INBOX.Gesendete Objekte",
+                "INBOX.Gone",
+                "INBOX.Old",
+            ],
         );
         let dst = listing(
             "",
@@ -336,7 +346,8 @@ mod tests {
             .contains("separator"));
         assert_eq!(p.parents_only, vec!["Old"]);
         let subs: Vec<&str> = p.subscribe.iter().map(|(n, _)| n.as_str()).collect();
-        // Sent is already subscribed on the destination; Gone has no folder but is kept.
+        // Sent is already subscribed on the destination; Gone has no folder
+        // but is kept; Old is a \Noselect parent, not a mailbox.
         assert_eq!(subs, vec!["Work", "Gone"]);
     }
 

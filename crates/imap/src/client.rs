@@ -222,6 +222,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 });
             }
             if done {
+                // The server's side of the conversation for --debug; literal
+                // bytes (message contents) never pass here, only the line
+                // announcing them.
+                tracing::debug!(target: "mailport::imap::wire", "S: {}", shown(&into[start..]));
                 return Ok(());
             }
         }
@@ -744,6 +748,16 @@ pub fn quote(s: &[u8]) -> Result<Vec<u8>, Error> {
     }
     out.push(b'"');
     Ok(out)
+}
+
+/// A server line for the trace: without its line end, at most 300 characters.
+fn shown(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\r', '\n']);
+    match text.char_indices().nth(300) {
+        Some((i, _)) => format!("{}... ({} bytes)", &text[..i], line.len()),
+        None => text.to_string(),
+    }
 }
 
 #[cfg(test)]

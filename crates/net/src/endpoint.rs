@@ -119,7 +119,7 @@ impl std::str::FromStr for Endpoint {
             reason: reason.to_string(),
         };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            err("expected scheme://user@host, e.g. imaps://alice@mail.example.net")
+            err("expected scheme://user@host, e.g. imaps://alice@mail.example.net, or a local store: maildir:PATH or mbox:PATH")
         })?;
         let scheme =
             match scheme.to_ascii_lowercase().as_str() {
@@ -133,7 +133,7 @@ impl std::str::FromStr for Endpoint {
                     ))
                 }
                 _ => return Err(err(
-                    "unknown scheme; use imaps:// (TLS, port 993), imap:// (STARTTLS, port 143), pop3s:// (995) or pop3:// (110)",
+                    "unknown scheme; use imaps:// (TLS, port 993), imap:// (STARTTLS, port 143), pop3s:// (995), pop3:// (110), or a local store: maildir:PATH, mbox:PATH",
                 )),
             };
         let rest = rest.trim_end_matches('/');

@@ -2,7 +2,10 @@
 //! mailbox on the first, `mailport copy` to the second with progress, the
 //! summary, and an independent check that both sides hold the same mail.
 //!
-//! Usage: mailport-demo [PATH-TO-mailport]   (default: next to this binary)
+//! Usage: mailport-demo [PATH-TO-mailport] [--keep]   (mailport: default next to this binary)
+//!
+//! `--keep` leaves both servers running afterwards and prints how to try
+//! mailport on them (and how to stop them).
 
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
@@ -23,8 +26,11 @@ fn main() -> ExitCode {
 }
 
 async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
-    let mailport = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let keep = args.iter().any(|a| a == "--keep");
+    let mailport = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::env::current_exe()
@@ -64,7 +70,7 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
     session::load(&mut c, &corpus).await?;
     let before = session::snapshot(&mut c).await?;
 
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::Builder::new().prefix("mailport-demo").tempdir()?;
     let (pf, pt) = (dir.path().join("from.pw"), dir.path().join("to.pw"));
     std::fs::write(&pf, old.password("alice"))?;
     std::fs::write(&pt, new.password("alice"))?;
@@ -87,7 +93,10 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
     ];
     println!("== Running: {} {}", mailport.display(), args.join(" "));
     let status = Command::new(&mailport).args(&args).status()?;
-    println!("   mailport exited with {status}");
+    println!(
+        "   mailport exited with code {}",
+        status.code().map_or("none".into(), |c| c.to_string())
+    );
 
     println!(
         "== Checking both sides independently (SHA-256 of every message, flags, INTERNALDATE)"
@@ -103,21 +112,65 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
 
     println!("== Running the same copy again (a delta pass from the state file): nothing new must be copied");
     let out = Command::new(&mailport).args(&args).arg("--json").output()?;
-    let json = String::from_utf8_lossy(&out.stdout);
-    let copied_again = json
-        .lines()
-        .find(|l| l.trim_start().starts_with("\"copied\""))
-        .map(str::trim)
-        .unwrap_or("?")
-        .to_string();
+    let totals = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .map(|j| j["totals"].clone())
+        .unwrap_or_default();
+    let count = |k: &str| totals[k].as_u64().map_or("?".into(), |n| n.to_string());
     let mut c = session::login(new.imap_port, "alice", new.password("alice")).await?;
     let again = session::snapshot(&mut c).await?;
     let no_dups = again == after;
     println!(
-        "   second run exit {}, totals {copied_again} ; destination unchanged: {no_dups}",
-        out.status
+        "   second run: exit code {}, {} copied, {} already present; destination unchanged: {}",
+        out.status.code().map_or("none".into(), |c| c.to_string()),
+        count("copied"),
+        count("already_present"),
+        if no_dups { "yes" } else { "NO" }
     );
-    Ok(status.success() && ok && no_dups && out.status.success())
+    let success = status.success() && ok && no_dups && out.status.success();
+    if keep {
+        keep_running(&mailport, &args, &old, &new, dir.keep());
+        std::mem::forget(old);
+        std::mem::forget(new);
+    }
+    Ok(success)
+}
+
+/// Leaves the servers and files where they are and says how to use them.
+fn keep_running(
+    mailport: &std::path::Path,
+    args: &[String],
+    old: &Dovecot,
+    new: &Dovecot,
+    dir: std::path::PathBuf,
+) {
+    let pid = |d: &Dovecot| d.dir().join("run/master.pid").display().to_string();
+    println!("== The servers keep running (--keep). Try mailport on them:");
+    println!("   {} {}", mailport.display(), args.join(" "));
+    println!(
+        "   {} verify {}",
+        mailport.display(),
+        args[1..args.len() - 2].join(" ")
+    );
+    println!(
+        "   {} check --from {} --from-password-file {} --from-tls-ca {}",
+        mailport.display(),
+        old.imaps_url("alice"),
+        dir.join("from.pw").display(),
+        old.certs.ca_pem.display()
+    );
+    println!(
+        "   Any IMAP client works too: user alice, password in {} (old) and {} (new).",
+        dir.join("from.pw").display(),
+        dir.join("to.pw").display()
+    );
+    println!(
+        "   Stop them: kill $(cat {}) $(cat {}); rm -rf {} {} {}",
+        pid(old),
+        pid(new),
+        old.dir().display(),
+        new.dir().display(),
+        dir.display()
+    );
 }
 
 fn compare(src: &Snapshot, dst: &Snapshot, mapping: &BTreeMap<&str, &str>) -> bool {
@@ -131,8 +184,10 @@ fn compare(src: &Snapshot, dst: &Snapshot, mapping: &BTreeMap<&str, &str>) -> bo
         let same = a == b;
         all &= same;
         println!(
-            "   {} {name:<24} -> {target:<24} {:>4} messages",
+            "   {} {} -> {} {:>4} messages",
             if same { "OK  " } else { "DIFF" },
+            pad(name, 24),
+            pad(target, 24),
             a.len()
         );
     }
@@ -145,4 +200,10 @@ fn compare(src: &Snapshot, dst: &Snapshot, mapping: &BTreeMap<&str, &str>) -> bo
         }
     );
     all
+}
+
+/// `s` padded with spaces to `width` terminal columns (CJK and emoji take two).
+fn pad(s: &str, width: usize) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(s);
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
 }
