@@ -54,7 +54,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub sides: Sides,
     /// Print JSON instead of text.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub json: bool,
 }
 
@@ -64,8 +64,17 @@ in the mapped destination folder with the same bytes (SHA-256; --quick: Message-
 size), flags and INTERNALDATE. Folder mapping and message filters are the same flags as for
 copy, so messages copy left out on purpose are reported as skipped, not missing.
 
-Exit codes: 0 everything present, 1 something missing or different (listed), 2 usage error,
-3 connection or login failure.";
+Examples:
+  mailport verify --from imaps://alice@old.example.net --to imaps://alice@new.example.net
+  mailport verify --from ... --to ... --quick                      # identities, not contents
+  mailport verify --from ... --to ... --manifest proof.jsonl --json
+
+Also reported: copies the destination server changed (line endings only is not an error;
+header or content changes are), duplicates of a source message (an error), and messages only
+on the destination (listed; not an error). Nothing is changed on either side.
+
+Exit codes: 0 everything present once, 1 something missing, different or duplicated (listed),
+2 usage error, 3 connection or login failure.";
 
 const COPY_HELP: &str = "\
 Examples:
@@ -129,57 +138,65 @@ Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or l
 pub struct Sides {
     /// Source mailbox: imaps://alice@old.example.net, pop3s://alice@old.example.net,
     /// maildir:PATH, or mbox:PATH (a file or a directory of mbox files)
-    #[arg(long, value_name = "URL")]
+    #[arg(help_heading = "Endpoints", long, value_name = "URL")]
     pub from: String,
     /// How a maildir: source or destination lays out its folders: maildir++ (.Sub.Folder directories, as
     /// Dovecot and Courier write them) or fs (nested directories, Dovecot's LAYOUT=fs).
-    #[arg(long, value_enum, value_name = "LAYOUT", default_value_t = MaildirLayout::MaildirPlusPlus)]
+    #[arg(help_heading = "Endpoints", long, value_enum, value_name = "LAYOUT", default_value_t = MaildirLayout::MaildirPlusPlus)]
     pub maildir_layout: MaildirLayout,
     /// Destination mailbox: imaps://alice@new.example.net, or maildir:PATH (created when missing)
-    #[arg(long, value_name = "URL", required = true)]
+    #[arg(help_heading = "Endpoints", long, value_name = "URL", required = true)]
     pub to: Option<String>,
     /// File whose first line is the source password.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Credentials", long, value_name = "FILE")]
     pub from_password_file: Option<PathBuf>,
     /// File whose first line is the destination password.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Credentials", long, value_name = "FILE")]
     pub to_password_file: Option<PathBuf>,
     /// Trust the CA certificates in this PEM file for the source (instead of the system's).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "TLS and connections", long, value_name = "FILE")]
     pub from_tls_ca: Option<PathBuf>,
     /// Trust the CA certificates in this PEM file for the destination.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "TLS and connections", long, value_name = "FILE")]
     pub to_tls_ca: Option<PathBuf>,
     /// Accept exactly the source certificate with this SHA-256 fingerprint (sha256:HEX, as
     /// mailport prints it when it refuses a certificate), even if self-signed, expired or
     /// issued for another name. The server must still prove it holds the certificate's key.
-    #[arg(long, value_name = "sha256:HEX", value_parser = fingerprint, conflicts_with_all = ["from_tls_ca", "tls_insecure"])]
+    #[arg(help_heading = "TLS and connections", long, value_name = "sha256:HEX", value_parser = fingerprint, conflicts_with_all = ["from_tls_ca", "tls_insecure"])]
     pub from_tls_fingerprint: Option<Fingerprint>,
     /// Accept exactly the destination certificate with this SHA-256 fingerprint.
-    #[arg(long, value_name = "sha256:HEX", value_parser = fingerprint, conflicts_with_all = ["to_tls_ca", "tls_insecure"])]
+    #[arg(help_heading = "TLS and connections", long, value_name = "sha256:HEX", value_parser = fingerprint, conflicts_with_all = ["to_tls_ca", "tls_insecure"])]
     pub to_tls_fingerprint: Option<Fingerprint>,
     /// Do not verify certificates at all (warned about on every run). Prefer
     /// --from-tls-fingerprint/--to-tls-fingerprint: they trust one certificate, not any.
-    #[arg(long)]
+    #[arg(help_heading = "TLS and connections", long)]
     pub tls_insecure: bool,
     /// Allow imap:// without STARTTLS: the password travels unencrypted. Also lets the
     /// port search (below) fall back to plain text on port 143.
-    #[arg(long)]
+    #[arg(help_heading = "TLS and connections", long)]
     pub allow_plaintext: bool,
     /// Keep an imap:// or pop3:// source in plain text even when the server offers
     /// STARTTLS: for a server on the same trusted network or machine, where TLS only
     /// costs CPU. Needs --allow-plaintext.
-    #[arg(long, requires = "allow_plaintext")]
+    #[arg(
+        help_heading = "TLS and connections",
+        long,
+        requires = "allow_plaintext"
+    )]
     pub from_no_tls: bool,
     /// Keep an imap:// destination in plain text even when it offers STARTTLS.
     /// Needs --allow-plaintext.
-    #[arg(long, requires = "allow_plaintext")]
+    #[arg(
+        help_heading = "TLS and connections",
+        long,
+        requires = "allow_plaintext"
+    )]
     pub to_no_tls: bool,
     /// Seconds to wait for any server reply before giving up on it.
-    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(help_heading = "TLS and connections", long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
     /// Log the IMAP conversation (passwords redacted) to stderr.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub debug: bool,
     #[command(flatten)]
     pub login: LoginArgs,
@@ -187,39 +204,48 @@ pub struct Sides {
 
 /// How each side logs in, when not with the user's own password.
 #[derive(Args, Debug)]
-#[command(next_help_heading = "Logins (admin impersonation, OAuth 2.0)")]
 pub struct LoginArgs {
     /// Log in to the source as this administrator, acting for the user in --from; the
     /// password asked for (file, MAILPORT_FROM_PASSWORD or prompt) is then the admin's.
-    #[arg(long, value_name = "LOGIN")]
+    #[arg(help_heading = "Credentials", long, value_name = "LOGIN")]
     pub from_admin: Option<String>,
-    /// How the source lets an admin act for a user (see below).
-    #[arg(long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
+    /// How the source lets an admin act for a user (examples in --help).
+    #[arg(help_heading = "Credentials", long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
     pub from_admin_style: AdminStyleArg,
     /// Log in to the destination as this administrator, acting for the user in --to.
-    #[arg(long, value_name = "LOGIN")]
+    #[arg(help_heading = "Credentials", long, value_name = "LOGIN")]
     pub to_admin: Option<String>,
     /// How the destination lets an admin act for a user.
-    #[arg(long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
+    #[arg(help_heading = "Credentials", long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
     pub to_admin_style: AdminStyleArg,
     /// Source OAuth 2.0 access token: first line of this file, read at every login.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["from_oauth_token_command", "from_admin"])]
+    #[arg(help_heading = "Credentials", long, value_name = "FILE", conflicts_with_all = ["from_oauth_token_command", "from_admin"])]
     pub from_oauth_token_file: Option<PathBuf>,
     /// Source OAuth 2.0 access token: printed by this shell command, run again when the
     /// server refuses the token (expired).
-    #[arg(long, value_name = "CMD", conflicts_with = "from_admin")]
+    #[arg(
+        help_heading = "Credentials",
+        long,
+        value_name = "CMD",
+        conflicts_with = "from_admin"
+    )]
     pub from_oauth_token_command: Option<String>,
     /// Destination OAuth 2.0 access token from a file.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["to_oauth_token_command", "to_admin"])]
+    #[arg(help_heading = "Credentials", long, value_name = "FILE", conflicts_with_all = ["to_oauth_token_command", "to_admin"])]
     pub to_oauth_token_file: Option<PathBuf>,
     /// Destination OAuth 2.0 access token from a command.
-    #[arg(long, value_name = "CMD", conflicts_with = "to_admin")]
+    #[arg(
+        help_heading = "Credentials",
+        long,
+        value_name = "CMD",
+        conflicts_with = "to_admin"
+    )]
     pub to_oauth_token_command: Option<String>,
     /// Source SASL mechanism instead of the automatic choice.
-    #[arg(long, value_enum, value_name = "MECH")]
+    #[arg(help_heading = "Credentials", long, value_enum, value_name = "MECH")]
     pub from_auth_mech: Option<AuthMechArg>,
     /// Destination SASL mechanism instead of the automatic choice.
-    #[arg(long, value_enum, value_name = "MECH")]
+    #[arg(help_heading = "Credentials", long, value_enum, value_name = "MECH")]
     pub to_auth_mech: Option<AuthMechArg>,
 }
 
@@ -256,35 +282,35 @@ pub enum AuthMechArg {
 #[derive(Args, Debug)]
 pub struct Selection {
     /// Only folders whose name matches this regex.
-    #[arg(long, value_name = "REGEX")]
+    #[arg(help_heading = "Selection", long, value_name = "REGEX")]
     pub include: Option<String>,
     /// Leave out folders whose name matches this regex.
-    #[arg(long, value_name = "REGEX")]
+    #[arg(help_heading = "Selection", long, value_name = "REGEX")]
     pub exclude: Option<String>,
     /// Put source folder SRC (and its subfolders) into DST; repeatable.
-    #[arg(long, value_name = "SRC=DST")]
+    #[arg(help_heading = "Selection", long, value_name = "SRC=DST")]
     pub folder_map: Vec<String>,
     /// Put the source's INBOX (all a POP3 source has) into this destination folder
     /// (the same as --folder-map INBOX=FOLDER).
-    #[arg(long, value_name = "FOLDER")]
+    #[arg(help_heading = "Selection", long, value_name = "FOLDER")]
     pub to_folder: Option<String>,
     /// Skip messages larger than this (bytes, or with K, M, G suffix).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(help_heading = "Selection", long, value_name = "SIZE")]
     pub max_size: Option<String>,
     /// Only messages received on or after this date (YYYY-MM-DD, by INTERNALDATE, UTC).
-    #[arg(long, value_name = "DATE")]
+    #[arg(help_heading = "Selection", long, value_name = "DATE")]
     pub since: Option<String>,
     /// Only messages received before this date (YYYY-MM-DD, by INTERNALDATE, UTC).
-    #[arg(long, value_name = "DATE")]
+    #[arg(help_heading = "Selection", long, value_name = "DATE")]
     pub before: Option<String>,
     /// Leave out messages flagged \Deleted (by default they are copied with the flag).
-    #[arg(long)]
+    #[arg(help_heading = "Selection", long)]
     pub skip_deleted: bool,
     /// How a message already on the destination is recognised when the state file does not
     /// know it: strict = Message-ID + Date + size; message-id = Message-ID + Date (for a
     /// destination filled by a tool that adds headers, like mbsync); headers = a hash of
     /// From, To, Subject, Date, Message-ID + size. Without Message-ID: a header hash.
-    #[arg(long, value_enum, default_value_t = Identity::Strict)]
+    #[arg(help_heading = "Behaviour", long, value_enum, default_value_t = Identity::Strict)]
     pub identity: Identity,
 }
 
@@ -303,49 +329,54 @@ pub struct CopyArgs {
     pub selection: Selection,
     /// State file (the ledger of what was copied). Default: $XDG_DATA_HOME/mailport/state.db
     /// (~/.local/share/mailport/state.db). Also MAILPORT_STATE.
-    #[arg(long, value_name = "PATH", env = "MAILPORT_STATE")]
+    #[arg(
+        help_heading = "Behaviour",
+        long,
+        value_name = "PATH",
+        env = "MAILPORT_STATE"
+    )]
     pub state: Option<PathBuf>,
     /// Keep no state: every run decides by identity alone (slower re-runs). Wins over
     /// --state and MAILPORT_STATE.
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub no_state: bool,
     /// Delete on the destination the messages mailport copied that were deleted on the
     /// source since (never anything it did not copy).
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub sync_deletes: bool,
     /// Copy again the messages mailport copied that were deleted on the destination since
     /// (by its user, or a cleanup there). By default they are reported as deleted on the
     /// destination and left deleted.
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub recopy_deleted: bool,
     /// Run `verify` (full, by content hash) right after the copy.
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub verify: bool,
     /// POP3 sources only: after the copy, verify, then delete from the POP3 server exactly
     /// the messages verify proved present on the destination (byte for byte).
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub delete_source_after_verify: bool,
     /// Print the folder plan with message counts and sizes; change nothing.
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub dry_run: bool,
     /// Connections per side; folders are copied in parallel.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(help_heading = "TLS and connections", long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub connections: u16,
     /// Messages per APPEND batch when the destination offers MULTIAPPEND.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(help_heading = "Behaviour", long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub batch: u16,
     /// Print a machine-readable JSON summary on stdout instead of the table.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub json: bool,
     /// Copy at most this many bytes per second, all connections together (K, M, G suffixes).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(help_heading = "Behaviour", long, value_name = "SIZE")]
     pub max_bytes_per_second: Option<String>,
     /// Copy at most this many messages per second, all connections together.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Behaviour", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_messages_per_second: Option<u64>,
     /// Open at most this many connections to one host (source and destination on the same
     /// host share it). Servers that allow fewer are detected and obeyed anyway.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(help_heading = "TLS and connections", long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_connections_per_host: Option<u16>,
 }
 
@@ -357,14 +388,14 @@ pub struct VerifyArgs {
     pub selection: Selection,
     /// Compare identities (Message-ID, Date, size), flags and dates instead of reading
     /// every message in full to compare SHA-256 hashes.
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub quick: bool,
     /// Write a JSON-lines proof of migration: one line per source message with folder,
     /// UID, size, SHA-256, identity, destination folder and UID, and the outcome.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
     /// Print a machine-readable JSON result on stdout instead of the table.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub json: bool,
 }
 

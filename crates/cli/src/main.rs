@@ -112,8 +112,34 @@ fn init_logging(debug: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
+        .event_format(Said)
         .init();
+}
+
+/// Log lines start like every other message mailport prints:
+/// `mailport: warning: ...`; the protocol trace of --debug is `mailport: C: ...`.
+struct Said;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Said
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "error: ",
+            tracing::Level::WARN => "warning: ",
+            _ => "",
+        };
+        write!(w, "mailport: {level}")?;
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
 }
 
 fn regex(flag: &str, s: &Option<String>) -> Result<Option<regex::Regex>, Failure> {
@@ -695,7 +721,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     }
     let mut clean = report.is_clean();
     if let Some((source, destination, opts)) = verify_with {
-        eprintln!("verifying (reading both sides in full)...");
+        eprintln!("mailport: verifying (reading both sides in full)...");
         let v = mailport_engine::verify::verify(source.clone(), destination, &opts, false)
             .await
             .map_err(|e| connection_failure(anyhow!(e).context("verify failed"), &endpoints))?;

@@ -124,7 +124,11 @@ impl Connector {
         let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
         let mut client = match spare {
             Some(c) => c,
-            None => self.connect(ep, self.config.timeout).await?.0,
+            None => {
+                self.connect(ep, self.config.timeout, self.config.timeout)
+                    .await?
+                    .0
+            }
         };
         let target = Target {
             user: &ep.user,
@@ -165,7 +169,7 @@ impl Connector {
     /// IMAP session is kept for the first `open`; POP3 only needs its greeting.
     async fn probe(&self, ep: &Endpoint, timeout: Duration) -> Result<bool, SessionError> {
         if !ep.scheme.is_pop3() {
-            let (client, encrypted) = self.connect(ep, timeout).await?;
+            let (client, encrypted) = self.connect(ep, timeout, GREETING_PROBE).await?;
             self.keep(client);
             return Ok(encrypted);
         }
@@ -185,9 +189,14 @@ impl Connector {
                 .map_err(fail)?;
             return Ok(true);
         }
-        let mut c = mailport_pop3::Client::connect(MaybeTls::Plain(tcp), config)
+        let greeting = mailport_pop3::ClientConfig {
+            timeout: timeout.min(GREETING_PROBE),
+            ..config.clone()
+        };
+        let mut c = mailport_pop3::Client::connect(MaybeTls::Plain(tcp), greeting)
             .await
             .map_err(fail)?;
+        c.set_timeout(timeout);
         let _ = c.capa().await;
         if !self.config.starttls(c.has_capability("STLS"))? {
             return Ok(false);
@@ -208,10 +217,13 @@ impl Connector {
 
     /// Everything before the login: TCP, TLS or STARTTLS, capabilities.
     /// Returns the session and whether it is encrypted.
+    /// `greeting`: how long a plain-text start waits for the greeting (a
+    /// TLS port answers nothing until the client speaks TLS).
     async fn connect(
         &self,
         ep: &Endpoint,
         timeout: Duration,
+        greeting: Duration,
     ) -> Result<(ImapSession, bool), SessionError> {
         let imap_err = |source| SessionError::Imap {
             host: ep.host.clone(),
@@ -231,9 +243,15 @@ impl Connector {
                 )))
             }
         };
-        let (mut client, _preauth) = Client::connect(stream, client_config.clone())
-            .await
-            .map_err(imap_err)?;
+        let first = ClientConfig {
+            timeout: match ep.scheme {
+                Scheme::Imap => timeout.min(greeting),
+                _ => timeout,
+            },
+            ..client_config.clone()
+        };
+        let (mut client, _preauth) = Client::connect(stream, first).await.map_err(imap_err)?;
+        client.set_timeout(timeout);
         if client.capabilities().is_empty() {
             client.capability().await.map_err(imap_err)?;
         }
@@ -322,6 +340,12 @@ impl Connector {
 
 /// How long [`Connector::discover`] waits for each attempt.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a discovery attempt in plain text waits for the greeting: servers
+/// greet at once, and silence usually means a TLS port waiting for the
+/// client's TLS hello (`imap://` given for port 993), so the next route is
+/// tried after seconds, not after the whole timeout.
+const GREETING_PROBE: Duration = Duration::from_secs(3);
 
 /// `Some(port_answered)` when nothing usable answered at the route (worth
 /// trying others); `None` for a real answer such as a refused certificate.

@@ -44,13 +44,32 @@ pub enum ConnectError {
     },
     #[error("TLS set-up failed: {0}")]
     Config(String),
+    #[error("cannot find the host {host}: {reason}; check the host name in the URL")]
+    Resolve { host: String, reason: String },
+}
+
+/// The resolver's complaint without the OS's error number.
+fn resolver_words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    match text {
+        t if t.contains("Name or service not known") || t.contains("No address associated") => {
+            "no such name".into()
+        }
+        t if t.contains("Temporary failure in name resolution") => {
+            "DNS is not reachable from this computer (temporary failure in name resolution)".into()
+        }
+        t => t
+            .trim_start_matches("failed to lookup address information: ")
+            .to_string(),
+    }
 }
 
 impl ConnectError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ConnectError::Tcp { .. } | ConnectError::Timeout { .. }
+            ConnectError::Tcp { .. } | ConnectError::Timeout { .. } | ConnectError::Resolve { .. }
         )
     }
 
@@ -254,7 +273,31 @@ pub async fn connect_tcp(
     timeout: Duration,
 ) -> Result<TcpStream, ConnectError> {
     let addr = format!("{host}:{port}");
-    match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+    // Resolved first: a name that does not resolve is the user's typo or a
+    // DNS problem, not a wrong port, and no other port will fix it.
+    let addrs: Vec<std::net::SocketAddr> =
+        match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(found)) => found.collect(),
+            Ok(Err(e)) => {
+                return Err(ConnectError::Resolve {
+                    host: host.into(),
+                    reason: resolver_words(&e),
+                })
+            }
+            Err(_) => {
+                return Err(ConnectError::Resolve {
+                    host: host.into(),
+                    reason: format!("no answer from DNS within {} s", timeout.as_secs()),
+                })
+            }
+        };
+    if addrs.is_empty() {
+        return Err(ConnectError::Resolve {
+            host: host.into(),
+            reason: "the name has no address".into(),
+        });
+    }
+    match tokio::time::timeout(timeout, TcpStream::connect(&addrs[..])).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             // Notices a peer that vanished without a word, and keeps NAT and

@@ -288,6 +288,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     /// Whether the last CAPA answer lists `name` (false before [`Client::capa`]).
+    /// Changes the longest wait for a read or write from now on.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.config.timeout = timeout;
+    }
+
     pub fn has_capability(&self, name: &str) -> bool {
         self.capability(name).is_some()
     }
