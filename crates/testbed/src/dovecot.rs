@@ -70,7 +70,7 @@ impl Default for DovecotOptions {
 pub enum HarnessError {
     #[error("dovecot is not installed (apt-get install dovecot-imapd); scripts/test installs it")]
     NotInstalled,
-    #[error("dovecot failed to start: {0}")]
+    #[error("a test server failed to start: {0}")]
     Start(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),

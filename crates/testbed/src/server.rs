@@ -1,5 +1,5 @@
 //! What tests need of any private IMAP server the harness runs (Dovecot,
-//! Cyrus), so one test can pair any two of them without knowing which is which.
+//! Cyrus, Courier), so one test can pair any two of them without knowing which is which.
 
 use std::path::Path;
 use std::process::Command;
