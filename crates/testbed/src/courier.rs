@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 
 use crate::certs::{self, TestCerts};
 use crate::dovecot::HarnessError;
-use crate::server::{free_port, tail, which, ImapServer};
+use crate::server::{free_port, tail, which};
 
 /// Where scripts/setup unpacks the Debian packages; `MAILPORT_COURIER_DIR` overrides it.
 pub const DEFAULT_DIR: &str = "/opt/mailport-testbed/courier";
@@ -310,32 +310,7 @@ impl Courier {
     }
 }
 
-impl ImapServer for Courier {
-    fn imap_port(&self) -> u16 {
-        self.imap_port
-    }
-    fn imaps_port(&self) -> u16 {
-        self.imaps_port
-    }
-    fn ca_pem(&self) -> &Path {
-        &self.certs.ca_pem
-    }
-    fn password(&self, user: &str) -> &str {
-        Courier::password(self, user)
-    }
-    fn dir(&self) -> &Path {
-        Courier::dir(self)
-    }
-    fn log_tail(&self) -> String {
-        Courier::log_tail(self)
-    }
-}
-
-impl Drop for Courier {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+crate::server::private_server!(Courier);
 
 fn authdaemonrc(debug_login: bool) -> String {
     format!(

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::certs::{self, TestCerts};
 use crate::dovecot::HarnessError;
-use crate::server::{free_port, tail, which, ImapServer};
+use crate::server::{free_port, tail, which};
 
 /// Where scripts/setup unpacks the Debian packages; `MAILPORT_CYRUS_DIR` overrides it.
 pub const DEFAULT_DIR: &str = "/opt/mailport-testbed/cyrus";
@@ -297,32 +297,7 @@ impl Cyrus {
     }
 }
 
-impl ImapServer for Cyrus {
-    fn imap_port(&self) -> u16 {
-        self.imap_port
-    }
-    fn imaps_port(&self) -> u16 {
-        self.imaps_port
-    }
-    fn ca_pem(&self) -> &Path {
-        &self.certs.ca_pem
-    }
-    fn password(&self, user: &str) -> &str {
-        Cyrus::password(self, user)
-    }
-    fn dir(&self) -> &Path {
-        Cyrus::dir(self)
-    }
-    fn log_tail(&self) -> String {
-        Cyrus::log_tail(self)
-    }
-}
-
-impl Drop for Cyrus {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+crate::server::private_server!(Cyrus);
 
 fn imapd_conf(root: &Path, o: &CyrusOptions, certs: &TestCerts) -> String {
     let r = root.display();

@@ -335,32 +335,7 @@ impl Dovecot {
     }
 }
 
-impl ImapServer for Dovecot {
-    fn imap_port(&self) -> u16 {
-        self.imap_port
-    }
-    fn imaps_port(&self) -> u16 {
-        self.imaps_port
-    }
-    fn ca_pem(&self) -> &Path {
-        &self.certs.ca_pem
-    }
-    fn password(&self, user: &str) -> &str {
-        Dovecot::password(self, user)
-    }
-    fn dir(&self) -> &Path {
-        Dovecot::dir(self)
-    }
-    fn log_tail(&self) -> String {
-        Dovecot::log_tail(self)
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+crate::server::private_server!(Dovecot);
 
 struct Ports {
     imap: u16,

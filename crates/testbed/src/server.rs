@@ -49,6 +49,41 @@ pub trait ImapServer {
     }
 }
 
+/// [`ImapServer`] for a harness server with `imap_port`, `imaps_port` and
+/// `certs` fields and `password`, `dir`, `log_tail` and `stop` methods, and
+/// a `Drop` that stops it: the three servers are alike in this.
+macro_rules! private_server {
+    ($t:ident) => {
+        impl $crate::server::ImapServer for $t {
+            fn imap_port(&self) -> u16 {
+                self.imap_port
+            }
+            fn imaps_port(&self) -> u16 {
+                self.imaps_port
+            }
+            fn ca_pem(&self) -> &std::path::Path {
+                &self.certs.ca_pem
+            }
+            fn password(&self, user: &str) -> &str {
+                $t::password(self, user)
+            }
+            fn dir(&self) -> &std::path::Path {
+                $t::dir(self)
+            }
+            fn log_tail(&self) -> String {
+                $t::log_tail(self)
+            }
+        }
+
+        impl Drop for $t {
+            fn drop(&mut self) {
+                self.stop();
+            }
+        }
+    };
+}
+pub(crate) use private_server;
+
 /// How a tool reaches the servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
