@@ -98,6 +98,38 @@ async fn kill_9_at_random_points_then_rerun_loses_nothing_and_duplicates_nothing
         diff.is_empty(),
         "not exactly once after the kills: {diff:#?}"
     );
+
+    // Deleted on the source after all that: --sync-deletes removes exactly
+    // those from the destination.
+    expunge(&src, &[7, 250, 499]).await;
+    let out = copy().args(["--sync-deletes", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["folders"][0]["deleted"], 3, "{j:#}");
+    assert_eq!(
+        snapshot(&src).await.differences(&snapshot(&dst).await, &[]),
+        Vec::<String>::new(),
+        "--sync-deletes removed other messages than the source's"
+    );
+}
+
+/// Deletes these UIDs from alice's INBOX on `server`.
+async fn expunge(server: &Dovecot, uids: &[u32]) {
+    let mut c = session::login(server.imap_port, "alice", server.password("alice"))
+        .await
+        .unwrap();
+    let set = uids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    c.select(b"INBOX", false).await.unwrap();
+    c.command(format!("UID STORE {set} +FLAGS (\\Deleted)").as_bytes())
+        .await
+        .unwrap();
+    c.command(format!("UID EXPUNGE {set}").as_bytes())
+        .await
+        .unwrap();
 }
 
 /// A Maildir that a (stopped-by-then) Dovecot will serve, written by mailport.
@@ -176,15 +208,7 @@ async fn maildir_destination_survives_kills_and_deletes_exactly_the_right_messag
         );
 
         // Deleted on the source: exactly those go from the Maildir.
-        let mut c = session::login(src.imap_port, "alice", src.password("alice"))
-            .await
-            .unwrap();
-        c.select(b"INBOX", false).await.unwrap();
-        c.command(b"UID STORE 5,400,901 +FLAGS (\\Deleted)")
-            .await
-            .unwrap();
-        c.command(b"UID EXPUNGE 5,400,901").await.unwrap();
-        drop(c);
+        expunge(&src, &[5, 400, 901]).await;
         let out = copy().args(["--sync-deletes", "--json"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
         let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
