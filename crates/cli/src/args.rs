@@ -336,6 +336,11 @@ pub struct CopyArgs {
         env = "MAILPORT_STATE"
     )]
     pub state: Option<PathBuf>,
+    /// The name this mailbox pair has in the state file. Default: the two URLs
+    /// (`imaps://alice@old:993 -> imaps://alice@new:993`), so the same mailbox reached
+    /// through another host name or port starts a new history; give the same key to keep it.
+    #[arg(help_heading = "Behaviour", long, value_name = "KEY", value_parser = state_key, conflicts_with = "no_state")]
+    pub state_key: Option<String>,
     /// Keep no state: every run decides by identity alone (slower re-runs). Wins over
     /// --state and MAILPORT_STATE.
     #[arg(help_heading = "Behaviour", long)]
@@ -397,6 +402,18 @@ pub struct VerifyArgs {
     /// Print a machine-readable JSON result on stdout instead of the table.
     #[arg(help_heading = "Output", long)]
     pub json: bool,
+}
+
+/// A state key: any text but blank, at most 1000 characters.
+fn state_key(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        Err("a state key cannot be blank".into())
+    } else if t.chars().count() > 1000 {
+        Err("a state key is at most 1000 characters".into())
+    } else {
+        Ok(t.to_string())
+    }
 }
 
 /// Parses `25M`, `1G`, `500k`, `1024`.

@@ -680,7 +680,13 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         }
         opts.ledger = Some(mailport_engine::Ledger {
             store,
-            pair: format!("{source} -> {destination}"),
+            // What the state file files this mailbox under: by default the
+            // two addresses; --state-key keeps its history when the same
+            // mailbox is reached through another address or port.
+            pair: match &a.state_key {
+                Some(key) => key.clone(),
+                None => format!("{source} -> {destination}"),
+            },
         });
     }
 

@@ -241,3 +241,48 @@ async fn flag_changes_reach_copies_found_by_identity() {
         .any(|f| f.iter().any(|x| x == "$Stateless")));
     assert_eq!(s.differences(&d, &[]), Vec::<String>::new());
 }
+
+/// `--state-key` names the mailbox pair in the state file: the same mailbox
+/// reached through another address keeps its history (every folder known
+/// unchanged), where the default key (the two URLs) starts afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_key_keeps_the_history_across_addresses() {
+    let p = Pair::new(45).await;
+    let copy_via = |host: &str, key: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mailport"));
+        c.stdin(std::process::Stdio::null())
+            .args(["copy", "--json", "--from"])
+            .arg(format!("imaps://alice@{host}:{}", p.src.imaps_port))
+            .args(["--to", &p.dst.imap_url("alice")])
+            .arg("--from-tls-ca")
+            .arg(&p.src.certs.ca_pem)
+            .arg("--to-tls-ca")
+            .arg(&p.dst.certs.ca_pem)
+            .arg("--state")
+            .arg(p.state())
+            .env("MAILPORT_FROM_PASSWORD", p.src.password("alice"))
+            .env("MAILPORT_TO_PASSWORD", p.dst.password("alice"));
+        if let Some(k) = key {
+            c.args(["--state-key", k]);
+        }
+        let out = c.output().unwrap();
+        assert_ok(&out, &p.dst);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let unchanged = |j: &serde_json::Value| {
+        j["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["unchanged"] == true)
+    };
+    let first = copy_via("localhost", Some("alice at old"));
+    assert_eq!(total(&first, "copied") as usize, p.corpus.message_count());
+    let again = copy_via("127.0.0.1", Some("alice at old"));
+    assert_eq!(total(&again, "copied"), 0);
+    assert!(unchanged(&again), "the history was not found: {again:#}");
+    // Without the key, the other address is another pair: found by identity.
+    let fresh = copy_via("127.0.0.1", None);
+    assert_eq!(total(&fresh, "copied"), 0);
+    assert!(!unchanged(&fresh), "{fresh:#}");
+}
