@@ -122,7 +122,7 @@ pub async fn inspect(c: &Connector) -> Result<Inspection, CheckError> {
             }
         }
     }
-    let listing = crate::copy::listing(&mut s, false)
+    let listing = crate::plan::read_listing(&mut s, false)
         .await
         .map_err(err("LIST"))?;
     let mut folders = Vec::new();

@@ -7,15 +7,17 @@
 //! - [`names`]: wire names <-> logical paths (namespace prefix, separator,
 //!   modified UTF-7 or UTF-8).
 //! - [`roles`]: special folders (SPECIAL-USE, else well-known names).
-//! - [`plan`]: the pure folder mapping with every rule unit-tested.
+//! - [`plan`]: the folder mapping with every rule unit-tested, and reading a
+//!   server's listing (namespace, folders, subscriptions).
 //! - [`identity`]: recognising a message already on the destination.
 //! - [`ledger`]: what the state store says a pass can skip or must update;
 //!   `backing`: whether the destination still holds what the ledger says,
 //!   and which messages are there already (identity, destination UIDs);
 //!   [`sync`] carries flag changes and (opt-in) deletions to copied messages.
-//! - [`copy`]: workers over connection pairs; streaming FETCH -> (MULTI)APPEND;
-//!   `share`: idle workers take batches of a big folder; [`throttle`]: servers
-//!   pushing back, and the user's rate limits.
+//! - [`mod@copy`]: the copy, split by job (options, progress, errors, run,
+//!   connection pairs, workers, one folder, batches streamed FETCH ->
+//!   (MULTI)APPEND); `share`: idle workers take batches of a big folder;
+//!   [`throttle`]: servers pushing back, and the user's rate limits.
 //! - [`report`]: per-folder outcomes whose totals add up; [`cancel`]: stopping
 //!   at the next batch boundary with the ledger consistent.
 //! - [`verify`]: the independent check (hashes or identities) and the manifest;

@@ -162,7 +162,7 @@ impl Source {
 
     pub async fn listing(&mut self, utf8: bool) -> Result<Listing, Error> {
         match self {
-            Source::Imap(s) => crate::copy::listing(s, utf8).await,
+            Source::Imap(s) => crate::plan::read_listing(s, utf8).await,
             Source::Pop3(_) => Ok(local_listing(&["INBOX".to_string()], &[])),
             Source::Local(l) => Ok(l.listing()),
         }

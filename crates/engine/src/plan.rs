@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::names::{display, parse_display, Hierarchy};
 use crate::roles::Role;
+use crate::session::ImapSession;
 
 /// One side's folder listing.
 #[derive(Debug, Clone)]
@@ -265,6 +266,42 @@ pub fn build(source: &Listing, destination: &Listing, opts: &PlanOptions) -> Pla
         }
     }
     plan
+}
+
+pub(crate) async fn read_listing(
+    s: &mut ImapSession,
+    utf8: bool,
+) -> Result<Listing, mailport_imap::Error> {
+    let ns = s.namespaces().await?.unwrap_or_default();
+    let folders = s.list_all().await?;
+    let subscribed = s.lsub_all().await?.into_iter().map(|e| e.name).collect();
+    let text = |prefix: &[u8]| {
+        if utf8 {
+            String::from_utf8_lossy(prefix).into_owned()
+        } else {
+            mailport_imap::utf7::decode(prefix).unwrap_or_default()
+        }
+    };
+    let (prefix, delimiter) = match ns.personal.first() {
+        Some(p) => (text(&p.prefix), p.delimiter),
+        None => (String::new(), folders.iter().find_map(|f| f.delimiter)),
+    };
+    let foreign = ns
+        .other_users
+        .iter()
+        .chain(&ns.shared)
+        .map(|n| text(&n.prefix))
+        .collect();
+    Ok(Listing {
+        hierarchy: Hierarchy {
+            prefix,
+            delimiter: delimiter.map(char::from),
+            utf8,
+            foreign,
+        },
+        folders,
+        subscribed,
+    })
 }
 
 #[cfg(test)]

@@ -209,7 +209,7 @@ impl Target {
 
     pub async fn listing(&mut self, utf8: bool) -> Result<Listing, Error> {
         match self {
-            Target::Imap(s) => crate::copy::listing(s, utf8).await,
+            Target::Imap(s) => crate::plan::read_listing(s, utf8).await,
             Target::Maildir(m) => Ok(m.reader.listing()),
         }
     }

@@ -1,0 +1,538 @@
+//! Batches: streaming `UID FETCH` bodies into (MULTI)APPEND, with the
+//! write-ahead ledger intents, refusals retried message by message, and the
+//! destination pushing back.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use mailport_imap::{uidset, MessageMeta};
+use mailport_store::{Entry, FolderKey, Outcome};
+
+use crate::ledger::{self, Ledger};
+use crate::origin::Source;
+use crate::plan::FolderPlan;
+use crate::share::{SharedFolder, Tally};
+use crate::throttle::{self, Backoff};
+
+use super::connect::Pair;
+use super::error::Side;
+use super::folder::write_ledger;
+use super::run::Ctx;
+
+/// Bytes moved per read/write while streaming a body.
+const CHUNK: usize = 64 << 10;
+
+/// Waits in a row after which a batch the destination keeps pushing back fails.
+const PUSHBACK_ATTEMPTS: u32 = 8;
+
+/// Copies a folder's batches until none is left, taking them from `shared`
+/// one at a time so that other workers can take some too.
+pub(super) async fn run_batches(
+    p: &mut Pair,
+    shared: &SharedFolder,
+    ledger: Option<(&Ledger, &FolderKey)>,
+    ctx: &Ctx,
+) -> Tally {
+    let index = shared.index;
+    let folder = &ctx.plan.folders[index];
+    let multiappend = p.dst.has_capability("MULTIAPPEND");
+    let mut tally = Tally::default();
+    // Batches only this worker may copy: the next one, whose FETCH may
+    // already be on the wire, and single retries of a refused batch.
+    let mut mine: VecDeque<Vec<MessageMeta>> = VecDeque::new();
+    let mut buf = vec![0u8; CHUNK];
+    // True when the FETCH for the front batch was already sent (pipelining).
+    let mut prefetched = false;
+    let mut pushbacks = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
+    loop {
+        if ctx.opts.cancel.is_cancelled() {
+            // Between batches: the last one is confirmed and recorded.
+            let left: u64 = mine.iter().map(|b| b.len() as u64).sum();
+            tally.failed.push((crate::cancel::INTERRUPTED.into(), left));
+            tally.interrupted = true;
+            break;
+        }
+        let Some(b) = mine.pop_front().or_else(|| shared.pop()) else {
+            break;
+        };
+        if mine.is_empty() {
+            mine.extend(shared.pop());
+        }
+        let step = Step {
+            batch: &b,
+            fetch_sent: prefetched,
+            next: mine.front().map(Vec::as_slice),
+            multiappend,
+        };
+        if let Some((l, key)) = ledger {
+            // Write-ahead: a run that dies before the verdict leaves these
+            // behind, and the next run knows to let the destination settle.
+            let intents: Vec<Entry> = b
+                .iter()
+                .map(|m| ledger::settled(m, String::new(), Outcome::InFlight, None))
+                .collect();
+            write_ledger(l, key, &intents).await;
+        }
+        let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
+        if let Some((l, key)) = ledger {
+            write_ledger(l, key, &out.records).await;
+        }
+        tally.appended.extend(
+            out.records
+                .iter()
+                .filter(|e| e.outcome == Outcome::Copied)
+                .filter_map(|e| Some((e.dest_uid?, e.size))),
+        );
+        prefetched = out.next_fetch_sent;
+        tally.batches += 1;
+        tally.copied += out.copied;
+        tally.bytes += out.copied_bytes;
+        tally.failed.extend(out.failed);
+        // Retried one by one, right after the batch whose FETCH is already
+        // running, so that the order stays close to the source's.
+        let at = usize::from(prefetched).min(mine.len());
+        for m in out.retry_singly.into_iter().rev() {
+            mine.insert(at, vec![m]);
+        }
+        if let Some((suggested, why)) = out.pushback {
+            if pushbacks.attempts() >= PUSHBACK_ATTEMPTS {
+                let reason = format!("the destination kept pushing back: {why}");
+                tally.failed.push((reason, out.pushed_back.len() as u64));
+            } else {
+                let wait = pushbacks.next(suggested);
+                tracing::warn!(
+                    "{}: {why}; waiting {:.1} s",
+                    folder.destination,
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
+                mine.insert(at, out.pushed_back);
+            }
+        } else if out.copied > 0 {
+            pushbacks = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
+        }
+        if let Some(reason) = out.broken {
+            let left: u64 = mine.iter().map(|b| b.len() as u64).sum();
+            tally.failed.push((reason.clone(), left));
+            tally.broken = Some(reason);
+            break;
+        }
+    }
+    tally
+}
+
+#[derive(Default)]
+struct BatchOutcome {
+    copied: u64,
+    copied_bytes: u64,
+    /// Reason -> count.
+    failed: Vec<(String, u64)>,
+    retry_singly: Vec<MessageMeta>,
+    /// The destination pushed back (throttled): try these again after a
+    /// wait (the server's suggestion, if any), with the server's words.
+    pushed_back: Vec<MessageMeta>,
+    pushback: Option<(Option<Duration>, String)>,
+    /// The connections broke; reason for the messages not done.
+    broken: Option<String>,
+    /// The FETCH for the next batch has been sent.
+    next_fetch_sent: bool,
+    /// Ledger entries for the messages this batch settled.
+    records: Vec<Entry>,
+}
+
+/// A message written into the open APPEND command, awaiting the verdict.
+struct Pending {
+    uid: u32,
+    len: u64,
+    identity: String,
+}
+
+/// Collects a message's header block from the first body chunks.
+#[derive(Default)]
+struct HeaderTap {
+    bytes: Vec<u8>,
+    done: bool,
+}
+
+impl HeaderTap {
+    /// Bodies are streamed; the header (for the message's identity) is kept
+    /// up to its end or 256 KiB, whichever comes first.
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.done {
+            return;
+        }
+        let from = self.bytes.len().saturating_sub(3);
+        self.bytes.extend_from_slice(chunk);
+        let end = self.bytes[from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| from + i + 4)
+            .or_else(|| {
+                self.bytes[from..]
+                    .windows(2)
+                    .position(|w| w == b"\n\n")
+                    .map(|i| from + i + 2)
+            });
+        if let Some(end) = end {
+            self.bytes.truncate(end);
+            self.done = true;
+        } else if self.bytes.len() > 256 << 10 {
+            self.done = true;
+        }
+    }
+}
+
+/// One batch to copy, and what pipelining knows about its neighbours.
+struct Step<'a> {
+    batch: &'a [MessageMeta],
+    /// Its FETCH was sent while the previous batch was being committed.
+    fetch_sent: bool,
+    /// The batch after it, whose FETCH may be sent early.
+    next: Option<&'a [MessageMeta]>,
+    multiappend: bool,
+}
+
+fn flags_for_append(m: &MessageMeta) -> Vec<String> {
+    m.flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .cloned()
+        .collect()
+}
+
+/// Streams one batch: `UID FETCH set (BODY.PEEK[])` into one APPEND command
+/// (MULTIAPPEND) or one APPEND per message. Once the source has sent the
+/// whole batch, the next batch's FETCH goes out before waiting for the
+/// destination to commit, so the two servers work at the same time.
+async fn copy_batch(
+    p: &mut Pair,
+    folder: &FolderPlan,
+    index: usize,
+    step: Step<'_>,
+    buf: &mut [u8],
+    ctx: &Ctx,
+) -> BatchOutcome {
+    let Step {
+        batch,
+        fetch_sent,
+        next,
+        multiappend,
+    } = step;
+    let mut out = BatchOutcome::default();
+    let by_uid: HashMap<u32, &MessageMeta> = batch.iter().map(|m| (m.uid, m)).collect();
+    let by_seq: HashMap<u32, u32> = batch.iter().map(|m| (m.seq, m.uid)).collect();
+    let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
+    let mut settled: HashSet<u32> = HashSet::new();
+    // Messages written into the APPEND command that is open now.
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut open = false;
+
+    let broken =
+        |out: &mut BatchOutcome, settled: &HashSet<u32>, side: Side, e: &mailport_imap::Error| {
+            let reason = format!("connection to the {side} lost: {e}");
+            let left = uids.iter().filter(|u| !settled.contains(u)).count() as u64;
+            out.failed.push((reason.clone(), left));
+            out.broken = Some(reason);
+        };
+
+    if !fetch_sent {
+        if let Err(e) = p.src.body_fetch_start(&uidset::compress(&uids)).await {
+            broken(&mut out, &settled, Side::Source, &e);
+            return out;
+        }
+    }
+    loop {
+        let b = match p.src.body_next().await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                if let Some(next) = next {
+                    let next_uids: Vec<u32> = next.iter().map(|m| m.uid).collect();
+                    if let Err(e) = p.src.body_fetch_start(&uidset::compress(&next_uids)).await {
+                        broken(&mut out, &settled, Side::Source, &e);
+                        return out;
+                    }
+                    out.next_fetch_sent = true;
+                }
+                break;
+            }
+            Err(e) => {
+                broken(&mut out, &settled, Side::Source, &e);
+                return out;
+            }
+        };
+        let uid = b.uid.or_else(|| by_seq.get(&b.seq).copied());
+        let Some(meta) = uid
+            .and_then(|u| by_uid.get(&u))
+            .filter(|m| !settled.contains(&m.uid))
+        else {
+            // Not one we asked for (or a repeat): read past it.
+            if let Err(e) = drain(&mut p.src, buf).await {
+                broken(&mut out, &settled, Side::Source, &e);
+                return out;
+            }
+            continue;
+        };
+        if b.len > body_limit(meta.size) {
+            // A server announcing far more than the message's size is broken or
+            // hostile: do not read it, and do not trust this connection further.
+            let e = mailport_imap::Error::Malformed(format!(
+                "the source announced {} bytes for UID {} whose size is {} bytes",
+                b.len, meta.uid, meta.size
+            ));
+            broken(&mut out, &settled, Side::Source, &e);
+            return out;
+        }
+        ctx.opts.limits.message().await;
+        if !open {
+            if let Err(e) = p.dst.append_start(&folder.destination_wire).await {
+                broken(&mut out, &settled, Side::Destination, &e);
+                return out;
+            }
+            open = true;
+        }
+        match p
+            .dst
+            .append_message(&flags_for_append(meta), Some(&meta.internal_date), b.len)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if !e.breaks_connection() => {
+                // The destination refused the literal: that ends the whole command.
+                open = false;
+                pending.push(Pending {
+                    uid: meta.uid,
+                    len: b.len,
+                    identity: String::new(),
+                });
+                refused(&mut out, &mut settled, &mut pending, batch, &e);
+                if let Err(e) = drain(&mut p.src, buf).await {
+                    broken(&mut out, &settled, Side::Source, &e);
+                    return out;
+                }
+                continue;
+            }
+            Err(e) => {
+                broken(&mut out, &settled, Side::Destination, &e);
+                return out;
+            }
+        }
+        let mut tap = HeaderTap::default();
+        loop {
+            let n = match p.src.body_read(buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    broken(&mut out, &settled, Side::Source, &e);
+                    return out;
+                }
+            };
+            tap.feed(&buf[..n]);
+            if let Err(e) = p.dst.append_write(&buf[..n]).await {
+                broken(&mut out, &settled, Side::Destination, &e);
+                return out;
+            }
+            ctx.progress.bytes(index, n as u64);
+            ctx.opts.limits.bytes(n as u64).await;
+        }
+        pending.push(Pending {
+            uid: meta.uid,
+            len: b.len,
+            identity: ctx.opts.identity.key(&tap.bytes, meta.size),
+        });
+        if !multiappend {
+            open = false;
+            if let Err(e) = finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
+            {
+                broken(&mut out, &settled, Side::Destination, &e);
+                return out;
+            }
+        }
+    }
+    if open {
+        if let Err(e) = finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await {
+            broken(&mut out, &settled, Side::Destination, &e);
+            return out;
+        }
+    }
+    let vanished = uids.iter().filter(|u| !settled.contains(u)).count() as u64;
+    if vanished > 0 {
+        out.failed.push((
+            "message vanished from the source during the copy".into(),
+            vanished,
+        ));
+    }
+    out
+}
+
+/// Ends the open APPEND; on success the pending messages are copied, on a
+/// refusal they fail or are retried singly. Errs only when the connection broke.
+async fn finish(
+    p: &mut Pair,
+    out: &mut BatchOutcome,
+    settled: &mut HashSet<u32>,
+    pending: &mut Vec<Pending>,
+    batch: &[MessageMeta],
+    index: usize,
+    ctx: &Ctx,
+) -> Result<(), mailport_imap::Error> {
+    match p.dst.append_finish().await {
+        Ok(appenduid) => {
+            let n = pending.len() as u64;
+            // APPENDUID lists the new UIDs in the order of the messages.
+            let dest_uids = appenduid.filter(|a| a.uids.len() == pending.len());
+            for (i, pm) in pending.drain(..).enumerate() {
+                settled.insert(pm.uid);
+                out.copied += 1;
+                out.copied_bytes += pm.len;
+                if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
+                    let mut e = ledger::settled(m, pm.identity, Outcome::Copied, None);
+                    e.dest_folder = Some(ctx.plan.folders[index].destination.clone());
+                    e.dest_uidvalidity = dest_uids.as_ref().map(|a| a.uidvalidity);
+                    e.dest_uid = dest_uids.as_ref().map(|a| a.uids[i]);
+                    out.records.push(e);
+                }
+            }
+            ctx.progress.messages(index, n);
+            Ok(())
+        }
+        Err(e) if !e.breaks_connection() => {
+            refused(out, settled, pending, batch, &e);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The destination refused an APPEND command: a single message fails with
+/// the server's reason; a batch is retried message by message.
+fn refused(
+    out: &mut BatchOutcome,
+    settled: &mut HashSet<u32>,
+    pending: &mut Vec<Pending>,
+    batch: &[MessageMeta],
+    e: &mailport_imap::Error,
+) {
+    if let Some(suggested) = throttle::pushback(e) {
+        for pm in pending.drain(..) {
+            settled.insert(pm.uid);
+            if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
+                out.pushed_back.push(m.clone());
+            }
+        }
+        out.pushback = Some((suggested, e.to_string()));
+        return;
+    }
+    if pending.len() > 1 {
+        for pm in pending.drain(..) {
+            settled.insert(pm.uid);
+            if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
+                out.retry_singly.push(m.clone());
+            }
+        }
+        return;
+    }
+    let reason = match e {
+        mailport_imap::Error::No { text, code, .. } => match code {
+            Some(c) => format!("destination refused it [{c}]: {text}"),
+            None => format!("destination refused it: {text}"),
+        },
+        other => format!("destination refused it: {other}"),
+    };
+    for pm in pending.drain(..) {
+        settled.insert(pm.uid);
+        out.failed.push((reason.clone(), 1));
+        if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
+            let mut entry = ledger::settled(m, pm.identity, Outcome::Failed, Some(reason.clone()));
+            entry.retryable = e.is_transient();
+            out.records.push(entry);
+        }
+    }
+}
+
+/// The most body bytes accepted for a message of RFC822.SIZE `size`: servers
+/// differ a little in how they count line ends, never by this much.
+fn body_limit(size: u64) -> u64 {
+    size.saturating_mul(2).saturating_add(1 << 20)
+}
+
+async fn drain(src: &mut Source, buf: &mut [u8]) -> Result<(), mailport_imap::Error> {
+    while src.body_read(buf).await? > 0 {}
+    Ok(())
+}
+
+/// The messages in order, cut into batches of at most `max_messages`
+/// messages and `max_bytes` bytes (a larger message is a batch of its own).
+pub(super) fn into_batches(
+    msgs: Vec<MessageMeta>,
+    max_messages: usize,
+    max_bytes: u64,
+) -> Vec<Vec<MessageMeta>> {
+    let mut out: Vec<Vec<MessageMeta>> = Vec::new();
+    let mut bytes = 0;
+    for m in msgs {
+        let full = out
+            .last()
+            .is_none_or(|b| b.len() >= max_messages.max(1) || bytes + m.size > max_bytes);
+        if full {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += m.size;
+        out.last_mut().expect("pushed above").push(m);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::identity;
+
+    fn meta(uid: u32, size: u64, flags: &[&str], date: &str) -> MessageMeta {
+        MessageMeta {
+            seq: uid,
+            uid,
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            internal_date: date.into(),
+            size,
+            headers: None,
+        }
+    }
+
+    #[test]
+    fn header_tap_finds_the_end_across_chunks() {
+        let mut t = HeaderTap::default();
+        t.feed(b"Subject: a\r\nMessage-ID: <x@y>\r");
+        assert!(!t.done);
+        t.feed(b"\n\r\nbody body\r\n\r\nmore");
+        assert!(t.done);
+        assert_eq!(t.bytes, b"Subject: a\r\nMessage-ID: <x@y>\r\n\r\n");
+        let mut lf = HeaderTap::default();
+        lf.feed(b"Subject: b\n\nbody");
+        assert_eq!(lf.bytes, b"Subject: b\n\n");
+        assert_eq!(
+            identity(&t.bytes, 5),
+            identity(b"Message-ID: <x@y>\r\nSubject: a\r\n\r\n", 5)
+        );
+    }
+
+    #[test]
+    fn body_limit_allows_line_end_differences_only() {
+        assert!(body_limit(1000) >= 1100);
+        assert!(body_limit(25 << 20) < 60 << 20);
+        assert_eq!(body_limit(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let msgs: Vec<_> = (1..=7)
+            .map(|u| meta(u, 10, &[], "01-Jan-2020 00:00:00 +0000"))
+            .collect();
+        let b = into_batches(msgs.clone(), 3, 1000);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
+        let b = into_batches(msgs, 100, 25);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 2, 1]);
+        let big = vec![meta(1, 500, &[], "x"), meta(2, 5, &[], "x")];
+        assert_eq!(into_batches(big, 100, 100).len(), 2);
+    }
+}

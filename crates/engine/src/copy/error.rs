@@ -1,0 +1,86 @@
+//! How a copy fails as a whole: which side, and what went wrong there.
+
+use std::time::Duration;
+
+use crate::session::SessionError;
+use crate::throttle::{self};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Destination,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{side}: {source}")]
+    Session { side: Side, source: SessionError },
+    #[error("{side}: {context}: {source}")]
+    Imap {
+        side: Side,
+        context: String,
+        source: mailport_imap::Error,
+    },
+}
+
+impl EngineError {
+    /// Worth another connection attempt: the network or server availability
+    /// failed, not the credentials or the request.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Session { source, .. } => match source {
+                SessionError::Connect(c) => c.is_transient(),
+                SessionError::Imap { source, .. } => source.is_transient(),
+                SessionError::Auth { .. }
+                | SessionError::Login { .. }
+                | SessionError::Unusable(_)
+                | SessionError::NoStartTls { .. } => false,
+            },
+            EngineError::Imap { source, .. } => source.is_transient(),
+        }
+    }
+
+    /// The server pushed back (too many connections, throttled), with the
+    /// delay it suggested if any.
+    pub fn pushback(&self) -> Option<Option<Duration>> {
+        match self {
+            EngineError::Session {
+                source: SessionError::Imap { source, .. },
+                ..
+            }
+            | EngineError::Imap { source, .. } => throttle::pushback(source),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn suggested_delay(&self) -> Option<Duration> {
+        self.pushback().flatten()
+    }
+
+    /// Connection or login failure (exit code 3 in the CLI).
+    pub fn is_connection(&self) -> bool {
+        match self {
+            EngineError::Session { .. } => true,
+            EngineError::Imap { source, .. } => source.breaks_connection(),
+        }
+    }
+}
+
+/// ENABLE UTF8=ACCEPT (RFC 6855): names then travel as UTF-8. The error
+/// of that command on `side`.
+pub(super) fn utf8_error(side: Side) -> impl FnOnce(mailport_imap::Error) -> EngineError {
+    move |source| EngineError::Imap {
+        side,
+        context: "ENABLE UTF8=ACCEPT".into(),
+        source,
+    }
+}

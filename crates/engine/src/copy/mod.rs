@@ -1,0 +1,38 @@
+//! The copy: plan, then folders in parallel over several connection pairs,
+//! each folder streamed in batches from `UID FETCH` into `APPEND`.
+//!
+//! Memory stays bounded whatever the message size: bodies move source ->
+//! destination in 64 KiB pieces, never whole. A folder is one
+//! worker's, in the source's (UID) order, until that worker has batches left
+//! and another has nothing to do: then they share it (module `share`).
+//! With MULTIAPPEND (RFC 3502) a batch is one APPEND command, which lets the
+//! destination do its per-append bookkeeping once per batch; a batch the
+//! destination refuses is retried message by message so that one bad message
+//! does not fail its neighbours.
+
+//!
+//! - [`options`]: what the copy is asked to do, and which messages the
+//!   options leave out; [`progress`]: what it reports while it runs;
+//!   [`error`]: how it fails as a whole.
+//! - `run`: plan, create folders, run the workers, collect the report;
+//!   `connect`: connection pairs, reconnecting with back-off.
+//! - `worker`: folders owned one after the other, batches of others' helped
+//!   with; `folder`: one folder sorted against the ledger and the
+//!   destination (module `backing`), copied, flags and deletions carried;
+//!   `batch`: bodies streamed from FETCH into (MULTI)APPEND.
+
+mod batch;
+mod connect;
+pub mod error;
+mod folder;
+pub mod options;
+pub mod progress;
+mod run;
+mod worker;
+
+pub(crate) use connect::{open_listings, Pair};
+pub use error::{EngineError, Side};
+pub(crate) use options::skip_reason;
+pub use options::CopyOptions;
+pub use progress::{NoProgress, Progress};
+pub use run::copy;

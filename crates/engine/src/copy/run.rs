@@ -1,0 +1,167 @@
+//! One copy from start to end: plan, create folders, run the workers,
+//! collect the report.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::origin::Origin;
+use crate::plan::{FolderPlan, Plan};
+use crate::report::{FolderReport, Report};
+use crate::share::Board;
+use crate::target::Destination;
+
+use super::connect::connect_and_plan;
+use super::error::{EngineError, Side};
+use super::options::CopyOptions;
+use super::progress::Progress;
+use super::worker::worker;
+
+pub(super) struct Ctx {
+    pub(super) source: Origin,
+    pub(super) destination: Destination,
+    pub(super) utf8: bool,
+    pub(super) opts: CopyOptions,
+    pub(super) plan: Plan,
+    pub(super) board: Board,
+    pub(super) create_errors: HashMap<usize, String>,
+    pub(super) progress: Arc<dyn Progress>,
+}
+
+/// Copies (or, with `dry_run`, plans) a whole mailbox.
+pub async fn copy(
+    source: impl Into<Origin>,
+    destination: impl Into<Destination>,
+    opts: CopyOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    let source = source.into();
+    let destination = destination.into();
+    let (mut first, plan, utf8) = connect_and_plan(
+        &source,
+        opts.ledger.as_ref(),
+        &destination,
+        &opts.plan,
+        true,
+    )
+    .await?;
+    progress.planned(&plan);
+    let imap = |side: Side, context: &str| {
+        let context = context.to_string();
+        move |source| EngineError::Imap {
+            side,
+            context,
+            source,
+        }
+    };
+
+    let mut report = Report {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    let mut create_errors = HashMap::new();
+    if !opts.dry_run {
+        // Parents before children; a folder mapped twice is created once.
+        let mut order: Vec<usize> = (0..plan.folders.len())
+            .filter(|&i| !plan.folders[i].exists_on_destination)
+            .collect();
+        order.sort_by_key(|&i| plan.folders[i].destination.matches('/').count());
+        let mut created: HashMap<Vec<u8>, Option<String>> = HashMap::new();
+        for i in order {
+            let wire = plan.folders[i].destination_wire.clone();
+            let outcome = match created.get(&wire) {
+                Some(o) => o.clone(),
+                None => {
+                    let o = match first.dst.create(&wire).await {
+                        Ok(()) => None,
+                        Err(mailport_imap::Error::No { code: Some(c), .. })
+                            if c == "ALREADYEXISTS" =>
+                        {
+                            None
+                        }
+                        Err(e) if e.breaks_connection() => {
+                            return Err(imap(Side::Destination, "creating folders")(e))
+                        }
+                        Err(e) => Some(format!(
+                            "cannot create destination folder {:?}: {e}",
+                            plan.folders[i].destination
+                        )),
+                    };
+                    created.insert(wire, o.clone());
+                    o
+                }
+            };
+            match outcome {
+                Some(e) => {
+                    create_errors.insert(i, e);
+                }
+                None => forget_missing(&opts, &plan.folders[i]).await,
+            }
+        }
+        for (name, wire) in &plan.subscribe {
+            match first.dst.subscribe(wire).await {
+                Ok(()) => report.subscriptions_added += 1,
+                Err(e) if e.breaks_connection() => {
+                    return Err(imap(Side::Destination, "subscribing")(e))
+                }
+                Err(e) => tracing::warn!("could not subscribe {name:?} on the destination: {e}"),
+            }
+        }
+    }
+
+    let ctx = Arc::new(Ctx {
+        source,
+        destination,
+        utf8,
+        board: Board::new(plan.folders.len()),
+        plan,
+        create_errors,
+        opts,
+        progress,
+    });
+    // More workers than folders help with the big ones (they connect only
+    // when there is something to help with).
+    let workers = ctx.opts.connections.max(1);
+    ctx.board.set_workers(workers);
+    let mut handles = Vec::new();
+    let mut first = Some(first);
+    for _ in 0..workers {
+        let ctx = ctx.clone();
+        let pair = first.take();
+        handles.push(tokio::spawn(async move { worker(pair, ctx).await }));
+    }
+    let mut folders: Vec<(usize, FolderReport)> = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(r) => folders.extend(r),
+            Err(e) => tracing::error!("a copy worker stopped unexpectedly: {e}"),
+        }
+    }
+    folders.sort_by_key(|(i, _)| *i);
+    report.folders = folders.into_iter().map(|(_, r)| r).collect();
+    report.interrupted = ctx.opts.cancel.is_cancelled();
+    report.plan = Arc::try_unwrap(ctx).map(|c| c.plan).unwrap_or_default();
+    report.elapsed = started.elapsed();
+    report.compute_totals();
+    Ok(report)
+}
+
+/// A destination folder that had to be created holds nothing the ledger
+/// recorded in it (the account was wiped, the folder deleted): the ledger
+/// forgets that folder, so its messages are copied again.
+async fn forget_missing(opts: &CopyOptions, folder: &FolderPlan) {
+    let Some(l) = &opts.ledger else { return };
+    match l
+        .store
+        .forget_folder(&l.pair, &folder.source, &folder.destination)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            "destination folder {:?} was gone: copying again the {n} messages the state file recorded there",
+            folder.destination
+        ),
+        Err(e) => tracing::warn!("{e}"),
+    }
+}
