@@ -35,7 +35,7 @@ pub struct PlanOptions {
     pub folder_map: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FolderPlan {
     pub source: String,
     #[serde(skip)]

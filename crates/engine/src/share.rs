@@ -41,7 +41,7 @@ struct BoardState {
 /// What a worker with nothing of its own does next.
 pub(crate) enum Next {
     /// Help with this folder's batches (already registered as a helper).
-    Help(Arc<SharedFolder>),
+    Help(Helping),
     /// Nothing now, but a folder being prepared may open: ask again soon.
     Wait,
     Done,
@@ -115,7 +115,10 @@ impl Board {
             .map(|(_, f)| f.clone());
         if let Some(f) = best {
             if f.join() {
-                return Next::Help(f);
+                return Next::Help(Helping {
+                    folder: f,
+                    left: false,
+                });
             }
         }
         if b.preparing > 0 || !b.open.is_empty() {
@@ -146,12 +149,19 @@ impl Board {
         self.lock().queue.push_front(index);
     }
 
-    pub(crate) fn open(&self, folder: &Arc<SharedFolder>) {
+    /// Offers the folder's batches to idle workers until the guard closes
+    /// it (or is dropped: a worker that panics must not leave the others
+    /// waiting for a folder nobody finishes).
+    pub(crate) fn open(&self, folder: &Arc<SharedFolder>) -> Open<'_> {
         self.lock().open.push(folder.clone());
+        Open {
+            board: self,
+            folder: folder.clone(),
+            closed: false,
+        }
     }
 
-    /// No more helpers for this folder; what no one took yet is returned.
-    pub(crate) fn close(&self, folder: &Arc<SharedFolder>) -> Vec<Vec<MessageMeta>> {
+    fn close(&self, folder: &Arc<SharedFolder>) -> Vec<Vec<MessageMeta>> {
         self.lock().open.retain(|f| !Arc::ptr_eq(f, folder));
         folder.close()
     }
@@ -161,6 +171,59 @@ impl Board {
     /// pass with nothing to do takes about 0.1 s in all), and a wake-up costs
     /// next to nothing.
     pub(crate) const POLL: Duration = Duration::from_millis(10);
+}
+
+/// A folder open for helpers; see [`Board::open`].
+pub(crate) struct Open<'a> {
+    board: &'a Board,
+    folder: Arc<SharedFolder>,
+    closed: bool,
+}
+
+impl Open<'_> {
+    /// No more helpers for this folder; what no one took yet is returned.
+    pub(crate) fn close(mut self) -> Vec<Vec<MessageMeta>> {
+        self.closed = true;
+        self.board.close(&self.folder)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.board.close(&self.folder);
+        }
+    }
+}
+
+/// A worker helping with a folder. Leaving reports what it did; dropped
+/// without leaving (the worker panicked), it leaves as broken, so the owner
+/// neither waits forever nor trusts the folder complete.
+pub(crate) struct Helping {
+    folder: Arc<SharedFolder>,
+    left: bool,
+}
+
+impl Helping {
+    pub(crate) fn folder(&self) -> &SharedFolder {
+        &self.folder
+    }
+
+    pub(crate) fn leave(mut self, t: Tally) {
+        self.left = true;
+        self.folder.leave(t);
+    }
+}
+
+impl Drop for Helping {
+    fn drop(&mut self) {
+        if !self.left {
+            self.folder.leave(Tally {
+                broken: Some("a copy worker stopped unexpectedly".into()),
+                ..Tally::default()
+            });
+        }
+    }
 }
 
 /// Results of a folder's batches copied by helpers.
@@ -241,7 +304,7 @@ impl SharedFolder {
     }
 
     /// A helper is done; what it copied goes into the folder's tally.
-    pub(crate) fn leave(&self, t: Tally) {
+    fn leave(&self, t: Tally) {
         let mut s = self.lock();
         s.tally.copied += t.copied;
         s.tally.bytes += t.bytes;
@@ -298,20 +361,51 @@ mod tests {
         assert!(board.take_folder().is_none());
         assert!(matches!(board.next_help(), Next::Wait));
         let f = Arc::new(SharedFolder::new(index, 7, batches(3)));
-        board.open(&f);
+        let open = board.open(&f);
         preparing.done();
         let Next::Help(h) = board.next_help() else {
             panic!("an open folder with 3 batches is worth helping");
         };
-        assert_eq!(h.index, 0);
-        assert_eq!(h.pop().map(|b| b[0].uid), Some(1));
+        assert_eq!(h.folder().index, 0);
+        assert_eq!(h.folder().pop().map(|b| b[0].uid), Some(1));
         // Two left: a second helper joins; after one more pop, not worth it.
-        assert!(matches!(board.next_help(), Next::Help(_)));
+        let Next::Help(second) = board.next_help() else {
+            panic!("two batches are worth a second helper");
+        };
         f.pop();
         assert!(matches!(board.next_help(), Next::Wait));
-        let left = board.close(&f);
+        let left = open.close();
         assert_eq!(left.len(), 1);
         assert!(matches!(board.next_help(), Next::Done));
+        h.leave(Tally::default());
+        second.leave(Tally::default());
+    }
+
+    /// A worker that panics (its guards dropped without a word) leaves
+    /// neither the other workers waiting for its folder nor the owner
+    /// waiting for it, and the folder is not taken as complete.
+    #[tokio::test]
+    async fn a_worker_that_panics_holds_up_nobody() {
+        let board = Board::new(1);
+        let (index, mut preparing) = board.take_folder().expect("one folder");
+        let f = Arc::new(SharedFolder::new(index, 7, batches(3)));
+        let owner = board.open(&f);
+        preparing.done();
+        let Next::Help(helper) = board.next_help() else {
+            panic!("worth helping");
+        };
+        // The helper "panics": dropped without leaving.
+        drop(helper);
+        // The owner "panics" too: its folder closes for the idle workers.
+        drop(owner);
+        assert!(matches!(board.next_help(), Next::Done));
+        let t = tokio::time::timeout(Duration::from_secs(5), f.helpers_done())
+            .await
+            .expect("the owner does not wait for a helper that is gone");
+        assert_eq!(
+            t.broken.as_deref(),
+            Some("a copy worker stopped unexpectedly")
+        );
     }
 
     #[tokio::test]

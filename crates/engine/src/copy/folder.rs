@@ -148,17 +148,12 @@ pub(super) async fn copy_folder(
         status.uidvalidity,
         into_batches(to_copy, ctx.opts.batch_messages, ctx.opts.batch_bytes),
     ));
-    ctx.board.open(&shared);
+    let open = ctx.board.open(&shared);
     preparing.done();
     let ledger_key = ledger.as_ref().map(|(l, key)| (*l, key));
     let own = run_batches(p, &shared, ledger_key, ctx).await;
     // Left over only when this worker's connections broke.
-    let left: u64 = ctx
-        .board
-        .close(&shared)
-        .iter()
-        .map(|b| b.len() as u64)
-        .sum();
+    let left: u64 = open.close().iter().map(|b| b.len() as u64).sum();
     let helped = shared.helpers_done().await;
     let own_broken = own.broken.clone();
     let helper_broken = helped.broken.is_some();

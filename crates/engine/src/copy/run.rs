@@ -132,19 +132,50 @@ pub async fn copy(
         handles.push(tokio::spawn(async move { worker(pair, ctx).await }));
     }
     let mut folders: Vec<(usize, FolderReport)> = Vec::new();
+    let mut crashed = None;
     for h in handles {
         match h.await {
             Ok(r) => folders.extend(r),
-            Err(e) => tracing::error!("a copy worker stopped unexpectedly: {e}"),
+            Err(e) => {
+                tracing::error!("a copy worker stopped unexpectedly: {e}");
+                crashed = Some(e.to_string());
+            }
         }
+    }
+    report.interrupted = ctx.opts.cancel.is_cancelled();
+    if let Some(why) = crashed.filter(|_| !report.interrupted) {
+        folders.extend(unreported(&ctx.plan, &folders, &why));
     }
     folders.sort_by_key(|(i, _)| *i);
     report.folders = folders.into_iter().map(|(_, r)| r).collect();
-    report.interrupted = ctx.opts.cancel.is_cancelled();
     report.plan = Arc::try_unwrap(ctx).map(|c| c.plan).unwrap_or_default();
     report.elapsed = started.elapsed();
     report.compute_totals();
     Ok(report)
+}
+
+/// Reports for the folders a worker that panicked took with it: failed as
+/// folders, so that the run says so (exit 1) and a re-run copies them.
+fn unreported(
+    plan: &Plan,
+    reported: &[(usize, FolderReport)],
+    why: &str,
+) -> Vec<(usize, FolderReport)> {
+    (0..plan.folders.len())
+        .filter(|i| !reported.iter().any(|(r, _)| r == i))
+        .map(|i| {
+            let f = &plan.folders[i];
+            let report = FolderReport {
+                source: f.source.clone(),
+                destination: f.destination.clone(),
+                error: Some(format!(
+                    "not finished: a copy worker stopped unexpectedly ({why}); run the same command again"
+                )),
+                ..Default::default()
+            };
+            (i, report)
+        })
+        .collect()
 }
 
 /// A destination folder that had to be created holds nothing the ledger
@@ -163,5 +194,31 @@ async fn forget_missing(opts: &CopyOptions, folder: &FolderPlan) {
             folder.destination
         ),
         Err(e) => tracing::warn!("{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::FolderPlan;
+
+    #[test]
+    fn folders_a_crashed_worker_took_are_reported_failed() {
+        let folder = |name: &str| FolderPlan {
+            source: name.into(),
+            destination: name.into(),
+            ..Default::default()
+        };
+        let plan = Plan {
+            folders: vec![folder("INBOX"), folder("Sent"), folder("Work")],
+            ..Default::default()
+        };
+        let done = vec![(1, FolderReport::default())];
+        let missing = unreported(&plan, &done, "task panicked");
+        let names: Vec<&str> = missing.iter().map(|(_, r)| r.source.as_str()).collect();
+        assert_eq!(names, vec!["INBOX", "Work"]);
+        assert!(missing
+            .iter()
+            .all(|(_, r)| r.error.as_deref().unwrap().contains("task panicked") && r.adds_up()));
     }
 }

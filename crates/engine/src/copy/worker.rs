@@ -29,7 +29,7 @@ pub(super) async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize,
         }
         // No folder left to own: help with the batches of others'.
         match ctx.board.next_help() {
-            Next::Help(shared) => {
+            Next::Help(helping) => {
                 if pair.is_none() {
                     // Helping is optional: one attempt, no back-off.
                     match open_pair(&ctx).await {
@@ -40,18 +40,18 @@ pub(super) async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize,
                             } else {
                                 tracing::warn!("could not open more connections to help: {e}");
                             }
-                            shared.leave(Tally::default());
+                            helping.leave(Tally::default());
                             ctx.board.retire();
                             break;
                         }
                     }
                 }
                 let p = pair.as_mut().expect("connected above");
-                let (tally, usable) = help(p, &shared, &ctx).await;
+                let (tally, usable) = help(p, helping.folder(), &ctx).await;
                 if !usable {
                     pair = None;
                 }
-                shared.leave(tally);
+                helping.leave(tally);
                 idle = Instant::now();
             }
             Next::Wait => {
