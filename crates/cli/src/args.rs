@@ -392,7 +392,9 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// Compare identities (Message-ID, Date, size), flags and dates instead of reading
-    /// every message in full to compare SHA-256 hashes.
+    /// every message in full to compare SHA-256 hashes. It cannot tell a server's
+    /// line-ending rewrite from a real change: such copies are reported as changed (size
+    /// differs); verify without --quick names the change.
     #[arg(help_heading = "Behaviour", long)]
     pub quick: bool,
     /// Write a JSON-lines proof of migration: one line per source message with folder,

@@ -18,6 +18,7 @@ mod summary;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,18 +47,22 @@ enum Failure {
 }
 
 /// The first Ctrl-C stops the copy after the batches in flight (they are
-/// confirmed and recorded); a second one ends the process at once.
-fn stop_on_ctrl_c(cancel: mailport_engine::Cancel) {
+/// confirmed and recorded); a second one, or one after the copy (during
+/// verify, before deleting anything), ends the process at once.
+fn stop_on_ctrl_c(cancel: mailport_engine::Cancel, copying: Arc<AtomicBool>) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        cancel.cancel();
-        eprintln!("\nmailport: stopping after the messages being copied now (Ctrl-C again to stop at once)");
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("mailport: stopped; run the same command again to continue");
-            std::process::exit(130);
+        if copying.load(Ordering::SeqCst) {
+            cancel.cancel();
+            eprintln!("\nmailport: stopping after the messages being copied now (Ctrl-C again to stop at once)");
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
         }
+        eprintln!("\nmailport: stopped; run the same command again to continue");
+        std::process::exit(130);
     });
 }
 
@@ -220,12 +225,13 @@ fn options(a: &Selection) -> Result<CopyOptions, Failure> {
 }
 
 /// Validates both endpoints, obtains the passwords and builds the connectors.
-fn connectors(a: &Sides) -> Result<(Origin, Destination), Failure> {
+/// `write`: the destination will be written (copy); verify only reads it.
+fn connectors(a: &Sides, write: bool) -> Result<(Origin, Destination), Failure> {
     warn_insecure(a);
     let to =
         a.to.as_deref()
             .ok_or_else(|| Failure::Usage(anyhow!("--to URL is required")))?;
-    let source = match local_store("--from", &a.from, a)? {
+    let source = match local_store("--from", &a.from, a, false)? {
         Some(LocalStore::Maildir { root, layout }) => Origin::Maildir { root, layout },
         Some(LocalStore::Mbox(path)) => Origin::Mbox { path },
         None => {
@@ -237,7 +243,7 @@ fn connectors(a: &Sides) -> Result<(Origin, Destination), Failure> {
             }
         }
     };
-    let destination = match local_store("--to", to, a)? {
+    let destination = match local_store("--to", to, a, write)? {
         Some(LocalStore::Maildir { root, layout }) => Destination::Maildir { root, layout },
         Some(LocalStore::Mbox(_)) => {
             return Err(Failure::Usage(anyhow!(
@@ -267,7 +273,12 @@ enum LocalStore {
 
 /// `maildir:PATH` and `mbox:PATH`; None for a server URL. A source must
 /// exist; a Maildir destination is created when missing.
-fn local_store(flag: &str, url: &str, a: &Sides) -> Result<Option<LocalStore>, Failure> {
+fn local_store(
+    flag: &str,
+    url: &str,
+    a: &Sides,
+    write: bool,
+) -> Result<Option<LocalStore>, Failure> {
     let (kind, path) = match url.split_once(':') {
         Some(("maildir", p)) => ("maildir", p),
         Some(("mbox", p)) => ("mbox", p),
@@ -279,9 +290,11 @@ fn local_store(flag: &str, url: &str, a: &Sides) -> Result<Option<LocalStore>, F
         )));
     }
     let path = local_path::expand(path);
-    let problem = match flag {
-        "--from" => local_path::source_problem(kind, &path),
-        _ => local_path::destination_problem(&path),
+    // What is written is checked for writing; what is only read (a source,
+    // or the destination verify reads) must be there already.
+    let problem = match write {
+        true => local_path::destination_problem(&path),
+        false => local_path::source_problem(kind, &path),
     };
     if let Some(why) = problem {
         return Err(Failure::Usage(anyhow!("{flag}: {kind}:{why}")));
@@ -629,7 +642,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
             "--sync-deletes needs the state file; drop --no-state"
         )));
     }
-    let (mut source, mut destination) = connectors(&a.sides)?;
+    let (mut source, mut destination) = connectors(&a.sides, true)?;
     if a.delete_source_after_verify && !matches!(source, Origin::Pop3(_)) {
         return Err(Failure::Usage(anyhow!(
             "--delete-source-after-verify is for POP3 sources (pop3:// or pop3s://)"
@@ -699,8 +712,10 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     };
     let verify_with = (a.verify || a.delete_source_after_verify)
         .then(|| (source.clone(), destination.clone(), opts.clone()));
-    stop_on_ctrl_c(opts.cancel.clone());
+    let copying = Arc::new(AtomicBool::new(true));
+    stop_on_ctrl_c(opts.cancel.clone(), copying.clone());
     let result = mailport_engine::copy(source, destination, opts, progress).await;
+    copying.store(false, Ordering::SeqCst);
     if let Some(b) = bar_handle {
         b.finish();
     }
@@ -760,7 +775,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
 
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
     let opts = options(&a.selection)?;
-    let (mut source, mut destination) = connectors(&a.sides)?;
+    let (mut source, mut destination) = connectors(&a.sides, false)?;
     discover(source.server_mut(), destination.imap_mut()).await?;
     let endpoints = endpoints(&source, &destination);
     let endpoints = endpoint_refs(&endpoints);

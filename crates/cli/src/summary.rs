@@ -189,11 +189,15 @@ pub fn table(report: &Report) -> String {
     let tt = &report.totals;
     if report.dry_run {
         out.push_str(&format!(
-            "{}: {} to copy ({}), {} already present, {} skipped.\n",
+            "{}: {} to copy ({}), {} already present, {}{} skipped.\n",
             count(tt.source_messages, "source message"),
             tt.to_copy,
             human_bytes(tt.bytes),
             tt.already_present,
+            match tt.deleted_on_destination {
+                0 => String::new(),
+                n => format!("{n} deleted on the destination, "),
+            },
             tt.skipped
         ));
     } else {

@@ -286,3 +286,34 @@ async fn a_state_key_keeps_the_history_across_addresses() {
     assert_eq!(total(&fresh, "copied"), 0);
     assert!(!unchanged(&fresh), "{fresh:#}");
 }
+
+/// Marks the user made on the destination before mailport found the copies
+/// by identity survive later passes (they are never taken for flags the
+/// source removed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_made_on_the_destination_survive_copies_found_by_identity() {
+    let p = Pair::new(46).await;
+    p.copy(&p.state(), &[]);
+    let mut d = p.dst_session().await;
+    let marked = d.select(b"INBOX", false).await.unwrap().exists as usize;
+    d.command(b"UID STORE 1:* +FLAGS ($Mine)").await.unwrap();
+    drop(d);
+    let other = p.state.path().join("other.db");
+    p.copy(&other, &[]);
+
+    let mut c = p.src_session().await;
+    c.select(b"INBOX", false).await.unwrap();
+    c.command(b"UID STORE 1 +FLAGS ($Fresh)").await.unwrap();
+    drop(c);
+    for _ in 0..2 {
+        p.copy(&other, &[]);
+    }
+    let d = snapshot(&p.dst).await;
+    let inbox = &d.folders["INBOX"];
+    let mine = inbox
+        .iter()
+        .filter(|m| m.flags.iter().any(|f| f == "$Mine"))
+        .count();
+    assert_eq!(mine, marked, "the user's marks were removed: {inbox:#?}");
+    assert!(inbox.iter().any(|m| m.flags.iter().any(|f| f == "$Fresh")));
+}

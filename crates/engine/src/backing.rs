@@ -141,6 +141,7 @@ pub(crate) struct Checked {
 /// (UIDVALIDITY `uidvalidity`, UIDs and flags in `dest`).
 pub(crate) fn check(
     done: Vec<Done>,
+    destination: &str,
     uidvalidity: u32,
     dest: &[MessageMeta],
     recopy_deleted: bool,
@@ -148,8 +149,11 @@ pub(crate) fn check(
     let mut unclaimed: HashSet<u32> = dest.iter().map(|m| m.uid).collect();
     let mut c = Checked::default();
     for d in done {
+        // A copy recorded in another folder (the mapping changed since) says
+        // nothing about this one's UIDs.
+        let here = d.entry.dest_folder.as_deref() == Some(destination);
         match (d.entry.dest_uid, d.entry.dest_uidvalidity) {
-            (Some(uid), Some(uv)) if uv == uidvalidity => {
+            (Some(uid), Some(uv)) if here && uv == uidvalidity => {
                 if unclaimed.remove(&uid) {
                     c.trusted.push(d);
                 } else if recopy_deleted {
@@ -228,13 +232,20 @@ pub(crate) async fn sort(
                     .await
                     .map_err(|e| ("reading the destination folder", e))?,
             };
-            checked = check(checked.trusted, st.uidvalidity, &dest, opts.recopy_deleted);
+            checked = check(
+                checked.trusted,
+                &folder.destination,
+                st.uidvalidity,
+                &dest,
+                opts.recopy_deleted,
+            );
             let to_match = rest.len() + checked.unverified.len();
             if !checked.unclaimed.is_empty() && to_match > 0 {
                 let heads = dest_headers(&mut p.dst, &checked.unclaimed, dest.len())
                     .await
                     .map_err(|e| ("reading the destination folder", e))?;
                 pool = Pool::new(&heads, opts);
+                let dest_by_seq: HashMap<u32, u32> = heads.iter().map(|m| (m.seq, m.uid)).collect();
                 let mut uids: Vec<u32> = rest.iter().map(|m| m.uid).collect();
                 uids.extend(checked.unverified.iter().map(|d| d.meta.uid));
                 let mut heads = source_headers(p, &uids)
@@ -253,7 +264,7 @@ pub(crate) async fn sort(
                 let metas = rest
                     .iter()
                     .chain(checked.unverified.iter().map(|d| &d.meta));
-                rewritten = confirm_rewritten(p, &pool, metas, opts)
+                rewritten = confirm_rewritten(p, &pool, metas, &dest_by_seq, opts)
                     .await
                     .map_err(|e| ("comparing copies the destination changed", e))?;
             }
@@ -322,7 +333,8 @@ pub(crate) fn decide(
         if now != d.entry.flags {
             out.flag_updates.push(FlagUpdate {
                 entry: d.entry,
-                flags: now,
+                flags: now.clone(),
+                baseline: now,
             });
         }
     }
@@ -333,11 +345,16 @@ pub(crate) fn decide(
             ..d.entry
         });
     }
+    // Recorded as carried: the flags both sides have (certainly in step);
+    // the copy's flags as they are go into the update's `before`.
     let found = |m: &MessageMeta, id: String, outcome: Outcome, c: &DestCopy| Entry {
         dest_folder: Some(folder.destination.clone()),
         dest_uidvalidity,
         dest_uid: Some(c.uid),
-        flags: c.flags.clone(),
+        flags: clean_flags(&m.flags)
+            .into_iter()
+            .filter(|f| c.flags.contains(f))
+            .collect(),
         ..ledger::settled(m, id, outcome, None)
     };
     for d in checked.unverified {
@@ -348,7 +365,7 @@ pub(crate) fn decide(
             Some(c) => {
                 report.already_present += 1;
                 let entry = found(&d.meta, id, d.entry.outcome, &c);
-                out.flag_updates.extend(resync(&d.meta, &entry));
+                out.flag_updates.extend(resync(&d.meta, &entry, &c));
                 records.push(entry);
             }
             None => out.to_copy.push(d.meta),
@@ -374,7 +391,7 @@ pub(crate) fn decide(
                 false => Outcome::AlreadyPresent,
             };
             let entry = found(&m, id.unwrap_or_default(), outcome, &c);
-            out.flag_updates.extend(resync(&m, &entry));
+            out.flag_updates.extend(resync(&m, &entry, &c));
             records.push(entry);
         } else {
             out.to_copy.push(m);
@@ -391,9 +408,14 @@ async fn confirm_rewritten<'a>(
     p: &mut Pair,
     pool: &Pool,
     metas: impl Iterator<Item = &'a MessageMeta>,
+    dest_by_seq: &HashMap<u32, u32>,
     opts: &CopyOptions,
 ) -> Result<HashMap<u32, u32>, Error> {
+    let mut src_by_seq = HashMap::new();
     let candidates: Vec<(u32, Vec<u32>)> = metas
+        .inspect(|m| {
+            src_by_seq.insert(m.seq, m.uid);
+        })
         .map(|m| (m.uid, pool.rewritten_candidates(m, opts)))
         .filter(|(_, c)| !c.is_empty())
         .collect();
@@ -406,14 +428,14 @@ async fn confirm_rewritten<'a>(
     src_uids.sort_unstable();
     dst_uids.sort_unstable();
     dst_uids.dedup();
-    let none = HashMap::new();
+    // Servers that name the UID after the body literal are matched by sequence number.
     let mut src = HashMap::new();
     for part in src_uids.chunks(UIDS_PER_FETCH) {
-        src.extend(fingerprint::read(&mut p.src, &uidset::compress(part), &none).await?);
+        src.extend(fingerprint::read(&mut p.src, &uidset::compress(part), &src_by_seq).await?);
     }
     let mut dst = HashMap::new();
     for part in dst_uids.chunks(UIDS_PER_FETCH) {
-        dst.extend(fingerprint::read(&mut p.dst, &uidset::compress(part), &none).await?);
+        dst.extend(fingerprint::read(&mut p.dst, &uidset::compress(part), dest_by_seq).await?);
     }
     let mut used = HashSet::new();
     for (uid, cands) in candidates {
@@ -432,13 +454,18 @@ async fn confirm_rewritten<'a>(
 /// A destination copy found by identity gets the flags the source has and
 /// it lacks. Flags only it has stay: they may be its user's marks (it was
 /// put there by another run or tool, and may be read there already).
-fn resync(source: &MessageMeta, found: &Entry) -> Option<FlagUpdate> {
-    let mut flags = found.flags.clone();
-    flags.extend(clean_flags(&source.flags));
+fn resync(source: &MessageMeta, found: &Entry, copy: &DestCopy) -> Option<FlagUpdate> {
+    let wanted = clean_flags(&source.flags);
+    let mut flags = copy.flags.clone();
+    flags.extend(wanted.iter().cloned());
     let flags = clean_flags(&flags);
-    (flags != found.flags).then(|| FlagUpdate {
-        entry: found.clone(),
+    (flags != copy.flags).then(|| FlagUpdate {
+        entry: Entry {
+            flags: copy.flags.clone(),
+            ..found.clone()
+        },
         flags,
+        baseline: wanted,
     })
 }
 
@@ -568,6 +595,7 @@ mod tests {
     fn done(uid: u32, dest: Option<(u32, u32)>) -> Done {
         let m = meta(uid);
         let mut entry = ledger::settled(&m, format!("id{uid}"), Outcome::Copied, None);
+        entry.dest_folder = Some("INBOX".into());
         entry.dest_uidvalidity = dest.map(|d| d.0);
         entry.dest_uid = dest.map(|d| d.1);
         Done { meta: m, entry }
@@ -592,19 +620,24 @@ mod tests {
                 done(6, None),
             ]
         };
-        let c = check(recorded(), 7, &dest, false);
+        let c = check(recorded(), "INBOX", 7, &dest, false);
         assert_eq!(uids(&c.trusted), vec![1, 2, 4]);
         assert_eq!(uids(&c.deleted), vec![3]);
         assert_eq!(uids(&c.unverified), vec![5, 6]);
         assert_eq!(c.unclaimed, vec![200]);
         // Asked to copy deleted ones again, they are decided again.
-        let c = check(recorded(), 7, &dest, true);
+        let c = check(recorded(), "INBOX", 7, &dest, true);
         assert_eq!(uids(&c.unverified), vec![3, 5, 6]);
         // A rebuilt folder (new UIDVALIDITY) vouches for nothing recorded.
-        let c = check(recorded(), 8, &dest, false);
+        let c = check(recorded(), "INBOX", 8, &dest, false);
         assert!(c.trusted.is_empty() && c.deleted.is_empty());
         assert_eq!(c.unverified.len(), 6);
         assert_eq!(c.unclaimed, vec![101, 102, 104, 200]);
+        // Recorded in another destination folder (the mapping changed):
+        // nothing is believed or called deleted here.
+        let c = check(recorded(), "Archive", 7, &dest, false);
+        assert!(c.trusted.is_empty() && c.deleted.is_empty());
+        assert_eq!(c.unverified.len(), 6);
     }
 
     #[test]

@@ -44,13 +44,17 @@ pub fn clean_flags(flags: &[String]) -> Vec<String> {
     f
 }
 
-/// A done message whose flags changed on the source since they were carried.
+/// A destination copy whose flags are to change.
 #[derive(Debug, Clone)]
 pub struct FlagUpdate {
-    /// Its ledger entry; `flags` as the destination copy has them.
+    /// Its ledger entry; `flags` as the destination copy has them now.
     pub entry: Entry,
-    /// As the source has them now.
+    /// As the copy is to have them.
     pub flags: Vec<String>,
+    /// What the ledger records as carried once the change is made: the
+    /// source's flags. Flags only the destination has are not in it, so a
+    /// later pass never takes them for flags the source removed.
+    pub baseline: Vec<String>,
 }
 
 /// A source message the ledger records as on the destination.

@@ -242,6 +242,8 @@ pub(crate) struct Tally {
     pub(crate) broken: Option<String>,
     /// The copy was stopped (Ctrl-C) before every batch was taken.
     pub(crate) interrupted: bool,
+    /// A ledger write failed: the folder is not taken as finished.
+    pub(crate) unrecorded: bool,
 }
 
 /// One folder's batches, taken by its owner and its helpers.
@@ -313,6 +315,7 @@ impl SharedFolder {
         s.tally.batches += t.batches;
         s.tally.helpers += u64::from(t.batches > 0);
         s.tally.interrupted |= t.interrupted;
+        s.tally.unrecorded |= t.unrecorded;
         if s.tally.broken.is_none() {
             s.tally.broken = t.broken;
         }

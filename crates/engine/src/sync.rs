@@ -35,7 +35,7 @@ pub async fn carry_flags(
         let (Some(uid), Some(uv)) = (u.entry.dest_uid, u.entry.dest_uidvalidity) else {
             continue;
         };
-        if uv != st.uidvalidity {
+        if uv != st.uidvalidity || u.entry.dest_folder.as_deref() != Some(&folder.destination) {
             continue;
         }
         changes.push(FlagChange {
@@ -44,7 +44,7 @@ pub async fn carry_flags(
             after: u.flags.clone(),
         });
         records.push(Entry {
-            flags: u.flags,
+            flags: u.baseline,
             ..u.entry
         });
     }
@@ -129,9 +129,12 @@ pub async fn delete_gone(
         return Ok(());
     }
     let st = dst.select(&folder.destination_wire).await?;
+    // Only copies recorded in this very folder and generation: the mapping
+    // may have changed since, and another folder's UIDs are other messages.
     let doomed: Vec<&Entry> = gone
         .iter()
         .filter(|e| e.dest_uidvalidity == Some(st.uidvalidity))
+        .filter(|e| e.dest_folder.as_deref() == Some(folder.destination.as_str()))
         .collect();
     let dest_uids: Vec<u32> = doomed.iter().filter_map(|e| e.dest_uid).collect();
     if dest_uids.is_empty() {

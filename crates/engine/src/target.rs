@@ -182,7 +182,11 @@ impl Target {
             }
             Target::Maildir(m) => {
                 for &uid in uids {
-                    let (folder, key) = m.reader.maildir_key(uid)?;
+                    // A file already gone (its user deleted it there too)
+                    // needs no deleting, as UID EXPUNGE ignores such UIDs.
+                    let Ok((folder, key)) = m.reader.maildir_key(uid) else {
+                        continue;
+                    };
                     m.maildir
                         .delete(&folder, &key)
                         .await

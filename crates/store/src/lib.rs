@@ -489,6 +489,30 @@ pub(crate) enum Params {
 }
 
 impl Params {
+    /// `$3, $4, $5` (from `first`, `n` of them) or `?, ?, ?`.
+    pub(crate) fn list(self, first: usize, n: usize) -> String {
+        (first..first + n)
+            .map(|i| match self {
+                Params::Numbered => format!("${i}"),
+                Params::Anonymous => "?".into(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `a = $1 AND b = $2` (or with `?`).
+    pub(crate) fn conditions(self, columns: &[&str]) -> String {
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match self {
+                Params::Numbered => format!("{c} = ${}", i + 1),
+                Params::Anonymous => format!("{c} = ?"),
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
     /// `VALUES` rows of `columns` parameters each: `($1, $2), ($3, $4)` or `(?, ?), (?, ?)`.
     pub(crate) fn rows(self, rows: usize, columns: usize) -> String {
         use std::fmt::Write as _;
@@ -593,6 +617,13 @@ mod tests {
     fn parameters_are_numbered_for_postgresql_and_anonymous_for_sqlite() {
         assert_eq!(Params::Numbered.rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(Params::Anonymous.rows(2, 2), "(?, ?), (?, ?)");
+        assert_eq!(Params::Numbered.list(3, 2), "$3, $4");
+        assert_eq!(Params::Anonymous.list(3, 2), "?, ?");
+        assert_eq!(
+            Params::Numbered.conditions(&["a", "b"]),
+            "a = $1 AND b = $2"
+        );
+        assert_eq!(Params::Anonymous.conditions(&["a"]), "a = ?");
     }
 
     #[tokio::test]

@@ -45,7 +45,10 @@ impl Store {
         folder: &str,
         keys: &[String],
     ) -> Result<Vec<u32>, StoreError> {
-        let mut known = self.known_uids(pair, folder).await?;
+        // A few keys (a Maildir destination numbers each file it writes)
+        // are looked up alone, not with the whole folder's numbers.
+        let only = (keys.len() <= KEYS_PER_INSERT).then_some(keys);
+        let mut known = self.known_uids(pair, folder, only).await?;
         let mut fresh: Vec<&String> = Vec::new();
         let mut asked = std::collections::HashSet::new();
         for k in keys {
@@ -55,7 +58,7 @@ impl Store {
         }
         if !fresh.is_empty() {
             self.number(pair, folder, &fresh).await?;
-            known = self.known_uids(pair, folder).await?;
+            known = self.known_uids(pair, folder, only).await?;
         }
         keys.iter()
             .map(|k| {
@@ -66,18 +69,28 @@ impl Store {
             .collect()
     }
 
+    /// The numbers of a folder's keys: all of them, or of `only` these.
     async fn known_uids(
         &self,
         pair: &str,
         folder: &str,
+        only: Option<&[String]>,
     ) -> Result<HashMap<String, u32>, StoreError> {
-        let rows =
-            sqlx::query("SELECT message_key, uid FROM source_uids WHERE pair = $1 AND folder = $2")
-                .bind(pair)
-                .bind(folder)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("read"))?;
+        let mut sql = String::from("SELECT message_key, uid FROM source_uids WHERE ");
+        sql.push_str(&self.params.conditions(&["pair", "folder"]));
+        if let Some(keys) = only {
+            sql.push_str(" AND message_key IN (");
+            sql.push_str(&self.params.list(3, keys.len()));
+            sql.push(')');
+        }
+        // Built from constants and counts only: no input reaches the text.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(pair)
+            .bind(folder);
+        for k in only.unwrap_or_default() {
+            q = q.bind(k.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(db("read"))?;
         let mut known = HashMap::with_capacity(rows.len());
         for r in &rows {
             let key: String = r.try_get(0).map_err(db("read"))?;
@@ -93,14 +106,19 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
         // The write comes first, so SQLite takes its write lock at once (a
         // read first would make the transaction fail to upgrade under load).
+        // Above the counter and above every UID already given, so that a
+        // number written by an older version is never given again.
         let end: i64 = sqlx::query(
-            "INSERT INTO uid_next (pair, folder, next_uid) VALUES ($1, $2, $3) \
-             ON CONFLICT (pair, folder) DO UPDATE SET next_uid = uid_next.next_uid + $4 \
+            "INSERT INTO uid_next (pair, folder, next_uid) \
+             VALUES ($1, $2, (SELECT COALESCE(MAX(uid), 0) + 1 FROM source_uids WHERE pair = $1 AND folder = $2) + $3) \
+             ON CONFLICT (pair, folder) DO UPDATE SET next_uid = (CASE \
+               WHEN uid_next.next_uid > (SELECT COALESCE(MAX(uid), 0) + 1 FROM source_uids WHERE pair = $1 AND folder = $2) \
+               THEN uid_next.next_uid \
+               ELSE (SELECT COALESCE(MAX(uid), 0) + 1 FROM source_uids WHERE pair = $1 AND folder = $2) END) + $3 \
              RETURNING next_uid",
         )
         .bind(pair)
         .bind(folder)
-        .bind(n + 1)
         .bind(n)
         .fetch_one(&mut *tx)
         .await

@@ -257,3 +257,43 @@ async fn postgres_state_with_shared_uids_is_repaired() {
         .unwrap_or_else(|e| panic!("PostgreSQL must start for this test: {e}"));
     repairs_shared_uids(&pg.url()).await;
 }
+
+/// A number written beside the counter (an older mailport on a migrated
+/// file) is never given again: the next number is above every one given.
+async fn counter_stays_above_every_uid(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let pair = "P [destination]";
+    store
+        .uids_for_keys(pair, "INBOX", &keys("a", 2))
+        .await
+        .unwrap();
+    {
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        sqlx::query("INSERT INTO source_uids (pair, folder, message_key, uid) VALUES ($1, 'INBOX', 'old', 100)")
+            .bind(pair)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let got = store
+        .uids_for_keys(pair, "INBOX", &["new".to_string(), "old".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(got[1], 100);
+    assert!(got[0] > 100, "{got:?}");
+}
+
+#[tokio::test]
+async fn sqlite_counter_stays_above_every_uid() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    counter_stays_above_every_uid(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_counter_stays_above_every_uid() {
+    let pg = mailport_testbed::postgres::Postgres::start()
+        .unwrap_or_else(|e| panic!("PostgreSQL must start for this test: {e}"));
+    counter_stays_above_every_uid(&pg.url()).await;
+}

@@ -71,11 +71,11 @@ pub(super) async fn run_batches(
                 .iter()
                 .map(|m| ledger::settled(m, String::new(), Outcome::InFlight, None))
                 .collect();
-            write_ledger(l, key, &intents).await;
+            tally.unrecorded |= !write_ledger(l, key, &intents).await;
         }
         let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
         if let Some((l, key)) = ledger {
-            write_ledger(l, key, &out.records).await;
+            tally.unrecorded |= !write_ledger(l, key, &out.records).await;
         }
         tally.appended.extend(
             out.records

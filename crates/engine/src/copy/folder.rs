@@ -102,6 +102,8 @@ pub(super) async fn copy_folder(
     report.deleted_on_destination += known.deleted_on_destination;
     let gone = known.gone.clone();
     let mut records = Vec::new();
+    // A ledger write failed: the folder is not taken as finished.
+    let mut unrecorded = false;
     let sorted = match backing::sort(
         p,
         folder,
@@ -140,7 +142,7 @@ pub(super) async fn copy_folder(
         return (report, FolderEnd::Done);
     }
     if let Some((l, key)) = &ledger {
-        write_ledger(l, key, &records).await;
+        unrecorded |= !write_ledger(l, key, &records).await;
     }
 
     let shared = Arc::new(SharedFolder::new(
@@ -158,6 +160,7 @@ pub(super) async fn copy_folder(
     let own_broken = own.broken.clone();
     let helper_broken = helped.broken.is_some();
     let interrupted = own.interrupted || helped.interrupted;
+    unrecorded |= own.unrecorded || helped.unrecorded;
     report.helpers = helped.helpers;
     let mut appended = Vec::new();
     for t in [own, helped] {
@@ -207,15 +210,21 @@ pub(super) async fn copy_folder(
                 return folder_error(report, "deleting on the destination", &e);
             }
         }
-        // Saved last: a folder is only "complete" once everything above held.
+        // Saved last: a folder is only "settled" once everything above held
+        // and every outcome is in the ledger. Then the destination folder is
+        // remembered as it is now (whatever the source: a later pass need
+        // not read it while it stays so).
+        let settled = report.failed_total() == 0 && !unrecorded && !interrupted;
+        if settled {
+            remember_destination(p, folder, status.uidvalidity, l).await;
+        }
         if let Some(now) = seen_now {
-            // Messages deleted on the destination keep it incomplete: an
-            // unchanged folder is reported as all present without reading.
-            let complete =
-                report.copied + report.already_present == report.source_messages && !deletes_owed;
-            if complete {
-                remember_destination(p, folder, now.uidvalidity, l).await;
-            }
+            // The source may be skipped unread next time only when all its
+            // messages are there: an unchanged folder is reported as all
+            // present without reading.
+            let complete = settled
+                && report.copied + report.already_present == report.source_messages
+                && !deletes_owed;
             let state = FolderState { complete, ..now };
             if let Err(e) = l
                 .store
@@ -279,9 +288,16 @@ async fn remember_destination(
 
 /// Records outcomes. A failed write loses no mail (the identity check finds
 /// the messages next time) but is worth a warning.
-pub(super) async fn write_ledger(l: &Ledger, key: &FolderKey, records: &[Entry]) {
-    if let Err(e) = l.store.record(key, records).await {
-        tracing::warn!("{e}; a re-run will recognise these messages by identity");
+/// Records outcomes; false when the write failed. That loses no mail (the
+/// folder is then not taken as finished, so the next pass reads the
+/// destination and finds these messages by identity) but is worth a warning.
+pub(super) async fn write_ledger(l: &Ledger, key: &FolderKey, records: &[Entry]) -> bool {
+    match l.store.record(key, records).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("{e}; a re-run will recognise these messages by identity");
+            false
+        }
     }
 }
 

@@ -67,23 +67,24 @@ pub async fn copy(
             .filter(|&i| !plan.folders[i].exists_on_destination)
             .collect();
         order.sort_by_key(|&i| plan.folders[i].destination.matches('/').count());
-        let mut created: HashMap<Vec<u8>, Option<String>> = HashMap::new();
+        // Ok(true): created now; Ok(false): it was there after all.
+        let mut created: HashMap<Vec<u8>, Result<bool, String>> = HashMap::new();
         for i in order {
             let wire = plan.folders[i].destination_wire.clone();
             let outcome = match created.get(&wire) {
                 Some(o) => o.clone(),
                 None => {
                     let o = match first.dst.create(&wire).await {
-                        Ok(()) => None,
+                        Ok(()) => Ok(true),
                         Err(mailport_imap::Error::No { code: Some(c), .. })
                             if c == "ALREADYEXISTS" =>
                         {
-                            None
+                            Ok(false)
                         }
                         Err(e) if e.breaks_connection() => {
                             return Err(imap(Side::Destination, "creating folders")(e))
                         }
-                        Err(e) => Some(format!(
+                        Err(e) => Err(format!(
                             "cannot create destination folder {:?}: {e}",
                             plan.folders[i].destination
                         )),
@@ -93,10 +94,12 @@ pub async fn copy(
                 }
             };
             match outcome {
-                Some(e) => {
+                Err(e) => {
                     create_errors.insert(i, e);
                 }
-                None => forget_missing(&opts, &plan.folders[i]).await,
+                // Only a folder that really was not there holds nothing recorded.
+                Ok(true) => forget_missing(&opts, &plan.folders[i]).await,
+                Ok(false) => {}
             }
         }
         for (name, wire) in &plan.subscribe {
