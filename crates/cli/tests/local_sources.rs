@@ -395,6 +395,21 @@ async fn imap_to_a_maildir_that_dovecot_then_serves_as_is() {
     let got = snapshot(&served).await;
     assert_eq!(want.differences(&got, &[]), Vec::<String>::new());
     assert_eq!(got.subscribed, want.subscribed);
+
+    // The Maildir is wiped (INBOX and all): the state file no longer holds
+    // for it, and everything is copied again — not "deleted on the destination".
+    std::fs::remove_dir_all(&maildir).unwrap();
+    let out = run("copy").arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["totals"]["deleted_on_destination"], 0, "{j:#}");
+    assert_eq!(
+        j["totals"]["copied"].as_u64().unwrap() as usize,
+        want.folders.values().map(Vec::len).sum::<usize>(),
+        "{j:#}"
+    );
+    let out = run("verify").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 /// A wrong `maildir:` path is one usage error (exit 2) naming the path and

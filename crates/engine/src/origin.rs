@@ -399,8 +399,9 @@ impl Local {
                 (messages, keys, Some(mbox))
             }
         };
+        let generation = self.generation(&folder).await?;
         let (numbering, messages) =
-            Numbering::assign(self.ids.as_ref(), &folder, &keys, messages).await?;
+            Numbering::assign(self.ids.as_ref(), &folder, &keys, messages, generation).await?;
         let status = numbering.status();
         self.selected = Some(Selected {
             folder,
@@ -433,16 +434,27 @@ impl Local {
         }
     }
 
-    /// The UID a message delivered just now with `key` gets (stable when
-    /// there is a state file; otherwise none is promised).
-    pub(crate) async fn uid_for_new(&self, folder: &str, key: &str) -> Option<u32> {
+    /// The UIDVALIDITY and UID a message delivered just now with `key` gets
+    /// (stable when there is a state file; otherwise none is promised).
+    pub(crate) async fn uid_for_new(&self, folder: &str, key: &str) -> Option<(u32, u32)> {
         let l = self.ids.as_ref()?;
-        l.store
+        let uid = l
+            .store
             .uids_for_keys(&l.pair, folder, &[key.to_string()])
             .await
             .ok()?
             .first()
-            .copied()
+            .copied()?;
+        Some((self.generation(folder).await.ok()?, uid))
+    }
+
+    /// A Maildir folder's generation (see `Maildir::generation`); 1 for an
+    /// mbox, whose message keys are content hashes and need none.
+    async fn generation(&self, folder: &str) -> Result<u32, Error> {
+        match &self.store {
+            Kind::Maildir(m) => m.generation(folder).await.map_err(io),
+            Kind::Mbox(_) => Ok(1),
+        }
     }
 
     pub(crate) fn set_ids(&mut self, ids: Option<Ledger>) {
@@ -571,7 +583,8 @@ fn local_listing(folders: &[String], subscribed: &[String]) -> Listing {
 }
 
 /// The UIDs of a folder of a store without UIDs of its own. With a state
-/// file they are stable (kept per message key) and UIDVALIDITY is 1;
+/// file they are stable (kept per message key) and UIDVALIDITY is the
+/// folder's generation (a Maildir directory made again gets another);
 /// without one they are positions, and UIDVALIDITY a hash of all keys, so
 /// that they are never mistaken for another session's.
 pub(crate) struct Numbering {
@@ -584,11 +597,14 @@ pub(crate) struct Numbering {
 impl Numbering {
     /// Numbers the messages (given in the store's order with their keys)
     /// and returns them in UID order.
+    /// `generation`: the UIDVALIDITY of stable UIDs (a Maildir folder's
+    /// changes when the folder is made again).
     pub(crate) async fn assign<T>(
         ids: Option<&Ledger>,
         folder: &str,
         keys: &[String],
         messages: Vec<T>,
+        generation: u32,
     ) -> Result<(Numbering, Vec<T>), Error> {
         let (uids, uidvalidity) = match ids {
             Some(l) => {
@@ -597,7 +613,7 @@ impl Numbering {
                     .uids_for_keys(&l.pair, folder, keys)
                     .await
                     .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-                (uids, 1)
+                (uids, generation)
             }
             None => ((1..=keys.len() as u32).collect(), uidvalidity(keys)),
         };

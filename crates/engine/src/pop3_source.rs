@@ -218,7 +218,7 @@ impl Pop3Source {
         }
         let keys: Vec<String> = messages.iter().map(|m| m.key.clone()).collect();
         let (numbering, messages) =
-            Numbering::assign(self.ids.as_ref(), "INBOX", &keys, messages).await?;
+            Numbering::assign(self.ids.as_ref(), "INBOX", &keys, messages, 1).await?;
         let status = numbering.status();
         self.messages = messages;
         self.numbering = Some(numbering);

@@ -329,8 +329,8 @@ impl Target {
                 Ok(m.reader
                     .uid_for_new(&folder, &key)
                     .await
-                    .map(|uid| AppendUid {
-                        uidvalidity: 1,
+                    .map(|(uidvalidity, uid)| AppendUid {
+                        uidvalidity,
                         uids: vec![uid],
                     }))
             }

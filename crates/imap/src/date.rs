@@ -58,15 +58,24 @@ pub fn parse_internal_date(s: &str) -> Option<i64> {
         .iter()
         .position(|m| m.eq_ignore_ascii_case(month_name))? as u32
         + 1;
-    let year: i64 = dp.next()?.parse().ok()?;
+    // Unsigned and bounded, so that no server's date overflows the arithmetic
+    // below (RFC 3501: a 4-digit year, 2-digit time fields).
+    let year: u16 = dp.next()?.parse().ok()?;
     let (time, zone) = rest.trim().split_once(' ')?;
     let mut tp = time.split(':');
-    let h: i64 = tp.next()?.parse().ok()?;
-    let mi: i64 = tp.next()?.parse().ok()?;
-    let se: i64 = tp.next()?.parse().ok()?;
-    if !(1..=31).contains(&day) || h > 23 || mi > 59 || se > 60 || zone.len() != 5 {
+    let h: u8 = tp.next()?.parse().ok()?;
+    let mi: u8 = tp.next()?.parse().ok()?;
+    let se: u8 = tp.next()?.parse().ok()?;
+    if !(1..=31).contains(&day)
+        || h > 23
+        || mi > 59
+        || se > 60
+        || zone.len() != 5
+        || !zone.as_bytes()[1..].iter().all(u8::is_ascii_digit)
+    {
         return None;
     }
+    let (year, h, mi, se) = (i64::from(year), i64::from(h), i64::from(mi), i64::from(se));
     let sign = match zone.as_bytes()[0] {
         b'+' => 1,
         b'-' => -1,
@@ -81,13 +90,13 @@ pub fn parse_internal_date(s: &str) -> Option<i64> {
 /// Parses `YYYY-MM-DD` (command-line dates) to Unix seconds at 00:00 UTC.
 pub fn parse_ymd(s: &str) -> Option<i64> {
     let mut p = s.split('-');
-    let y: i64 = p.next()?.parse().ok()?;
+    let y: u16 = p.next()?.parse().ok()?;
     let m: u32 = p.next()?.parse().ok()?;
     let d: u32 = p.next()?.parse().ok()?;
     if p.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    Some(days_from_civil(y, m, d) * 86_400)
+    Some(days_from_civil(i64::from(y), m, d) * 86_400)
 }
 
 #[cfg(test)]

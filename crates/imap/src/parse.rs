@@ -195,6 +195,22 @@ impl<'a> Cursor<'a> {
         Ok(self.buf[start..self.pos].to_vec())
     }
 
+    /// `tag = 1*<any ASTRING-CHAR except "+">`: unlike [`Cursor::atom`], no
+    /// bracket lets a space or a parenthesis into it.
+    fn tag(&mut self) -> Result<Vec<u8>, ParseError> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c <= b' ' || matches!(c, 0x7f | b'(' | b')' | b'{' | b'"' | b'%' | b'*' | b'\\') {
+                break;
+            }
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return Err(self.err("expected a tag"));
+        }
+        Ok(self.buf[start..self.pos].to_vec())
+    }
+
     fn quoted(&mut self) -> Result<Vec<u8>, ParseError> {
         self.expect(b'"')?;
         let mut out = Vec::new();
@@ -359,7 +375,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Response, ParseError> {
         c.expect(b' ')?;
         return parse_untagged(&mut c).map(Response::Untagged);
     }
-    let tag = c.atom()?;
+    let tag = c.tag()?;
     c.expect(b' ')?;
     let word = c.atom()?;
     let status = status_of(&word).ok_or_else(|| c.err("expected OK, NO or BAD after tag"))?;

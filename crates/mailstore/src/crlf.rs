@@ -13,7 +13,7 @@ const CHUNK: usize = 64 << 10;
 /// Appends `input` to `out` with every LF that does not follow a CR preceded by
 /// one. `last_cr` carries the last byte's CR-ness across chunks, so a CRLF split
 /// between two reads stays one line end.
-pub(crate) fn to_crlf(input: &[u8], last_cr: &mut bool, out: &mut Vec<u8>) {
+pub fn to_crlf(input: &[u8], last_cr: &mut bool, out: &mut Vec<u8>) {
     let mut rest = input;
     while let Some(i) = rest.iter().position(|&b| b == b'\n') {
         out.extend_from_slice(&rest[..i]);

@@ -18,6 +18,19 @@ pub use crlf::MessageStream;
 pub use maildir::{Delivery, Folder, Layout, Maildir, Message};
 pub use mbox::{Mbox, MboxFolder, MboxMessage, Variant};
 
+/// The pure parsers behind the readers, for the fuzz targets in `fuzz/` and
+/// property tests. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::crlf::to_crlf;
+    pub use crate::maildir::{
+        assign_keyword_letters, format_keywords, info_string, parse_file_name, parse_keywords,
+        system_letters, FileName,
+    };
+    pub use crate::mbox::{from_line_date, mboxrd_escape};
+    pub use crate::names::{decode as decode_folder_level, encode as encode_folder_level};
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: not a maildir (needs cur/, new/ and tmp/ directories)", path.display())]

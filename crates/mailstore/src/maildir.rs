@@ -202,6 +202,18 @@ impl Maildir {
         .await
     }
 
+    /// A number that stays the same while `folder`'s directory exists and
+    /// changes when it is deleted and made again (its `cur/` directory's
+    /// device and inode): what UIDVALIDITY is to IMAP, so that numbers given
+    /// to the old folder's files are never believed for the new one's.
+    pub async fn generation(&self, folder: &str) -> Result<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let cur = self.find_dir(folder)?.join("cur");
+        let meta = fs::metadata(&cur).map_err(io_err(&cur))?;
+        let mixed = meta.dev().wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ meta.ino();
+        Ok(((mixed ^ (mixed >> 32)) as u32).max(1))
+    }
+
     /// Streams the message with CRLF line ends. Finds it again by key when a
     /// flag change renamed the file since it was listed.
     pub async fn open_message(&self, folder: &str, msg: &Message) -> Result<MessageStream> {
@@ -417,31 +429,46 @@ impl Maildir {
         dir: &Path,
         flags: &[S],
     ) -> Result<String> {
-        let mut letters = Vec::new();
-        let mut keywords = Vec::new();
-        for f in flags {
-            let f = f.as_ref();
-            if f.starts_with('\\') {
-                if f.eq_ignore_ascii_case("\\Recent") {
-                    // Session state of the server, not part of the message.
-                    continue;
-                }
-                letters.push(letter_of(f).ok_or_else(|| Error::BadFlag(f.to_string()))?);
-            } else if valid_keyword(f) {
-                keywords.push(f.to_string());
-            } else {
-                return Err(Error::BadFlag(f.to_string()));
-            }
-        }
+        let (mut letters, keywords) = system_letters(flags)?;
         if !keywords.is_empty() {
             let _guard = self.lock.lock().await;
             let (dir, folder) = (dir.to_path_buf(), folder.to_string());
             letters.extend(blocking(move || keyword_letters(&dir, &folder, &keywords)).await?);
         }
-        letters.sort_unstable();
-        letters.dedup();
-        Ok(letters.into_iter().map(char::from).collect())
+        Ok(info_string(letters))
     }
+}
+
+/// Splits IMAP flags into the info letters of the system flags and the
+/// keywords (which need `dovecot-keywords` for their letters). `\Recent` is
+/// left out; a flag Maildir cannot store is [`Error::BadFlag`].
+#[doc(hidden)]
+pub fn system_letters<S: AsRef<str>>(flags: &[S]) -> Result<(Vec<u8>, Vec<String>)> {
+    let mut letters = Vec::new();
+    let mut keywords = Vec::new();
+    for f in flags {
+        let f = f.as_ref();
+        if f.starts_with('\\') {
+            if f.eq_ignore_ascii_case("\\Recent") {
+                // Session state of the server, not part of the message.
+                continue;
+            }
+            letters.push(letter_of(f).ok_or_else(|| Error::BadFlag(f.to_string()))?);
+        } else if valid_keyword(f) {
+            keywords.push(f.to_string());
+        } else {
+            return Err(Error::BadFlag(f.to_string()));
+        }
+    }
+    Ok((letters, keywords))
+}
+
+/// The info letters as they go after `:2,`: sorted, each once.
+#[doc(hidden)]
+pub fn info_string(mut letters: Vec<u8>) -> String {
+    letters.sort_unstable();
+    letters.dedup();
+    letters.into_iter().map(char::from).collect()
 }
 
 /// A message being written into `tmp/`. Dropped without [`finish`](Self::finish),
@@ -598,15 +625,25 @@ fn read_subscriptions(root: &Path, layout: Layout) -> Result<Vec<String>> {
 
 /// `dovecot-keywords`: lines `N name`, N the letter's index (`a` = 0).
 fn read_keywords(dir: &Path) -> Result<Vec<Option<String>>> {
-    let mut slots = vec![None; 26];
     let path = dir.join(KEYWORDS_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(slots),
-        Err(e) => return Err(io_err(&path)(e)),
-    };
+    match fs::read_to_string(&path) {
+        Ok(t) => Ok(parse_keywords(&t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![None; 26]),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+/// The 26 keyword slots (`a`-`z`) of a `dovecot-keywords` text. A name that
+/// is not a valid IMAP keyword keeps its slot (so that its letter is never
+/// given to another keyword) but is never served as a flag.
+#[doc(hidden)]
+pub fn parse_keywords(text: &str) -> Vec<Option<String>> {
+    let mut slots = vec![None; 26];
     for line in text.lines() {
         if let Some((n, name)) = line.split_once(' ') {
+            // Trailing white space (a stray CR) is not part of the name: a
+            // rewrite of the file would not keep it.
+            let name = name.trim_end_matches(|c: char| c.is_ascii_whitespace());
             if let Ok(n) = n.parse::<usize>() {
                 if n < 26 && !name.is_empty() {
                     slots[n] = Some(name.to_string());
@@ -614,11 +651,39 @@ fn read_keywords(dir: &Path) -> Result<Vec<Option<String>>> {
             }
         }
     }
-    Ok(slots)
+    slots
+}
+
+/// A `dovecot-keywords` text for `slots`; [`parse_keywords`] reads it back.
+#[doc(hidden)]
+pub fn format_keywords(slots: &[Option<String>]) -> String {
+    let mut text = String::new();
+    for (i, s) in slots.iter().enumerate() {
+        if let Some(s) = s {
+            text.push_str(&format!("{i} {s}\n"));
+        }
+    }
+    text
 }
 
 fn keyword_letters(dir: &Path, folder: &str, keywords: &[String]) -> Result<Vec<u8>> {
     let mut slots = read_keywords(dir)?;
+    let (letters, changed) = assign_keyword_letters(&mut slots, folder, keywords)?;
+    if changed {
+        replace_file(&dir.join(KEYWORDS_FILE), format_keywords(&slots).as_bytes())?;
+    }
+    Ok(letters)
+}
+
+/// The letters of `keywords` in `slots` (same spelling first, then ignoring
+/// case); a keyword not there yet takes the first free slot. Returns the
+/// letters and whether `slots` changed.
+#[doc(hidden)]
+pub fn assign_keyword_letters(
+    slots: &mut [Option<String>],
+    folder: &str,
+    keywords: &[String],
+) -> Result<(Vec<u8>, bool)> {
     let mut changed = false;
     let mut letters = Vec::new();
     for k in keywords {
@@ -645,16 +710,7 @@ fn keyword_letters(dir: &Path, folder: &str, keywords: &[String]) -> Result<Vec<
         };
         letters.push(b'a' + idx as u8);
     }
-    if changed {
-        let mut text = String::new();
-        for (i, s) in slots.iter().enumerate() {
-            if let Some(s) = s {
-                text.push_str(&format!("{i} {s}\n"));
-            }
-        }
-        replace_file(&dir.join(KEYWORDS_FILE), text.as_bytes())?;
-    }
-    Ok(letters)
+    Ok((letters, changed))
 }
 
 /// Writes a whole file so that readers see the old or the new one, never half.
@@ -676,29 +732,13 @@ fn read_entry(
     meta: &fs::Metadata,
     keywords: &[Option<String>],
 ) -> Result<Message> {
-    let (key, info) = match name.split_once(':') {
-        Some((k, i)) => (k, Some(i)),
-        None => (name, None),
-    };
-    let mut system = Vec::new();
-    let mut kws = Vec::new();
-    if let Some(letters) = info.and_then(|i| i.strip_prefix("2,")) {
-        let mut letters: Vec<u8> = letters.bytes().collect();
-        letters.sort_unstable();
-        letters.dedup();
-        for l in letters {
-            if let Some(f) = flag_of(l) {
-                system.push(f.to_string());
-            } else if l.is_ascii_lowercase() {
-                // A letter missing from dovecot-keywords is ignored, as Dovecot does.
-                if let Some(k) = &keywords[usize::from(l - b'a')] {
-                    kws.push(k.clone());
-                }
-            }
-        }
-    }
-    system.extend(kws);
-    let size = match name_field(key, "W") {
+    let FileName {
+        key,
+        flags,
+        size,
+        delivery,
+    } = parse_file_name(name, keywords);
+    let size = match size {
         Some(w) => w,
         None => {
             let mut f = fs::File::open(&path).map_err(io_err(&path))?;
@@ -714,18 +754,69 @@ fn read_entry(
             n
         }
     };
-    let internal_date = meta
-        .modified()
-        .ok()
-        .map(unix_secs)
-        .unwrap_or_else(|| delivery_time(key).0);
+    let internal_date = meta.modified().ok().map(unix_secs).unwrap_or(delivery.0);
     Ok(Message {
-        key: key.to_string(),
+        key,
         size,
-        flags: system,
+        flags,
         internal_date,
         path,
     })
+}
+
+/// What a Maildir file name (`key:2,letters`) says.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileName {
+    /// The base name without the `:` info part.
+    pub key: String,
+    /// IMAP flags of the `:2,` letters: system flags first (in letter order),
+    /// then the keywords `keywords` (the `dovecot-keywords` slots) names.
+    pub flags: Vec<String>,
+    /// `,W=`: the size as served with CRLF line ends.
+    pub size: Option<u64>,
+    /// Seconds and microseconds the name starts with (0 when absent).
+    pub delivery: (i64, u64),
+}
+
+/// Parses a Maildir file name. Letters that are neither system flags nor
+/// keywords with a slot in `keywords` are ignored, as Dovecot does.
+#[doc(hidden)]
+pub fn parse_file_name(name: &str, keywords: &[Option<String>]) -> FileName {
+    let (key, info) = match name.split_once(':') {
+        Some((k, i)) => (k, Some(i)),
+        None => (name, None),
+    };
+    let mut system = Vec::new();
+    let mut kws = Vec::new();
+    if let Some(letters) = info.and_then(|i| i.strip_prefix("2,")) {
+        let mut letters: Vec<u8> = letters.bytes().collect();
+        letters.sort_unstable();
+        letters.dedup();
+        for l in letters {
+            if let Some(f) = flag_of(l) {
+                system.push(f.to_string());
+            } else if l.is_ascii_lowercase() {
+                // A letter missing from dovecot-keywords is ignored, as Dovecot
+                // does; so is one whose name IMAP cannot carry (it would break
+                // or inject into the flag list of a STORE or APPEND), and a
+                // second letter for a name already given (a file that lists
+                // one name twice).
+                if let Some(Some(k)) = keywords.get(usize::from(l - b'a')) {
+                    if valid_keyword(k) && !kws.iter().any(|x: &String| x.eq_ignore_ascii_case(k)) {
+                        kws.push(k.clone());
+                    }
+                }
+            }
+        }
+    }
+    system.extend(kws);
+    FileName {
+        key: key.to_string(),
+        flags: system,
+        size: name_field(key, "W"),
+        delivery: delivery_time(key),
+    }
 }
 
 /// A `,X=number` field of a Maildir base name.

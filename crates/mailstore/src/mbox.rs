@@ -535,14 +535,17 @@ fn month(tok: &str) -> Option<u32> {
 }
 
 fn time_of(tok: &str) -> Option<i64> {
+    // Unsigned, and multiplied only once in range: a huge or negative field
+    // overflowed the arithmetic (`0:9223372036854775807`, `-9223372036854775808:00`).
     let mut p = tok.split(':');
-    let h: i64 = p.next()?.parse().ok()?;
-    let m: i64 = p.next()?.parse().ok()?;
-    let s: i64 = match p.next() {
+    let h: u32 = p.next()?.parse().ok()?;
+    let m: u32 = p.next()?.parse().ok()?;
+    let s: u32 = match p.next() {
         Some(s) => s.parse().ok()?,
         None => 0,
     };
-    (p.next().is_none() && h < 24 && m < 60 && s <= 60).then_some(h * 3600 + m * 60 + s)
+    (p.next().is_none() && h < 24 && m < 60 && s <= 60)
+        .then(|| i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s))
 }
 
 /// Zone offset in seconds east of UTC.
@@ -580,7 +583,8 @@ fn year_of(tok: &str) -> Option<i64> {
 /// also the RFC 2822 order some tools write (`... 3 Feb 2014 10:00:00 +0100`).
 /// Without a zone the time is taken as UTC (Python's mailbox writes UTC; the
 /// writer's local zone is unknowable).
-pub(crate) fn from_line_date(line: &[u8]) -> Option<i64> {
+#[doc(hidden)]
+pub fn from_line_date(line: &[u8]) -> Option<i64> {
     let text = String::from_utf8_lossy(line);
     let toks: Vec<&str> = text.split_whitespace().skip(1).collect();
     let civil = |y: i64, mo: u32, d: u32, t: i64, z: i64| {

@@ -4,7 +4,7 @@
 use mailport_imap::utf7;
 
 /// One level of a name as found on disk.
-pub(crate) fn decode(component: &[u8]) -> String {
+pub fn decode(component: &[u8]) -> String {
     match utf7::decode(component) {
         Ok(s) => s,
         Err(_) => String::from_utf8_lossy(component).into_owned(),
@@ -12,7 +12,7 @@ pub(crate) fn decode(component: &[u8]) -> String {
 }
 
 /// One level of a logical name as Dovecot would write it, or why it cannot be.
-pub(crate) fn encode(component: &str, separator: Option<char>) -> Result<String, &'static str> {
+pub fn encode(component: &str, separator: Option<char>) -> Result<String, &'static str> {
     if component.is_empty() {
         return Err("empty level");
     }
