@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 
 use crate::certs::{self, TestCerts};
 use crate::dovecot::HarnessError;
-use crate::server::{free_port, tail, which};
+use crate::server::{free_port, system_id, tail, unpacked, which};
 
 /// Where scripts/setup unpacks the Debian packages; `MAILPORT_COURIER_DIR` overrides it.
 pub const DEFAULT_DIR: &str = "/opt/mailport-testbed/courier";
@@ -111,9 +111,7 @@ pub struct Courier {
 
 impl Courier {
     pub fn start(options: CourierOptions) -> Result<Courier, HarnessError> {
-        let install = std::env::var_os("MAILPORT_COURIER_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+        let install = unpacked("MAILPORT_COURIER_DIR", DEFAULT_DIR);
         if !install.join("usr/bin/imapd").is_file() {
             return Err(HarnessError::Start(format!(
                 "Courier-IMAP is not unpacked in {} (scripts/setup does it)",
@@ -475,17 +473,4 @@ fn greeting(port: u16) -> std::io::Result<String> {
     } else {
         Err(std::io::Error::other(format!("greeting: {line:?}")))
     }
-}
-
-/// The numeric id of `name` in /etc/passwd or /etc/group.
-fn system_id(file: &str, name: &str) -> Result<u32, HarnessError> {
-    std::fs::read_to_string(file)?
-        .lines()
-        .find_map(|line| {
-            let mut fields = line.split(':');
-            (fields.next() == Some(name))
-                .then(|| fields.nth(1)?.parse().ok())
-                .flatten()
-        })
-        .ok_or_else(|| HarnessError::Start(format!("no {name} in {file}")))
 }

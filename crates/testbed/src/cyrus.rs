@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::certs::{self, TestCerts};
 use crate::dovecot::HarnessError;
-use crate::server::{free_port, tail, which};
+use crate::server::{free_port, system_id, tail, unpacked, which};
 
 /// Where scripts/setup unpacks the Debian packages; `MAILPORT_CYRUS_DIR` overrides it.
 pub const DEFAULT_DIR: &str = "/opt/mailport-testbed/cyrus";
@@ -83,9 +83,7 @@ pub struct Cyrus {
 
 impl Cyrus {
     pub fn start(options: CyrusOptions) -> Result<Cyrus, HarnessError> {
-        let install = std::env::var_os("MAILPORT_CYRUS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+        let install = unpacked("MAILPORT_CYRUS_DIR", DEFAULT_DIR);
         let bin = install.join("usr/lib/cyrus/bin");
         if !bin.join("master").is_file() {
             return Err(HarnessError::Start(format!(
@@ -382,19 +380,6 @@ fn set_password(
         )));
     }
     Ok(())
-}
-
-/// The numeric id of `name` in /etc/passwd or /etc/group.
-fn system_id(file: &str, name: &str) -> Result<u32, HarnessError> {
-    std::fs::read_to_string(file)?
-        .lines()
-        .find_map(|line| {
-            let mut fields = line.split(':');
-            (fields.next() == Some(name))
-                .then(|| fields.nth(1)?.parse().ok())
-                .flatten()
-        })
-        .ok_or_else(|| HarnessError::Start(format!("no {name} in {file}")))
 }
 
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::dovecot::HarnessError;
+
 /// A running private IMAP server: plain IMAP (STARTTLS offered) and IMAPS on
 /// loopback, a certificate from the harness's throw-away CA, users with passwords.
 pub trait ImapServer {
@@ -162,6 +164,26 @@ pub(crate) fn which(name: &str) -> Option<std::path::PathBuf> {
         ])
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+/// The numeric id of `name` in /etc/passwd or /etc/group.
+pub(crate) fn system_id(file: &str, name: &str) -> Result<u32, HarnessError> {
+    std::fs::read_to_string(file)?
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            (fields.next() == Some(name))
+                .then(|| fields.nth(1)?.parse().ok())
+                .flatten()
+        })
+        .ok_or_else(|| HarnessError::Start(format!("no {name} in {file}")))
+}
+
+/// Where scripts/setup unpacked a server's Debian packages: `$var`, else `default`.
+pub(crate) fn unpacked(var: &str, default: &str) -> std::path::PathBuf {
+    std::env::var_os(var)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(default))
 }
 
 /// The last `n` lines of a log file ("" when there is none).

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::ledger::Ledger;
 use crate::origin::{Origin, Source};
 use crate::plan::{self, Plan, PlanOptions};
+use crate::session::SessionError;
 use crate::target::{Destination, Target};
 use crate::throttle::Backoff;
 
@@ -18,14 +19,14 @@ pub(crate) struct Pair {
     pub(crate) dst: Target,
 }
 
-async fn open_target(
-    c: &Destination,
-    ids: Option<&Ledger>,
+/// One side opened for a worker; with UTF8=ACCEPT enabled when both sides
+/// offered it at planning time.
+async fn opened<T: Enable>(
+    side: Side,
+    opening: impl std::future::Future<Output = Result<T, SessionError>>,
     utf8: bool,
-) -> Result<Target, EngineError> {
-    let side = Side::Destination;
-    let mut s = c
-        .open_for(ids)
+) -> Result<T, EngineError> {
+    let mut s = opening
         .await
         .map_err(|source| EngineError::Session { side, source })?;
     if utf8 {
@@ -34,16 +35,21 @@ async fn open_target(
     Ok(s)
 }
 
-async fn open_source(o: &Origin, ids: Option<&Ledger>, utf8: bool) -> Result<Source, EngineError> {
-    let side = Side::Source;
-    let mut s = o
-        .open_for(ids)
-        .await
-        .map_err(|source| EngineError::Session { side, source })?;
-    if utf8 {
-        s.enable("UTF8=ACCEPT").await.map_err(utf8_error(side))?;
+/// ENABLE on either side.
+trait Enable {
+    async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error>;
+}
+
+impl Enable for Source {
+    async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error> {
+        Source::enable(self, what).await
     }
-    Ok(s)
+}
+
+impl Enable for Target {
+    async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error> {
+        Target::enable(self, what).await
+    }
 }
 
 /// Opens a pair, retrying with back-off (the server's suggestion, else about
@@ -80,8 +86,16 @@ pub(super) async fn pair_or_retire(ctx: &Ctx) -> Result<Option<Pair>, EngineErro
 
 pub(super) async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
     let (src, dst) = tokio::join!(
-        open_source(&ctx.source, ctx.opts.ledger.as_ref(), ctx.utf8),
-        open_target(&ctx.destination, ctx.opts.ledger.as_ref(), ctx.utf8)
+        opened(
+            Side::Source,
+            ctx.source.open_for(ctx.opts.ledger.as_ref()),
+            ctx.utf8
+        ),
+        opened(
+            Side::Destination,
+            ctx.destination.open_for(ctx.opts.ledger.as_ref()),
+            ctx.utf8
+        )
     );
     Ok(Pair {
         src: src?,
