@@ -29,6 +29,10 @@ pub struct ClientConfig {
     /// Longest response line (without literals). 1 MiB: well above the
     /// longest lines seen from real servers (large LIST/SEARCH results).
     pub max_line: usize,
+    /// Most bytes one buffered response may hold, lines and literals
+    /// together: a hostile server cannot make the client buffer without
+    /// bound by sending many literals in one response.
+    pub max_response: u64,
 }
 
 impl Default for ClientConfig {
@@ -37,6 +41,7 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(120),
             max_buffered_literal: 8 << 20,
             max_line: 1 << 20,
+            max_response: 16 << 20,
         }
     }
 }
@@ -254,6 +259,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                     what: "literal in server response".into(),
                     size: n,
                     limit: self.config.max_buffered_literal,
+                });
+            }
+            let total = buf.len() as u64 + n;
+            if total > self.config.max_response {
+                return Err(Error::TooLarge {
+                    what: "server response".into(),
+                    size: total,
+                    limit: self.config.max_response,
                 });
             }
             let start = buf.len();
@@ -803,6 +816,13 @@ mod tests {
     }
 
     async fn scripted(server_script: &'static [u8]) -> Client<tokio::io::DuplexStream> {
+        scripted_with(server_script, ClientConfig::default()).await
+    }
+
+    async fn scripted_with(
+        server_script: &'static [u8],
+        config: ClientConfig,
+    ) -> Client<tokio::io::DuplexStream> {
         let (a, mut b) = duplex(1 << 16);
         tokio::spawn(async move {
             b.write_all(server_script).await.unwrap();
@@ -811,9 +831,33 @@ mod tests {
         });
         let config = ClientConfig {
             timeout: Duration::from_millis(300),
-            ..Default::default()
+            ..config
         };
         Client::connect(a, config).await.unwrap().0
+    }
+
+    /// Many literals, each allowed, in one response: refused as a whole
+    /// before the client buffers more than the limit.
+    #[tokio::test]
+    async fn one_response_cannot_buffer_without_bound() {
+        let mut script = b"* OK ready\r\n* 1 FETCH (".to_vec();
+        for _ in 0..10 {
+            script.extend_from_slice(b"BODY[HEADER] {600}\r\n");
+            script.extend_from_slice(&[b'x'; 600]);
+            script.push(b' ');
+        }
+        script.extend_from_slice(b"UID 1)\r\nm1 OK done\r\n");
+        let config = ClientConfig {
+            max_buffered_literal: 1000,
+            max_response: 4000,
+            ..Default::default()
+        };
+        let mut c = scripted_with(Box::leak(script.into_boxed_slice()), config).await;
+        let e = c.command(b"FETCH 1 (BODY[HEADER])").await.unwrap_err();
+        assert!(
+            matches!(&e, Error::TooLarge { what, limit: 4000, .. } if what == "server response"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
