@@ -464,3 +464,54 @@ fn bad_maildir_paths_are_usage_errors_naming_the_path() {
         assert_eq!(err.trim().lines().count(), 1, "one message: {err}");
     }
 }
+
+/// The disk under a Maildir destination fills up: the messages that do not
+/// fit fail with the reason ("No space left on device"), not as a lost
+/// connection; the others arrive; totals add up; exit 1. (A small tmpfs in a
+/// private mount namespace stands for the full disk.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_a_maildir_destination_fails_messages_not_the_run() {
+    let src = start(DovecotOptions::default());
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 20,
+        large_attachment: 300_000,
+        seed: 23,
+    });
+    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
+        .await
+        .unwrap();
+    session::load(&mut c, &corpus).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small-disk");
+    std::fs::create_dir(&mnt).unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=600k tmpfs \"$0\" && exec \"$@\"")
+        .arg(&mnt)
+        .arg(env!("CARGO_BIN_EXE_mailport"))
+        .args([
+            "copy",
+            "--no-state",
+            "--json",
+            "--from",
+            &src.imaps_url("alice"),
+        ])
+        .arg("--to")
+        .arg(format!("maildir:{}/Maildir", mnt.display()))
+        .arg("--from-tls-ca")
+        .arg(&src.certs.ca_pem)
+        .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (util-linux) runs the copy in its own mount namespace");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let j: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    common::assert_totals_add_up(&j);
+    let t = &j["totals"];
+    assert!(t["copied"].as_u64().unwrap() > 0, "{j:#}");
+    assert!(t["failed"].as_u64().unwrap() > 0, "{j:#}");
+    let all = text(&out);
+    assert!(all.contains("No space left on device"), "{all}");
+    assert!(!all.contains("connection to the destination lost"), "{all}");
+}

@@ -114,10 +114,6 @@ pub struct MaildirTarget {
     delivery: Option<Delivery>,
 }
 
-fn io(e: mailport_mailstore::Error) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
-}
-
 /// Refusals the destination gives for one message or folder (not breaking).
 fn refusal(command: &str, e: mailport_mailstore::Error) -> Error {
     Error::No {
@@ -309,8 +305,16 @@ impl Target {
     pub async fn append_write(&mut self, data: &[u8]) -> Result<(), Error> {
         match self {
             Target::Imap(s) => s.append_write(data).await,
+            // A Maildir that cannot be written (a full disk, a quota)
+            // refuses this message; the half-written file is removed.
             Target::Maildir(m) => match &mut m.delivery {
-                Some(d) => d.write(data).await.map_err(io),
+                Some(d) => match d.write(data).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        m.delivery = None;
+                        Err(refusal("APPEND", e))
+                    }
+                },
                 None => Err(Error::Usage("no message open".into())),
             },
         }
@@ -324,7 +328,7 @@ impl Target {
                 let Some(d) = m.delivery.take() else {
                     return Ok(None);
                 };
-                let key = d.finish().await.map_err(io)?;
+                let key = d.finish().await.map_err(|e| refusal("APPEND", e))?;
                 // Like APPENDUID (RFC 4315), when UIDs are kept.
                 Ok(m.reader
                     .uid_for_new(&folder, &key)

@@ -290,55 +290,49 @@ async fn copy_batch(
             }
             open = true;
         }
-        match p
+        // A refusal of this one message (the literal, or a Maildir that
+        // cannot be written mid-way: a full disk) fails it alone.
+        let refusal = match p
             .dst
             .append_message(&flags_for_append(meta), Some(&meta.internal_date), b.len)
             .await
         {
-            Ok(()) => {}
-            Err(e) if !e.breaks_connection() => {
-                // The destination refused the literal: that ends the whole command.
-                open = false;
-                pending.push(Pending {
-                    uid: meta.uid,
-                    len: b.len,
-                    identity: String::new(),
-                });
-                refused(&mut out, &mut settled, &mut pending, batch, &e);
-                if let Err(e) = drain(&mut p.src, buf).await {
-                    broken(&mut out, &settled, Side::Source, &e);
+            Ok(()) => match stream_body(p, buf, index, ctx).await {
+                Ok(tap) => {
+                    pending.push(Pending {
+                        uid: meta.uid,
+                        len: b.len,
+                        identity: ctx.opts.identity.key(&tap.bytes, meta.size),
+                    });
+                    None
+                }
+                Err((Side::Destination, e)) if !e.breaks_connection() => Some(e),
+                Err((side, e)) => {
+                    broken(&mut out, &settled, side, &e);
                     return out;
                 }
-                continue;
-            }
+            },
+            Err(e) if !e.breaks_connection() => Some(e),
             Err(e) => {
                 broken(&mut out, &settled, Side::Destination, &e);
                 return out;
             }
-        }
-        let mut tap = HeaderTap::default();
-        loop {
-            let n = match p.src.body_read(buf).await {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    broken(&mut out, &settled, Side::Source, &e);
-                    return out;
-                }
-            };
-            tap.feed(&buf[..n]);
-            if let Err(e) = p.dst.append_write(&buf[..n]).await {
-                broken(&mut out, &settled, Side::Destination, &e);
+        };
+        if let Some(e) = refusal {
+            // A refused literal ends the whole command.
+            open = false;
+            pending.push(Pending {
+                uid: meta.uid,
+                len: b.len,
+                identity: String::new(),
+            });
+            refused(&mut out, &mut settled, &mut pending, batch, &e);
+            if let Err(e) = drain(&mut p.src, buf).await {
+                broken(&mut out, &settled, Side::Source, &e);
                 return out;
             }
-            ctx.progress.bytes(index, n as u64);
-            ctx.opts.limits.bytes(n as u64).await;
+            continue;
         }
-        pending.push(Pending {
-            uid: meta.uid,
-            len: b.len,
-            identity: ctx.opts.identity.key(&tap.bytes, meta.size),
-        });
         if !multiappend {
             open = false;
             if let Err(e) = finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
@@ -362,6 +356,32 @@ async fn copy_batch(
         ));
     }
     out
+}
+
+/// Streams the current message's body from the source into the open
+/// APPEND; its header block for the identity. Errs with the side that
+/// failed (the destination may refuse mid-way without breaking).
+async fn stream_body(
+    p: &mut Pair,
+    buf: &mut [u8],
+    index: usize,
+    ctx: &Ctx,
+) -> Result<HeaderTap, (Side, mailport_imap::Error)> {
+    let mut tap = HeaderTap::default();
+    loop {
+        let n = match p.src.body_read(buf).await {
+            Ok(0) => return Ok(tap),
+            Ok(n) => n,
+            Err(e) => return Err((Side::Source, e)),
+        };
+        tap.feed(&buf[..n]);
+        p.dst
+            .append_write(&buf[..n])
+            .await
+            .map_err(|e| (Side::Destination, e))?;
+        ctx.progress.bytes(index, n as u64);
+        ctx.opts.limits.bytes(n as u64).await;
+    }
 }
 
 /// Ends the open APPEND; on success the pending messages are copied, on a
