@@ -159,18 +159,12 @@ fn value(g: &mut Gen, depth: usize) -> Value {
 /// A string as the server would send it: quoted when it can be, else (or
 /// when `g` says so) a literal.
 fn write_str(out: &mut Vec<u8>, s: &[u8], literal: bool) {
-    if literal || s.iter().any(|&b| b == b'\r' || b == b'\n') {
+    if literal || s.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
         out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
         out.extend_from_slice(s);
     } else {
-        out.push(b'"');
-        for &b in s {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        // The crate's own quoting.
+        out.extend(mailport_imap::client::quote(s).expect("no CR, LF or NUL"));
     }
 }
 

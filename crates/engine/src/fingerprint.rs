@@ -84,16 +84,25 @@ pub struct Hasher {
 impl Hasher {
     pub fn feed(&mut self, chunk: &[u8]) {
         self.exact.update(chunk);
-        for &b in chunk {
-            match b {
-                b'\r' => {}
-                b'\n' => self.pending_lf += 1,
-                _ => {
-                    self.flush_lf();
-                    self.put(&[b]);
-                    self.after_lf = false;
-                }
+        // Runs between line-end bytes go to the hashes whole: verify feeds
+        // every byte of both mailboxes through here.
+        let mut start = 0;
+        for (i, &b) in chunk.iter().enumerate() {
+            if b == b'\r' || b == b'\n' {
+                self.text(&chunk[start..i]);
+                self.pending_lf += usize::from(b == b'\n');
+                start = i + 1;
             }
+        }
+        self.text(&chunk[start..]);
+    }
+
+    /// Bytes without CR or LF.
+    fn text(&mut self, run: &[u8]) {
+        if !run.is_empty() {
+            self.flush_lf();
+            self.put(run);
+            self.after_lf = false;
         }
     }
 

@@ -42,20 +42,12 @@ fn value() -> impl Strategy<Value = Value> {
 fn write(out: &mut Vec<u8>, v: &Value, literals: bool) {
     match v {
         Value::Atom(a) => out.extend_from_slice(a),
-        Value::Str(s) if literals || s.contains(&b'\r') || s.contains(&b'\n') => {
+        Value::Str(s) if literals || s.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) => {
             out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
             out.extend_from_slice(s);
         }
-        Value::Str(s) => {
-            out.push(b'"');
-            for &b in s {
-                if b == b'"' || b == b'\\' {
-                    out.push(b'\\');
-                }
-                out.push(b);
-            }
-            out.push(b'"');
-        }
+        // The crate's own quoting (no CR, LF or NUL here: those went to a literal).
+        Value::Str(s) => out.extend(mailport_imap::client::quote(s).expect("quotable")),
         Value::Nil => out.extend_from_slice(b"NIL"),
         Value::List(l) => {
             out.push(b'(');
