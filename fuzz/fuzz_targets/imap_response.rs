@@ -3,11 +3,11 @@
 //!
 //! Modes:
 //! 0. arbitrary bytes into the sans-I/O parser, `trailing_literal`,
-//!    `body_literal_prefix` and the INTERNALDATE parser (the whole input, and
-//!    every string of a parsed response): no panic; what comes out is bounded
-//!    by what went in (bytes, list depth); a tagged response's tag is a
-//!    non-empty atom; a date that parses keeps its instant through
-//!    `format_internal_date`.
+//!    `body_literal_prefix` and the INTERNALDATE parser (crates/mail/src/
+//!    date.rs; the whole input, and every string of a parsed response): no
+//!    panic; what comes out is bounded by what went in (bytes, list depth); a
+//!    tagged response's tag is a non-empty atom; a date that parses keeps its
+//!    instant through `format_internal_date`.
 //! 1. generated well-formed responses (tagged with response codes, untagged
 //!    status, numeric, FETCH with atoms, quoted strings, literals, NIL and
 //!    nested lists, LIST/LSUB, CAPABILITY, NAMESPACE, continuation) are
@@ -23,12 +23,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use mailport_fuzz::{block_on, Gen, Input, Pieces, Wire};
-use mailport_imap::date::{format_internal_date, parse_internal_date};
 use mailport_imap::parse::{
     body_literal_prefix, parse_response, trailing_literal, RespText, Response, Status, Untagged,
     Value,
 };
 use mailport_imap::{Client, ClientConfig};
+use mailport_mail::date::{format_internal_date, parse_internal_date};
 
 // ---- mode 0 -------------------------------------------------------------
 

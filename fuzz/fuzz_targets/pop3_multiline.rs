@@ -1,6 +1,6 @@
-//! POP3 multi-line answers: the dot-stuffing reader (crates/pop3/src/dot.rs),
-//! the streaming RETR client around it (client.rs) and single response lines
-//! (response.rs).
+//! POP3 multi-line answers: the dot-stuffing reader (crates/mail/src/dot.rs),
+//! the streaming RETR client around it (crates/pop3/src/client.rs) and single
+//! response lines (crates/pop3/src/response.rs).
 //!
 //! Modes:
 //! 0. arbitrary wire bytes through `Unstuffer` in fuzzer-chosen input pieces
@@ -20,7 +20,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mailport_fuzz::{block_on, pieces, Gen, Input, Pieces, Wire};
-use mailport_pop3::dot::{stuff, Unstuffer};
+use mailport_mail::dot::{stuff, Unstuffer};
 use mailport_pop3::response::{apop_timestamp, parse_line, Capability, Line};
 use mailport_pop3::{Client, ClientConfig, Error};
 

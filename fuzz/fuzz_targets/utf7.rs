@@ -1,4 +1,4 @@
-//! Modified UTF-7 mailbox names (crates/imap/src/utf7.rs).
+//! Modified UTF-7 mailbox names (crates/mail/src/utf7.rs).
 //!
 //! Properties:
 //! - `decode` never panics on any bytes; what it accepts it accepts exactly:
@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailport_imap::utf7::{decode, encode};
+use mailport_mail::utf7::{decode, encode};
 
 fuzz_target!(|data: &[u8]| {
     // Arbitrary bytes as a wire name.

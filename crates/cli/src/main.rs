@@ -11,7 +11,6 @@
 mod args;
 mod check;
 mod credentials;
-mod local_path;
 mod password;
 mod progress;
 mod summary;
@@ -25,11 +24,12 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use clap::Parser;
 use mailport_engine::identity::IdentityRule;
+use mailport_engine::job::{self, Address, State, StateKey, Use};
 use mailport_engine::plan::PlanOptions;
 use mailport_engine::throttle::{Limits, RateLimit};
 use mailport_engine::{
-    Connector, CopyOptions, Destination, EndpointConfig, EngineError, Origin, Progress,
-    SessionError, Side,
+    Cancel, Connector, CopyOptions, Destination, EndpointConfig, EngineError, Job, JobError,
+    Origin, Phase, Progress, SessionError, Side, Store,
 };
 use mailport_mailstore::Layout;
 use mailport_net::{
@@ -49,7 +49,7 @@ enum Failure {
 /// The first Ctrl-C stops the copy after the batches in flight (they are
 /// confirmed and recorded); a second one, or one after the copy (during
 /// verify, before deleting anything), ends the process at once.
-fn stop_on_ctrl_c(cancel: mailport_engine::Cancel, copying: Arc<AtomicBool>) {
+fn stop_on_ctrl_c(cancel: Cancel, copying: Arc<AtomicBool>) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -159,7 +159,7 @@ fn regex(flag: &str, s: &Option<String>) -> Result<Option<regex::Regex>, Failure
 fn date(flag: &str, s: &Option<String>) -> Result<Option<i64>, Failure> {
     s.as_deref()
         .map(|d| {
-            mailport_imap::date::parse_ymd(d).ok_or_else(|| {
+            mailport_mail::date::parse_ymd(d).ok_or_else(|| {
                 Failure::Usage(anyhow!("{flag} {d:?} is not a date; write YYYY-MM-DD"))
             })
         })
@@ -224,18 +224,22 @@ fn options(a: &Selection) -> Result<CopyOptions, Failure> {
     })
 }
 
-/// Validates both endpoints, obtains the passwords and builds the connectors.
+/// Validates both addresses, obtains the passwords and builds the sides.
 /// `write`: the destination will be written (copy); verify only reads it.
-fn connectors(a: &Sides, write: bool) -> Result<(Origin, Destination), Failure> {
+fn sides(a: &Sides, write: bool) -> Result<(Origin, Destination), Failure> {
     warn_insecure(a);
     let to =
         a.to.as_deref()
             .ok_or_else(|| Failure::Usage(anyhow!("--to URL is required")))?;
-    let source = match local_store("--from", &a.from, a, false)? {
-        Some(LocalStore::Maildir { root, layout }) => Origin::Maildir { root, layout },
-        Some(LocalStore::Mbox(path)) => Origin::Mbox { path },
-        None => {
-            let c = connector(a, Side::Source, &a.from)?;
+    let layout = match a.maildir_layout {
+        args::MaildirLayout::MaildirPlusPlus => Layout::PlusPlus,
+        args::MaildirLayout::Fs => Layout::Fs,
+    };
+    let source = match address("--from", &a.from, Use::Source)? {
+        Address::Maildir(root) => Origin::Maildir { root, layout },
+        Address::Mbox(path) => Origin::Mbox { path },
+        Address::Server(ep) => {
+            let c = connector(a, Side::Source, ep)?;
             if c.config.endpoint.scheme.is_pop3() {
                 Origin::Pop3(c)
             } else {
@@ -243,72 +247,25 @@ fn connectors(a: &Sides, write: bool) -> Result<(Origin, Destination), Failure> 
             }
         }
     };
-    let destination = match local_store("--to", to, a, write)? {
-        Some(LocalStore::Maildir { root, layout }) => Destination::Maildir { root, layout },
-        Some(LocalStore::Mbox(_)) => {
-            return Err(Failure::Usage(anyhow!(
-                "--to: mbox can only be a source; write to maildir:PATH or an IMAP server"
-            )))
-        }
-        None => {
-            let c = connector(a, Side::Destination, to)?;
-            if c.config.endpoint.scheme.is_pop3() {
-                return Err(Failure::Usage(anyhow!(
-                    "--to: POP3 can only be a source; give the destination as imaps:// or imap://"
-                )));
-            }
-            Destination::Imap(c)
-        }
+    let role = match write {
+        true => Use::Destination,
+        false => Use::DestinationRead,
+    };
+    let destination = match address("--to", to, role)? {
+        Address::Maildir(root) => Destination::Maildir { root, layout },
+        Address::Server(ep) => Destination::Imap(connector(a, Side::Destination, ep)?),
+        Address::Mbox(_) => unreachable!("refused by Address::check"),
     };
     Ok((source, destination))
 }
 
-enum LocalStore {
-    Maildir {
-        root: std::path::PathBuf,
-        layout: Layout,
-    },
-    Mbox(std::path::PathBuf),
-}
-
-/// `maildir:PATH` and `mbox:PATH`; None for a server URL. A source must
-/// exist; a Maildir destination is created when missing.
-fn local_store(
-    flag: &str,
-    url: &str,
-    a: &Sides,
-    write: bool,
-) -> Result<Option<LocalStore>, Failure> {
-    let (kind, path) = match url.split_once(':') {
-        Some(("maildir", p)) => ("maildir", p),
-        Some(("mbox", p)) => ("mbox", p),
-        _ => return Ok(None),
-    };
-    if path.is_empty() {
-        return Err(Failure::Usage(anyhow!(
-            "{flag}: {kind}: needs a path, e.g. {kind}:~/Maildir"
-        )));
-    }
-    let path = local_path::expand(path);
-    // What is written is checked for writing; what is only read (a source,
-    // or the destination verify reads) must be there already.
-    let problem = match write {
-        true => local_path::destination_problem(&path),
-        false => local_path::source_problem(kind, &path),
-    };
-    if let Some(why) = problem {
-        return Err(Failure::Usage(anyhow!("{flag}: {kind}:{why}")));
-    }
-    Ok(Some(match kind {
-        "maildir" => LocalStore::Maildir {
-            root: path,
-            layout: match a.maildir_layout {
-                args::MaildirLayout::MaildirPlusPlus => Layout::PlusPlus,
-                args::MaildirLayout::Fs => Layout::Fs,
-            },
-        },
-        _ => LocalStore::Mbox(path),
-    }))
+/// A source or destination as the user wrote it, checked for its use.
+fn address(flag: &str, text: &str, role: Use) -> Result<Address, Failure> {
+    let address = Address::parse(text).map_err(|e| Failure::Usage(anyhow!("{flag}: {e}")))?;
+    address
+        .check(role)
+        .map_err(|e| Failure::Usage(anyhow!("{flag}: {e}")))?;
+    Ok(address)
 }
 
 fn warn_insecure(a: &Sides) {
@@ -318,8 +275,7 @@ fn warn_insecure(a: &Sides) {
 }
 
 /// One side's endpoint, credentials and TLS settings.
-fn connector(a: &Sides, side: Side, url: &str) -> Result<Connector, Failure> {
-    let endpoint = self::endpoint(&format!("--{}", flag(side)), url)?;
+fn connector(a: &Sides, side: Side, endpoint: Endpoint) -> Result<Connector, Failure> {
     let no_tls = match side {
         Side::Source => a.from_no_tls,
         Side::Destination => a.to_no_tls,
@@ -390,29 +346,6 @@ fn endpoints(source: &Origin, destination: &Destination) -> Vec<(Side, Endpoint)
     v
 }
 
-fn endpoint_refs(v: &[(Side, Endpoint)]) -> Vec<(Side, &Endpoint)> {
-    v.iter().map(|(s, e)| (*s, e)).collect()
-}
-
-/// `--connections`, capped by `--max-connections-per-host`: each worker opens
-/// one connection per side, so two when both sides are the same host.
-fn connections(a: &CopyArgs, source: Option<&Connector>, destination: Option<&Connector>) -> usize {
-    let wanted = usize::from(a.connections);
-    let Some(cap) = a.max_connections_per_host.map(usize::from) else {
-        return wanted;
-    };
-    let same_host = match (source, destination) {
-        (Some(s), Some(d)) => s
-            .config
-            .endpoint
-            .host
-            .eq_ignore_ascii_case(&d.config.endpoint.host),
-        _ => false,
-    };
-    let per_worker = if same_host { 2 } else { 1 };
-    wanted.min(cap / per_worker).max(1)
-}
-
 fn limits(a: &CopyArgs) -> Result<Limits, Failure> {
     let bytes = match &a.max_bytes_per_second {
         None => None,
@@ -438,77 +371,6 @@ fn flag(side: Side) -> &'static str {
     }
 }
 
-/// Checks that both endpoints connect before anything else happens; where
-/// one does not but another port or security of the same host does, switches
-/// to that and says so (with the URL for next time).
-async fn discover(
-    source: Option<&mut Connector>,
-    destination: Option<&mut Connector>,
-) -> Result<(), Failure> {
-    let (s, d) = tokio::join!(probe(source), probe(destination));
-    let mut failures = Vec::new();
-    let results = [(Side::Source, s), (Side::Destination, d)]
-        .into_iter()
-        .filter_map(|(side, r)| r.map(|r| (side, r)));
-    for (side, result) in results {
-        match result {
-            Ok(None) => {}
-            Ok(Some(found)) => {
-                // The given endpoint's failure first, without repeating its URL.
-                let why = found
-                    .failed
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (ep, reason))| match i {
-                        0 => first_line(reason).to_string(),
-                        _ => format!("nor {ep}: {}", first_line(reason)),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let how = match (found.found.scheme, found.encrypted) {
-                    (mailport_net::Scheme::Imaps, _) => "implicit TLS",
-                    (_, true) => "STARTTLS",
-                    (_, false) => "plain text, allowed by --allow-plaintext",
-                };
-                eprintln!(
-                    "mailport: note: {side} {} did not connect ({why}); {} ({how}) does: give --{} {} next time",
-                    found.given,
-                    found.found,
-                    flag(side),
-                    found.found
-                );
-            }
-            Err(e) => {
-                let advice = match &e.error {
-                    SessionError::Connect(c) => c
-                        .certificate()
-                        .map(|d| certificate_advice(side, &e.endpoint, d))
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                };
-                let text = format!("{side}: {}{advice}", render(&anyhow::Error::new(e)));
-                failures.push(text);
-            }
-        }
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Connection(anyhow!(failures.join("\nmailport: "))))
-    }
-}
-
-async fn probe(
-    c: Option<&mut Connector>,
-) -> Option<
-    Result<Option<mailport_engine::session::Discovery>, mailport_engine::session::Unreachable>,
-> {
-    match c {
-        Some(c) => Some(c.discover().await),
-        None => None,
-    }
-}
-
 /// An error and its causes on one line each, without the repetition that
 /// arises when an error's message already includes its source's.
 fn render(e: &anyhow::Error) -> String {
@@ -523,36 +385,48 @@ fn render(e: &anyhow::Error) -> String {
     kept.join(": ")
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
-}
-
-/// A failure during copy or verify, with certificate advice when a refused
+/// A job that failed, in words, with certificate advice when a refused
 /// certificate is the cause (a server may change certificates mid-run).
-fn connection_failure(e: anyhow::Error, endpoints: &[(Side, &Endpoint)]) -> Failure {
-    let side = e
-        .chain()
-        .find_map(|c| match c.downcast_ref::<EngineError>() {
-            Some(EngineError::Session { side, .. }) => Some(*side),
-            _ => None,
-        });
-    let diagnosis = e.chain().find_map(|c| {
-        c.downcast_ref::<SessionError>()
-            .and_then(|s| match s {
-                SessionError::Connect(c) => c.certificate(),
-                _ => None,
-            })
-            .or_else(|| c.downcast_ref::<ConnectError>()?.certificate())
-    });
-    let advice = match (side, diagnosis) {
-        (Some(side), Some(d)) => endpoints
-            .iter()
-            .find(|(s, _)| *s == side)
-            .map(|(_, ep)| certificate_advice(side, ep, d))
-            .unwrap_or_default(),
-        _ => String::new(),
+fn job_failure(e: JobError, endpoints: &[(Side, Endpoint)]) -> Failure {
+    let advice = |side: Side, d: Option<&CertDiagnosis>| {
+        d.and_then(|d| {
+            let (_, ep) = endpoints.iter().find(|(s, _)| *s == side)?;
+            Some(certificate_advice(side, ep, d))
+        })
+        .unwrap_or_default()
     };
-    Failure::Connection(anyhow!("{}{advice}", render(&e)))
+    match e {
+        JobError::Invalid(why) => Failure::Usage(anyhow!(why)),
+        JobError::Unreachable(sides) => {
+            let text: Vec<String> = sides
+                .into_iter()
+                .map(|(side, e)| {
+                    let d = match &e.error {
+                        SessionError::Connect(c) => c.certificate(),
+                        _ => None,
+                    }
+                    .cloned();
+                    let words = render(&anyhow::Error::new(e));
+                    format!("{side}: {words}{}", advice(side, d.as_ref()))
+                })
+                .collect();
+            Failure::Connection(anyhow!(text.join("\nmailport: ")))
+        }
+        e => {
+            let side = e.engine_error().map(EngineError::side);
+            let e = anyhow::Error::new(e);
+            let diagnosis = e.chain().find_map(|c| {
+                c.downcast_ref::<SessionError>()
+                    .and_then(|s| match s {
+                        SessionError::Connect(c) => c.certificate(),
+                        _ => None,
+                    })
+                    .or_else(|| c.downcast_ref::<ConnectError>()?.certificate())
+            });
+            let advice = side.map(|s| advice(s, diagnosis)).unwrap_or_default();
+            Failure::Connection(anyhow!("{}{advice}", render(&e)))
+        }
+    }
 }
 
 /// What the user can do about a refused certificate, with the exact flags.
@@ -613,22 +487,6 @@ fn certificate_advice(side: Side, ep: &Endpoint, d: &CertDiagnosis) -> String {
     lines.iter().map(|l| format!("\n  fix: {l}")).collect()
 }
 
-/// `$XDG_DATA_HOME/mailport/state.db`, else `~/.local/share/mailport/state.db`.
-fn default_state_path() -> Option<std::path::PathBuf> {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share"))
-        })?;
-    Some(base.join("mailport").join("state.db"))
-}
-
-fn endpoint(flag: &str, url: &str) -> Result<Endpoint, Failure> {
-    url.parse::<Endpoint>()
-        .map_err(|e| Failure::Usage(anyhow!("{flag}: {e}")))
-}
-
 async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
     let mut opts = options(&a.selection)?;
     opts.connections = usize::from(a.connections);
@@ -642,29 +500,20 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
             "--sync-deletes needs the state file; drop --no-state"
         )));
     }
-    let (mut source, mut destination) = connectors(&a.sides, true)?;
-    if a.delete_source_after_verify && !matches!(source, Origin::Pop3(_)) {
-        return Err(Failure::Usage(anyhow!(
-            "--delete-source-after-verify is for POP3 sources (pop3:// or pop3s://)"
-        )));
-    }
-    if a.delete_source_after_verify && a.dry_run {
-        return Err(Failure::Usage(anyhow!(
-            "--delete-source-after-verify deletes; it cannot go with --dry-run"
-        )));
-    }
-    // Before the ledger: its pair key names the endpoints that actually connect.
-    discover(source.server_mut(), destination.imap_mut()).await?;
-    opts.connections = connections(&a, source.server(), destination.imap());
-    let endpoints = endpoints(&source, &destination);
-    let endpoints = endpoint_refs(&endpoints);
+    let (source, destination) = sides(&a.sides, true)?;
+    let mut job = Job::new(source, destination);
+    job.options = opts;
+    job.verify = a.verify;
+    job.delete_source_after_verify = a.delete_source_after_verify;
+    job.max_connections_per_host = a.max_connections_per_host.map(usize::from);
+    let endpoints = endpoints(&job.source, &job.destination);
     // A state file this run creates is removed again if the run cannot even
     // start (a refused login): it would hold nothing but confusion.
     let mut new_state_file = None;
     if !a.no_state && !a.dry_run {
         let path = match &a.state {
             Some(p) => p.clone(),
-            None => default_state_path().ok_or_else(|| {
+            None => job::default_state_path().ok_or_else(|| {
                 Failure::Usage(anyhow!(
                     "cannot find a home for the state file; give --state PATH"
                 ))
@@ -673,52 +522,22 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
         if !path.exists() {
             new_state_file = Some(path.clone());
         }
-        let store = mailport_engine::Store::open_sqlite(&path)
-            .await
-            .map_err(|e| Failure::Usage(anyhow!("{e} (file {})", path.display())))?;
-        for r in store.repairs() {
-            let side = if r.on_destination() {
-                "destination"
-            } else {
-                "source"
-            };
-            eprintln!(
-                "mailport: the state file {} gave {} messages of {} folder {:?} UIDs that other messages had too \
-                 (written by an earlier mailport); they were renumbered and are found again by their identity",
-                path.display(),
-                r.messages,
-                side,
-                r.folder
-            );
-        }
-        opts.ledger = Some(mailport_engine::Ledger {
-            store,
-            // What the state file files this mailbox under: by default the
-            // two addresses; --state-key keeps its history when the same
-            // mailbox is reached through another address or port.
-            pair: match &a.state_key {
-                Some(key) => key.clone(),
-                None => format!("{source} -> {destination}"),
+        job.state = Some(State {
+            store: open_state(&path).await?,
+            // By default the two addresses; --state-key keeps the history
+            // when the same mailbox is reached through another address.
+            key: match &a.state_key {
+                Some(key) => StateKey::Named(key.clone()),
+                None => StateKey::Addresses,
             },
         });
     }
 
-    let bars = std::io::stderr().is_terminal();
-    let (progress, bar_handle): (Arc<dyn Progress>, Option<Arc<progress::Bars>>) = if bars {
-        let b = Arc::new(progress::Bars::new(opts.dry_run));
-        (b.clone(), Some(b))
-    } else {
-        (Arc::new(progress::Lines::new(opts.dry_run)), None)
-    };
-    let verify_with = (a.verify || a.delete_source_after_verify)
-        .then(|| (source.clone(), destination.clone(), opts.clone()));
-    let copying = Arc::new(AtomicBool::new(true));
-    stop_on_ctrl_c(opts.cancel.clone(), copying.clone());
-    let result = mailport_engine::copy(source, destination, opts, progress).await;
-    copying.store(false, Ordering::SeqCst);
-    if let Some(b) = bar_handle {
-        b.finish();
-    }
+    let shown = Arc::new(Shown::new(a.json, job.options.dry_run));
+    let cancel = Cancel::default();
+    stop_on_ctrl_c(cancel.clone(), shown.copying.clone());
+    let result = job.run(shown.clone(), cancel).await;
+    shown.finish();
     if let (Err(_), Some(path)) = (&result, &new_state_file) {
         for suffix in ["", "-wal", "-shm"] {
             let mut p = path.clone().into_os_string();
@@ -726,62 +545,135 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
             let _ = std::fs::remove_file(p);
         }
     }
-    let report =
-        result.map_err(|e| connection_failure(anyhow!(e).context("copy failed"), &endpoints))?;
-    if a.json {
-        let json = serde_json::to_string_pretty(&report)
-            .context("cannot encode the summary")
-            .map_err(Failure::Usage)?;
-        println!("{json}");
-    } else {
-        print!("{}", summary::table(&report));
-    }
-    if report.interrupted {
+    let report = result.map_err(|e| job_failure(e, &endpoints))?;
+    if report.copy.interrupted {
         eprintln!("mailport: interrupted; run the same command again to continue (nothing is copied twice)");
         return Err(Failure::Interrupted);
     }
-    let mut clean = report.is_clean();
-    if let Some((source, destination, opts)) = verify_with {
-        eprintln!("mailport: verifying (reading both sides in full)...");
-        let v = mailport_engine::verify::verify(source.clone(), destination, &opts, false)
-            .await
-            .map_err(|e| connection_failure(anyhow!(e).context("verify failed"), &endpoints))?;
-        if !a.json {
-            print!("{}", summary::verify_table(&v));
-        }
-        clean &= v.is_ok();
-        if a.delete_source_after_verify {
-            // Only what verify saw present, byte for byte, in this very state
-            // of the POP3 mailbox (same UIDVALIDITY, i.e. the same messages).
-            let proven: Vec<_> = v
-                .manifest
-                .iter()
-                .filter(|l| l.verdict == mailport_engine::verify::Verdict::Present)
-                .filter(|l| l.change.is_none())
-                .filter_map(|l| Some((l.uidvalidity, l.uid?)))
-                .collect();
-            let deleted = mailport_engine::origin::delete_proven(&source, &proven)
-                .await
-                .map_err(|e| {
-                    connection_failure(anyhow!(e).context("deleting failed"), &endpoints)
-                })?;
-            eprintln!(
-                "deleted {deleted} messages from the POP3 server (each verified on the destination)"
-            );
+    if let Some(deleted) = report.deleted_from_source {
+        eprintln!(
+            "deleted {deleted} messages from the POP3 server (each verified on the destination)"
+        );
+    }
+    Ok(report.is_clean())
+}
+
+/// The state file, opened (created when missing); repairs of what an
+/// earlier mailport wrote are said.
+async fn open_state(path: &std::path::Path) -> Result<Store, Failure> {
+    let store = Store::open_sqlite(path)
+        .await
+        .map_err(|e| Failure::Usage(anyhow!("{e} (file {})", path.display())))?;
+    for r in store.repairs() {
+        let side = if r.on_destination() {
+            "destination"
+        } else {
+            "source"
+        };
+        eprintln!(
+            "mailport: the state file {} gave {} messages of {} folder {:?} UIDs that other messages had too \
+             (written by an earlier mailport); they were renumbered and are found again by their identity",
+            path.display(),
+            r.messages,
+            side,
+            r.folder
+        );
+    }
+    Ok(store)
+}
+
+/// How `copy` shows a job: progress (bars on a terminal, lines otherwise)
+/// and events on stderr, each step's result on stdout as it comes.
+struct Shown {
+    progress: Arc<dyn Progress>,
+    bars: Option<Arc<progress::Bars>>,
+    json: bool,
+    /// Until the copy ends, Ctrl-C stops it cleanly; after, at once.
+    copying: Arc<AtomicBool>,
+}
+
+impl Shown {
+    fn new(json: bool, dry_run: bool) -> Shown {
+        let (progress, bars): (Arc<dyn Progress>, _) = if std::io::stderr().is_terminal() {
+            let b = Arc::new(progress::Bars::new(dry_run));
+            (b.clone(), Some(b))
+        } else {
+            (Arc::new(progress::Lines::new(dry_run)), None)
+        };
+        Shown {
+            progress,
+            bars,
+            json,
+            copying: Arc::new(AtomicBool::new(true)),
         }
     }
-    Ok(clean)
+
+    fn finish(&self) {
+        self.copying.store(false, Ordering::SeqCst);
+        if let Some(b) = &self.bars {
+            b.finish();
+        }
+    }
+}
+
+impl Progress for Shown {
+    fn planned(&self, plan: &mailport_engine::plan::Plan) {
+        self.progress.planned(plan)
+    }
+    fn folder_started(&self, index: usize, messages: u64, bytes: u64) {
+        self.progress.folder_started(index, messages, bytes)
+    }
+    fn bytes(&self, index: usize, n: u64) {
+        self.progress.bytes(index, n)
+    }
+    fn messages(&self, index: usize, n: u64) {
+        self.progress.messages(index, n)
+    }
+    fn folder_finished(&self, index: usize, report: &mailport_engine::FolderReport) {
+        self.progress.folder_finished(index, report)
+    }
+    fn event(&self, event: &mailport_engine::Event) {
+        self.progress.event(event)
+    }
+    fn phase(&self, phase: Phase<'_>) {
+        match phase {
+            Phase::Copied(report) => {
+                self.finish();
+                if self.json {
+                    match serde_json::to_string_pretty(report) {
+                        Ok(json) => println!("{json}"),
+                        Err(e) => eprintln!("mailport: cannot encode the summary: {e}"),
+                    }
+                } else {
+                    print!("{}", summary::table(report));
+                }
+            }
+            Phase::Verifying => {
+                eprintln!("mailport: verifying (reading both sides in full)...")
+            }
+            Phase::Verified(v) => {
+                if !self.json {
+                    print!("{}", summary::verify_table(v));
+                }
+            }
+        }
+    }
 }
 
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
     let opts = options(&a.selection)?;
-    let (mut source, mut destination) = connectors(&a.sides, false)?;
-    discover(source.server_mut(), destination.imap_mut()).await?;
+    let (mut source, mut destination) = sides(&a.sides, false)?;
     let endpoints = endpoints(&source, &destination);
-    let endpoints = endpoint_refs(&endpoints);
+    job::discover(
+        source.server_mut(),
+        destination.imap_mut(),
+        Arc::new(progress::Lines::new(false)),
+    )
+    .await
+    .map_err(|e| job_failure(e, &endpoints))?;
     let report = mailport_engine::verify::verify(source, destination, &opts, a.quick)
         .await
-        .map_err(|e| connection_failure(anyhow!(e).context("verify failed"), &endpoints))?;
+        .map_err(|e| job_failure(JobError::Verify(e), &endpoints))?;
     if let Some(path) = &a.manifest {
         let mut text = String::new();
         for line in &report.manifest {
@@ -819,15 +711,15 @@ async fn run_check(a: CheckArgs) -> Result<bool, Failure> {
         }
     }
     warn_insecure(&a.sides);
-    let mut sides = vec![(
-        Side::Source,
-        connector(&a.sides, Side::Source, &a.sides.from)?,
-    )];
+    let server = |side: Side, flag: &str, url: &str| {
+        let ep = url
+            .parse::<Endpoint>()
+            .map_err(|e| Failure::Usage(anyhow!("{flag}: {e}")))?;
+        connector(&a.sides, side, ep)
+    };
+    let mut sides = vec![(Side::Source, server(Side::Source, "--from", &a.sides.from)?)];
     if let Some(to) = &a.sides.to {
-        sides.push((
-            Side::Destination,
-            connector(&a.sides, Side::Destination, to)?,
-        ));
+        sides.push((Side::Destination, server(Side::Destination, "--to", to)?));
     }
     // Each side is checked whatever happened to the other: what works is
     // shown in full, then what does not.
@@ -835,10 +727,13 @@ async fn run_check(a: CheckArgs) -> Result<bool, Failure> {
     let mut failures = Vec::new();
     for (side, mut c) in sides {
         let found = async {
-            match side {
-                Side::Source => discover(Some(&mut c), None).await?,
-                Side::Destination => discover(None, Some(&mut c)).await?,
-            }
+            let progress = Arc::new(progress::Lines::new(false));
+            let endpoints = [(side, c.config.endpoint.clone())];
+            let reached = match side {
+                Side::Source => job::discover(Some(&mut c), None, progress).await,
+                Side::Destination => job::discover(None, Some(&mut c), progress).await,
+            };
+            reached.map_err(|e| job_failure(e, &endpoints))?;
             mailport_engine::check::inspect(&c).await.map_err(|e| {
                 Failure::Connection(anyhow!("{side}: {}", render(&anyhow::Error::new(e))))
             })

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mailport_engine::plan::Plan;
+use mailport_engine::Event;
 use mailport_engine::{FolderReport, Progress};
 
 use crate::summary::{count, human_bytes, outcome_line};
@@ -121,6 +122,9 @@ impl Progress for Bars {
         }
         let _ = self.multi.println(outcome_line(report, self.dry_run));
     }
+    fn event(&self, event: &Event) {
+        let _ = self.multi.println(said(event));
+    }
 }
 
 /// Plain lines for logs and pipes.
@@ -160,6 +164,19 @@ impl Progress for Lines {
     fn folder_finished(&self, _index: usize, report: &FolderReport) {
         eprintln!("{}", outcome_line(report, self.dry_run));
     }
+    fn event(&self, event: &Event) {
+        eprintln!("{}", said(event));
+    }
+}
+
+/// An event as mailport says everything: `mailport: warning: ...`.
+pub fn said(event: &Event) -> String {
+    let level = if event.kind.is_note() {
+        "note"
+    } else {
+        "warning"
+    };
+    format!("mailport: {level}: {}", event.kind)
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -211,7 +211,7 @@ async fn cyrus_to_dovecot_is_exact_and_verifies_clean() {
         assert_eq!(got.len(), f.messages.len(), "{}", f.name);
         for (m, s) in f.messages.iter().zip(got) {
             assert_eq!(
-                mailport_imap::date::parse_internal_date(&m.internal_date),
+                mailport_mail::date::parse_internal_date(&m.internal_date),
                 Some(s.internal_date),
                 "{}",
                 f.name

@@ -21,7 +21,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use mailport_imap::{uidset, Error, MessageMeta};
+use mailport_imap::{uidset, Error};
+use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderState, Outcome};
 
 use crate::copy::{skip_reason, CopyOptions, Pair};

@@ -113,7 +113,7 @@ pub async fn inspect(c: &Connector) -> Result<Inspection, CheckError> {
             for n in group {
                 namespaces.push(format!(
                     "{kind}: {:?} (separator {})",
-                    mailport_imap::utf7::decode(&n.prefix)
+                    mailport_mail::utf7::decode(&n.prefix)
                         .unwrap_or_else(|_| String::from_utf8_lossy(&n.prefix).into_owned()),
                     n.delimiter
                         .map(|d| format!("{:?}", char::from(d)))
@@ -127,7 +127,7 @@ pub async fn inspect(c: &Connector) -> Result<Inspection, CheckError> {
         .map_err(err("LIST"))?;
     let mut folders = Vec::new();
     for entry in listing.folders {
-        let server_name = mailport_imap::utf7::decode(&entry.name)
+        let server_name = mailport_mail::utf7::decode(&entry.name)
             .unwrap_or_else(|_| String::from_utf8_lossy(&entry.name).into_owned());
         let name = match listing.hierarchy.decode(&entry.name) {
             Ok(path) => crate::names::display(&path),

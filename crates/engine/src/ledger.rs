@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mailport_imap::MessageMeta;
+use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderKey, Outcome, Store};
 
 /// The state store and the key of this mailbox pair in it.

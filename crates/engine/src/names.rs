@@ -5,7 +5,7 @@
 //! (prefix `INBOX.`, separator `.`) and `Sent` on a server with `/` and no
 //! prefix are the same path `["Sent"]`. Users see paths joined with `/`.
 
-use mailport_imap::utf7;
+use mailport_mail::utf7;
 
 /// How one server spells names: personal namespace prefix, separator, and
 /// whether UTF8=ACCEPT (RFC 6855) is enabled (names then travel as UTF-8).

@@ -12,12 +12,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
-use mailport_imap::date::format_internal_date;
-use mailport_imap::{uidset, BodyStart, Error, ListEntry, MailboxStatus, MessageMeta};
+use mailport_imap::{uidset, BodyStart, Error, ListEntry, MailboxStatus};
+use mailport_mail::date::format_internal_date;
+use mailport_mail::MessageMeta;
 use mailport_mailstore::{Layout, Maildir, Mbox, MessageStream};
 use tokio::io::AsyncReadExt;
 
-use crate::copy::{EngineError, Side};
+use crate::error::{EngineError, Side};
 use crate::ledger::Ledger;
 use crate::names::Hierarchy;
 use crate::plan::Listing;

@@ -279,7 +279,7 @@ pub(crate) async fn read_listing(
         if utf8 {
             String::from_utf8_lossy(prefix).into_owned()
         } else {
-            mailport_imap::utf7::decode(prefix).unwrap_or_default()
+            mailport_mail::utf7::decode(prefix).unwrap_or_default()
         }
     };
     let (prefix, delimiter) = match ns.personal.first() {

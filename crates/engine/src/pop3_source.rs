@@ -13,8 +13,9 @@
 use std::collections::VecDeque;
 use std::io::SeekFrom;
 
-use mailport_imap::date::format_internal_date;
-use mailport_imap::{BodyStart, Error, MailboxStatus, MessageMeta};
+use mailport_imap::{BodyStart, Error, MailboxStatus};
+use mailport_mail::date::format_internal_date;
+use mailport_mail::MessageMeta;
 use mailport_net::{connect_tcp, MaybeTls, Scheme};
 use mailport_pop3::{Client, ClientConfig};
 use sha2::{Digest, Sha256};
@@ -395,7 +396,7 @@ fn parse_rfc5322_date(s: &str) -> Option<i64> {
         }
         _ => 0,
     };
-    let days = mailport_imap::date::days_from_civil(year, month, day);
+    let days = mailport_mail::date::days_from_civil(year, month, day);
     Some(days * 86_400 + h * 3600 + m * 60 + sec - offset * 60)
 }
 
@@ -413,7 +414,7 @@ mod tests {
         let h = b"Date: Sun, 31 Dec 2023 08:00:00 -0500 (EST)\r\n\r\n";
         assert_eq!(
             received_date(h),
-            Some(mailport_imap::date::parse_internal_date("31-Dec-2023 13:00:00 +0000").unwrap())
+            Some(mailport_mail::date::parse_internal_date("31-Dec-2023 13:00:00 +0000").unwrap())
         );
         assert_eq!(received_date(b"Subject: none\r\n\r\n"), None);
         assert_eq!(parse_rfc5322_date("1 Jan 70 00:00 GMT"), Some(0));

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use mailport_imap::MessageMeta;
+use mailport_mail::MessageMeta;
 
 /// A folder is worth helping with while this many batches wait: a helper
 /// pays for an EXAMINE (and perhaps a login) before its first batch.

@@ -11,6 +11,7 @@ use mailport_store::{Entry, FolderKey};
 
 use crate::ledger::{FlagUpdate, Ledger};
 use crate::plan::FolderPlan;
+use crate::progress::{EventKind, Tell};
 use crate::report::FolderReport;
 use crate::target::Target;
 
@@ -18,12 +19,13 @@ use crate::target::Target;
 /// the source since the last pass is added there, what was removed is
 /// removed. Flags the source did not change stay as they are on the
 /// destination, so a user already reading mail there keeps their own marks.
-pub async fn carry_flags(
+pub(crate) async fn carry_flags(
     dst: &mut Target,
     folder: &FolderPlan,
     updates: Vec<FlagUpdate>,
     ledger: Option<(&Ledger, &FolderKey)>,
     report: &mut FolderReport,
+    tell: &Tell,
 ) -> Result<(), Error> {
     if updates.is_empty() {
         return Ok(());
@@ -52,7 +54,9 @@ pub async fn carry_flags(
     report.flags_updated += records.len() as u64;
     if let Some((ledger, key)) = ledger {
         if let Err(e) = ledger.store.record(key, &records).await {
-            tracing::warn!("{e}");
+            tell.event(EventKind::StateNotSaved {
+                error: e.to_string(),
+            });
         }
     }
     Ok(())
@@ -109,23 +113,22 @@ pub fn flag_groups(changes: &[FlagChange]) -> Vec<(bool, Vec<String>, Vec<u32>)>
 /// Deletes from the destination what this tool copied and the source no
 /// longer has. Needs UIDPLUS (UID EXPUNGE): a plain EXPUNGE could remove
 /// messages someone else flagged `\Deleted`.
-pub async fn delete_gone(
+pub(crate) async fn delete_gone(
     dst: &mut Target,
     folder: &FolderPlan,
     gone: Vec<Entry>,
-    ledger: &Ledger,
-    key: &FolderKey,
+    (ledger, key): (&Ledger, &FolderKey),
     report: &mut FolderReport,
+    tell: &Tell,
 ) -> Result<(), Error> {
     if gone.is_empty() {
         return Ok(());
     }
     if !dst.has_capability("UIDPLUS") {
-        tracing::warn!(
-            "{}: not deleting {} messages: the destination lacks UIDPLUS (UID EXPUNGE)",
-            folder.destination,
-            gone.len()
-        );
+        tell.event(EventKind::DeletesNotPossible {
+            folder: folder.destination.clone(),
+            messages: gone.len() as u64,
+        });
         return Ok(());
     }
     let st = dst.select(&folder.destination_wire).await?;
@@ -144,7 +147,9 @@ pub async fn delete_gone(
     report.deleted += dest_uids.len() as u64;
     let source_uids: Vec<u32> = doomed.iter().map(|e| e.uid).collect();
     if let Err(e) = ledger.store.forget(key, &source_uids).await {
-        tracing::warn!("{e}");
+        tell.event(EventKind::StateNotSaved {
+            error: e.to_string(),
+        });
     }
     Ok(())
 }

@@ -9,8 +9,9 @@
 
 use std::path::PathBuf;
 
-use mailport_imap::date::parse_internal_date;
-use mailport_imap::{uidset, AppendUid, BodyStart, Error, MailboxStatus, MessageMeta};
+use mailport_imap::{uidset, AppendUid, BodyStart, Error, MailboxStatus};
+use mailport_mail::date::parse_internal_date;
+use mailport_mail::MessageMeta;
 use mailport_mailstore::{Delivery, Layout, Maildir};
 
 use crate::ledger::Ledger;

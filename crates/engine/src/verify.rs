@@ -20,10 +20,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mailport_imap::{date::parse_internal_date, MessageMeta};
+use mailport_mail::{date::parse_internal_date, MessageMeta};
 use serde::Serialize;
 
-use crate::copy::{open_listings, skip_reason, EngineError};
+use crate::copy::{open_listings, skip_reason};
+use crate::error::EngineError;
 use crate::fingerprint::{self, Change, Fingerprint};
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;

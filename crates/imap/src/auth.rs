@@ -7,9 +7,9 @@
 
 use zeroize::Zeroizing;
 
+use mailport_mail::base64::{base64, base64_decode};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::base64::{base64, base64_decode};
 use crate::client::{quote, Client};
 use crate::parse::Response;
 use crate::Error;

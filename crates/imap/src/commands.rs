@@ -1,6 +1,7 @@
 //! Mailbox-level commands built on [`Client::command`]: NAMESPACE, LIST,
 //! LSUB, SELECT/EXAMINE, CREATE, SUBSCRIBE and metadata FETCH.
 
+use mailport_mail::MessageMeta;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::client::{quote, Client};
@@ -38,19 +39,6 @@ pub struct MailboxStatus {
     pub permanent_flags: Vec<String>,
     /// HIGHESTMODSEQ (RFC 7162), when the server has CONDSTORE and it was asked for.
     pub highest_modseq: Option<u64>,
-}
-
-/// Metadata of one message, fetched without its body.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MessageMeta {
-    pub seq: u32,
-    pub uid: u32,
-    pub flags: Vec<String>,
-    /// INTERNALDATE exactly as the server wrote it (RFC 3501 date-time).
-    pub internal_date: String,
-    pub size: u64,
-    /// The requested header fields, when asked for.
-    pub headers: Option<Vec<u8>>,
 }
 
 /// All three groups of a NAMESPACE answer (RFC 2342).

@@ -5,24 +5,25 @@
 //! - [`client`]: framing over any async stream, timeouts on every read, bounded
 //!   lines and buffered literals, streaming `BODY[]` FETCH and (MULTI)APPEND.
 //! - [`commands`]: NAMESPACE, LIST/LSUB, SELECT, CREATE, SUBSCRIBE, metadata FETCH.
-//! - [`utf7`]: modified UTF-7 mailbox names (RFC 3501 5.1.3).
 //! - [`uidset`]: sequence sets.
 //!
 //! This crate knows nothing of the engine: it moves bytes and reports what the
 //! server said, with errors that classify themselves ([`Error::is_transient`],
-//! [`Error::is_auth`]).
+//! [`Error::is_auth`]). What is not IMAP's own comes from `mailport_mail`:
+//! base64 for SASL, and [`MessageMeta`], which metadata FETCH returns and
+//! which is re-exported here for that reason. Modified UTF-7 names and
+//! INTERNALDATE arithmetic are in `mailport_mail::utf7` and
+//! `mailport_mail::date`.
 
 pub mod auth;
-pub mod base64;
 pub mod client;
 pub mod commands;
-pub mod date;
 pub mod error;
 pub mod parse;
 pub mod uidset;
-pub mod utf7;
 
 pub use auth::Sasl;
 pub use client::{AppendUid, BodyStart, Client, ClientConfig, Completion};
-pub use commands::{ListEntry, MailboxStatus, MessageMeta, Namespace, Namespaces};
+pub use commands::{ListEntry, MailboxStatus, Namespace, Namespaces};
 pub use error::Error;
+pub use mailport_mail::MessageMeta;

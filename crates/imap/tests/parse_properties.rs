@@ -1,7 +1,7 @@
-//! Property tests of the response parser and INTERNALDATE (the quick,
-//! every-`cargo test` side of the fuzz target imap_response; docs/FUZZING.md).
+//! Property tests of the response parser (the quick, every-`cargo test` side
+//! of the fuzz target imap_response; docs/FUZZING.md). INTERNALDATE's are in
+//! crates/mail/tests/date_properties.rs.
 
-use mailport_imap::date::{format_internal_date, parse_internal_date};
 use mailport_imap::parse::{
     body_literal_prefix, parse_response, trailing_literal, Response, Untagged, Value,
 };
@@ -142,19 +142,5 @@ proptest! {
                 name,
             }))
         );
-    }
-
-    /// INTERNALDATE: every instant of years 0000-9999 survives formatting.
-    #[test]
-    fn internaldate_round_trips(t in -62_167_219_200i64..=253_402_300_799) {
-        prop_assert_eq!(parse_internal_date(&format_internal_date(t)), Some(t));
-    }
-
-    /// A server's INTERNALDATE, however odd, is a date or None.
-    #[test]
-    fn internaldate_never_panics(
-        s in "[ 0-9]{0,3}-[A-Za-z]{0,4}-[+-]?[0-9]{0,20} [+-]?[0-9]{0,20}:[+-]?[0-9]{0,20}:[0-9]{0,3} [+-]\\PC{0,5}",
-    ) {
-        let _ = parse_internal_date(&s);
     }
 }

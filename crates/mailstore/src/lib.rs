@@ -5,6 +5,9 @@
 //! bytes with CRLF line ends (Dovecot stores LF and serves CRLF), flags as IMAP
 //! flag strings, INTERNALDATE as Unix seconds, folder names in Unicode with
 //! `/` between levels and `INBOX` for the root. See docs/local-stores.md.
+//!
+//! No protocol client is needed for that: modified UTF-7 (Dovecot's folder
+//! names on disk) and date arithmetic come from `mailport_mail`.
 
 mod crlf;
 pub mod flags;

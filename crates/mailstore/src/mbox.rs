@@ -590,7 +590,7 @@ pub fn from_line_date(line: &[u8]) -> Option<i64> {
     let civil = |y: i64, mo: u32, d: u32, t: i64, z: i64| {
         (1..=31)
             .contains(&d)
-            .then(|| mailport_imap::date::days_from_civil(y, mo, d) * 86_400 + t - z)
+            .then(|| mailport_mail::date::days_from_civil(y, mo, d) * 86_400 + t - z)
     };
     for j in 0..toks.len() {
         // asctime: month day time [zone] year [zone]

@@ -1,7 +1,7 @@
 //! Folder names on disk. Dovecot writes each level of a name in modified UTF-7
 //! (the IMAP wire form); other tools write UTF-8. Reading accepts both.
 
-use mailport_imap::utf7;
+use mailport_mail::utf7;
 
 /// One level of a name as found on disk.
 pub fn decode(component: &[u8]) -> String {

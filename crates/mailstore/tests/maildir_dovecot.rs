@@ -5,7 +5,7 @@
 mod common;
 
 use common::{chown_mail, crlf, read_all, snapshot_of};
-use mailport_imap::date::parse_internal_date;
+use mailport_mail::date::parse_internal_date;
 use mailport_mailstore::{Error, Layout, Maildir};
 use mailport_testbed::session::{self, Snapshot};
 use mailport_testbed::{dovecot, Corpus, CorpusOptions, Dovecot, DovecotOptions};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{crlf, read_all};
-use mailport_imap::date::parse_internal_date;
+use mailport_mail::date::parse_internal_date;
 use mailport_mailstore::{mbox, Mbox, Variant};
 use mailport_testbed::{Corpus, CorpusOptions};
 

@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncWrite};
 use zeroize::Zeroizing;
 
-use mailport_imap::base64::{base64, base64_decode};
+use mailport_mail::base64::{base64, base64_decode};
 
 use crate::client::{check_arg, Client, WIRE};
 use crate::response::Line;

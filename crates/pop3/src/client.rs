@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use crate::dot::Unstuffer;
+use mailport_mail::dot::Unstuffer;
+
 use crate::error::Error;
 use crate::response::{self, shorten, Capability, Line, Status};
 

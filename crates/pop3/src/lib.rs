@@ -5,15 +5,15 @@
 //! - [`response`]: sans-I/O parsing of status lines, response codes
 //!   (`[SYS/TEMP]`, `[IN-USE]`, `[LOGIN-DELAY]`, `[AUTH]`), the APOP
 //!   timestamp and CAPA lines.
-//! - [`dot`]: sans-I/O removal of dot-stuffing from multi-line answers,
-//!   chunk by chunk into the caller's buffer, so memory is bounded whatever
-//!   the size of a message or the length of its lines.
 //! - [`client`]: framing over any async stream, timeouts on every read and
 //!   write, bounded lines and listings, CAPA/STLS, STAT/LIST/UIDL/TOP,
 //!   DELE/RSET/NOOP/QUIT, and streaming RETR, pipelined with PIPELINING.
+//!   Multi-line answers are unstuffed chunk by chunk into the caller's buffer
+//!   by `mailport_mail::dot` (shared with SMTP's DATA), so memory is bounded
+//!   whatever the size of a message or the length of its lines.
 //! - [`auth`]: USER/PASS, APOP, AUTH PLAIN (with an authorization identity)
-//!   and AUTH with any mechanism (XOAUTH2, OAUTHBEARER). Secrets are wiped
-//!   after use and never traced.
+//!   and AUTH with any mechanism (XOAUTH2, OAUTHBEARER), base64 from
+//!   `mailport_mail`. Secrets are wiped after use and never traced.
 //! - [`error`]: one error type that says whether to retry
 //!   ([`Error::is_transient`]), whether the credentials were refused
 //!   ([`Error::is_auth`]) and whether the connection is still usable
@@ -23,7 +23,6 @@
 
 pub mod auth;
 pub mod client;
-pub mod dot;
 pub mod error;
 pub mod response;
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mailport_imap::base64::base64;
+use mailport_mail::base64::base64;
 use mailport_pop3::auth::apop_digest;
 use mailport_pop3::{Client, ClientConfig};
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};

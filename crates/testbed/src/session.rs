@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use mailport_imap::{utf7, Client, ClientConfig, Error};
+use mailport_imap::{Client, ClientConfig, Error};
+use mailport_mail::utf7;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 
@@ -192,7 +193,7 @@ pub async fn snapshot(c: &mut Session) -> Result<Snapshot, Error> {
                 MessageSnapshot {
                     sha256: bodies.get(&m.uid).cloned().unwrap_or_default(),
                     flags,
-                    internal_date: mailport_imap::date::parse_internal_date(&m.internal_date)
+                    internal_date: mailport_mail::date::parse_internal_date(&m.internal_date)
                         .unwrap_or(i64::MIN),
                     size: m.size,
                 }

@@ -27,7 +27,7 @@ async fn corpus_loads_into_courier_style_dovecot() {
         assert_eq!(got.len(), f.messages.len(), "{}", f.name);
         for (m, s) in f.messages.iter().zip(got) {
             assert_eq!(
-                mailport_imap::date::parse_internal_date(&m.internal_date),
+                mailport_mail::date::parse_internal_date(&m.internal_date),
                 Some(s.internal_date)
             );
         }

@@ -5,19 +5,21 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use mailport_imap::{uidset, MessageMeta};
+use mailport_imap::uidset;
+use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderKey, Outcome};
 
 use crate::ledger::{self, Ledger};
 use crate::origin::Source;
 use crate::plan::FolderPlan;
+use crate::progress::EventKind;
 use crate::share::{SharedFolder, Tally};
 use crate::throttle::{self, Backoff};
 
 use super::connect::Pair;
-use super::error::Side;
 use super::folder::write_ledger;
 use super::run::Ctx;
+use crate::error::Side;
 
 /// Bytes moved per read/write while streaming a body.
 const CHUNK: usize = 64 << 10;
@@ -71,11 +73,11 @@ pub(super) async fn run_batches(
                 .iter()
                 .map(|m| ledger::settled(m, String::new(), Outcome::InFlight, None))
                 .collect();
-            tally.unrecorded |= !write_ledger(l, key, &intents).await;
+            tally.unrecorded |= !write_ledger(l, key, &intents, &ctx.tell).await;
         }
         let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
         if let Some((l, key)) = ledger {
-            tally.unrecorded |= !write_ledger(l, key, &out.records).await;
+            tally.unrecorded |= !write_ledger(l, key, &out.records, &ctx.tell).await;
         }
         tally.appended.extend(
             out.records
@@ -100,11 +102,11 @@ pub(super) async fn run_batches(
                 tally.failed.push((reason, out.pushed_back.len() as u64));
             } else {
                 let wait = pushbacks.next(suggested);
-                tracing::warn!(
-                    "{}: {why}; waiting {:.1} s",
-                    folder.destination,
-                    wait.as_secs_f64()
-                );
+                ctx.tell.event(EventKind::PushedBack {
+                    folder: folder.destination.clone(),
+                    why: why.to_string(),
+                    wait,
+                });
                 tokio::time::sleep(wait).await;
                 mine.insert(at, out.pushed_back);
             }

@@ -7,12 +7,13 @@ use std::time::Duration;
 use crate::ledger::Ledger;
 use crate::origin::{Origin, Source};
 use crate::plan::{self, Plan, PlanOptions};
+use crate::progress::EventKind;
 use crate::session::SessionError;
 use crate::target::{Destination, Target};
 use crate::throttle::Backoff;
 
-use super::error::{utf8_error, EngineError, Side};
 use super::run::Ctx;
+use crate::error::{EngineError, Side};
 
 pub(crate) struct Pair {
     pub(crate) src: Source,
@@ -62,7 +63,10 @@ async fn reconnect(ctx: &Ctx) -> Result<Pair, EngineError> {
             Ok(p) => return Ok(p),
             Err(e) if backoff.attempts() < 4 && e.is_transient() => {
                 let wait = backoff.next(e.suggested_delay());
-                tracing::warn!("{e}; trying again in {:.1} s", wait.as_secs_f64());
+                ctx.tell.event(EventKind::Retrying {
+                    error: e.to_string(),
+                    wait,
+                });
                 tokio::time::sleep(wait).await;
             }
             Err(e) => return Err(e),
@@ -77,7 +81,9 @@ pub(super) async fn pair_or_retire(ctx: &Ctx) -> Result<Option<Pair>, EngineErro
     match open_pair(ctx).await {
         Ok(p) => Ok(Some(p)),
         Err(e) if e.pushback().is_some() && ctx.board.retire() => {
-            tracing::warn!("{e}; continuing with fewer connections");
+            ctx.tell.event(EventKind::FewerConnections {
+                error: e.to_string(),
+            });
             Ok(None)
         }
         Err(_) => reconnect(ctx).await.map(Some),
@@ -168,4 +174,14 @@ pub(crate) async fn open_listings(
     connect_and_plan(source, None, destination, opts, false)
         .await
         .map(|(p, plan, _)| (p, plan))
+}
+
+/// ENABLE UTF8=ACCEPT (RFC 6855): names then travel as UTF-8. The error
+/// of that command on `side`.
+pub(super) fn utf8_error(side: Side) -> impl FnOnce(mailport_imap::Error) -> EngineError {
+    move |source| EngineError::Imap {
+        side,
+        context: "ENABLE UTF8=ACCEPT".into(),
+        source,
+    }
 }

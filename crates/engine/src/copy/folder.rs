@@ -9,6 +9,7 @@ use mailport_store::{Entry, FolderKey, FolderState, Outcome};
 use crate::backing;
 use crate::ledger::{self, Known, Ledger};
 use crate::plan::FolderPlan;
+use crate::progress::{EventKind, Tell};
 use crate::report::FolderReport;
 use crate::share::{Preparing, SharedFolder};
 use crate::sync;
@@ -142,7 +143,7 @@ pub(super) async fn copy_folder(
         return (report, FolderEnd::Done);
     }
     if let Some((l, key)) = &ledger {
-        unrecorded |= !write_ledger(l, key, &records).await;
+        unrecorded |= !write_ledger(l, key, &records, &ctx.tell).await;
     }
 
     let shared = Arc::new(SharedFolder::new(
@@ -186,10 +187,12 @@ pub(super) async fn copy_folder(
     }
     match backing::count_changed(&mut p.dst, folder, &appended).await {
         Ok(n) => report.changed_by_destination += n,
-        Err(e) => tracing::warn!(
-            "{}: could not read back the sizes of the copies: {e}",
-            folder.destination
-        ),
+        Err(e) => ctx.tell.event(EventKind::Warning {
+            text: format!(
+                "{}: could not read back the sizes of the copies: {e}",
+                folder.destination
+            ),
+        }),
     }
     if let Err(e) = sync::carry_flags(
         &mut p.dst,
@@ -197,6 +200,7 @@ pub(super) async fn copy_folder(
         sorted.flag_updates,
         ledger.as_ref().map(|(l, key)| (*l, key)),
         &mut report,
+        &ctx.tell,
     )
     .await
     {
@@ -206,7 +210,9 @@ pub(super) async fn copy_folder(
         // Deletions owed to a later --sync-deletes pass keep the folder open.
         let deletes_owed = !gone.is_empty() && !ctx.opts.sync_deletes;
         if ctx.opts.sync_deletes {
-            if let Err(e) = sync::delete_gone(&mut p.dst, folder, gone, l, key, &mut report).await {
+            if let Err(e) =
+                sync::delete_gone(&mut p.dst, folder, gone, (l, key), &mut report, &ctx.tell).await
+            {
                 return folder_error(report, "deleting on the destination", &e);
             }
         }
@@ -216,7 +222,7 @@ pub(super) async fn copy_folder(
         // not read it while it stays so).
         let settled = report.failed_total() == 0 && !unrecorded && !interrupted;
         if settled {
-            remember_destination(p, folder, status.uidvalidity, l).await;
+            remember_destination(p, folder, status.uidvalidity, l, &ctx.tell).await;
         }
         if let Some(now) = seen_now {
             // The source may be skipped unread next time only when all its
@@ -231,7 +237,9 @@ pub(super) async fn copy_folder(
                 .set_folder_state(&l.pair, &folder.source, &state)
                 .await
             {
-                tracing::warn!("{e}");
+                ctx.tell.event(EventKind::StateNotSaved {
+                    error: e.to_string(),
+                });
             }
         }
     }
@@ -262,6 +270,7 @@ async fn remember_destination(
     folder: &FolderPlan,
     source_uidvalidity: u32,
     l: &Ledger,
+    tell: &Tell,
 ) {
     let Ok(st) = p.dst.select(&folder.destination_wire).await else {
         return;
@@ -282,20 +291,27 @@ async fn remember_destination(
         )
         .await
     {
-        tracing::warn!("{e}");
+        tell.event(EventKind::StateNotSaved {
+            error: e.to_string(),
+        });
     }
 }
 
-/// Records outcomes. A failed write loses no mail (the identity check finds
-/// the messages next time) but is worth a warning.
 /// Records outcomes; false when the write failed. That loses no mail (the
 /// folder is then not taken as finished, so the next pass reads the
 /// destination and finds these messages by identity) but is worth a warning.
-pub(super) async fn write_ledger(l: &Ledger, key: &FolderKey, records: &[Entry]) -> bool {
+pub(super) async fn write_ledger(
+    l: &Ledger,
+    key: &FolderKey,
+    records: &[Entry],
+    tell: &Tell,
+) -> bool {
     match l.store.record(key, records).await {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!("{e}; a re-run will recognise these messages by identity");
+            tell.event(EventKind::StateNotSaved {
+                error: e.to_string(),
+            });
             false
         }
     }

@@ -12,8 +12,8 @@
 
 //!
 //! - [`options`]: what the copy is asked to do, and which messages the
-//!   options leave out; [`progress`]: what it reports while it runs;
-//!   [`error`]: how it fails as a whole.
+//!   options leave out (it reports through [`crate::progress`] and fails
+//!   with [`crate::error`]).
 //! - `run`: plan, create folders, run the workers, collect the report;
 //!   `connect`: connection pairs, reconnecting with back-off.
 //! - `worker`: folders owned one after the other, batches of others' helped
@@ -23,16 +23,13 @@
 
 mod batch;
 mod connect;
-pub mod error;
 mod folder;
 pub mod options;
-pub mod progress;
 mod run;
 mod worker;
 
 pub(crate) use connect::{open_listings, Pair};
-pub use error::{EngineError, Side};
 pub(crate) use options::skip_reason;
 pub use options::CopyOptions;
-pub use progress::{NoProgress, Progress};
 pub use run::copy;
+pub(crate) use run::copy_as;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mailport_imap::{date::parse_internal_date, MessageMeta};
+use mailport_mail::{date::parse_internal_date, MessageMeta};
 
 use crate::identity::IdentityRule;
 use crate::ledger::Ledger;

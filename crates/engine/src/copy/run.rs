@@ -7,15 +7,16 @@ use std::time::Instant;
 
 use crate::origin::Origin;
 use crate::plan::{FolderPlan, Plan};
+use crate::progress::{EventKind, JobId, Tell};
 use crate::report::{FolderReport, Report};
 use crate::share::Board;
 use crate::target::Destination;
 
 use super::connect::connect_and_plan;
-use super::error::{EngineError, Side};
 use super::options::CopyOptions;
-use super::progress::Progress;
 use super::worker::worker;
+use crate::error::{EngineError, Side};
+use crate::progress::Progress;
 
 pub(super) struct Ctx {
     pub(super) source: Origin,
@@ -26,18 +27,29 @@ pub(super) struct Ctx {
     pub(super) board: Board,
     pub(super) create_errors: HashMap<usize, String>,
     pub(super) progress: Arc<dyn Progress>,
+    pub(super) tell: Tell,
 }
 
-/// Copies (or, with `dry_run`, plans) a whole mailbox.
+/// Copies (or, with `dry_run`, plans) a whole mailbox. Events carry no job
+/// id: a front door with several jobs runs them as [`crate::job::Job`]s.
 pub async fn copy(
     source: impl Into<Origin>,
     destination: impl Into<Destination>,
     opts: CopyOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Report, EngineError> {
+    let tell = Tell::new(JobId::from(""), progress);
+    copy_as(source.into(), destination.into(), opts, tell).await
+}
+
+pub(crate) async fn copy_as(
+    source: Origin,
+    destination: Destination,
+    opts: CopyOptions,
+    tell: Tell,
+) -> Result<Report, EngineError> {
     let started = Instant::now();
-    let source = source.into();
-    let destination = destination.into();
+    let progress = tell.progress.clone();
     let (mut first, plan, utf8) = connect_and_plan(
         &source,
         opts.ledger.as_ref(),
@@ -98,7 +110,7 @@ pub async fn copy(
                     create_errors.insert(i, e);
                 }
                 // Only a folder that really was not there holds nothing recorded.
-                Ok(true) => forget_missing(&opts, &plan.folders[i]).await,
+                Ok(true) => forget_missing(&opts, &plan.folders[i], &tell).await,
                 Ok(false) => {}
             }
         }
@@ -108,7 +120,10 @@ pub async fn copy(
                 Err(e) if e.breaks_connection() => {
                     return Err(imap(Side::Destination, "subscribing")(e))
                 }
-                Err(e) => tracing::warn!("could not subscribe {name:?} on the destination: {e}"),
+                Err(e) => tell.event(EventKind::NotSubscribed {
+                    folder: name.clone(),
+                    error: e.to_string(),
+                }),
             }
         }
     }
@@ -122,6 +137,7 @@ pub async fn copy(
         create_errors,
         opts,
         progress,
+        tell,
     });
     // More workers than folders help with the big ones (they connect only
     // when there is something to help with).
@@ -140,7 +156,9 @@ pub async fn copy(
         match h.await {
             Ok(r) => folders.extend(r),
             Err(e) => {
-                tracing::error!("a copy worker stopped unexpectedly: {e}");
+                ctx.tell.event(EventKind::WorkerCrashed {
+                    error: e.to_string(),
+                });
                 crashed = Some(e.to_string());
             }
         }
@@ -184,7 +202,7 @@ fn unreported(
 /// A destination folder that had to be created holds nothing the ledger
 /// recorded in it (the account was wiped, the folder deleted): the ledger
 /// forgets that folder, so its messages are copied again.
-async fn forget_missing(opts: &CopyOptions, folder: &FolderPlan) {
+async fn forget_missing(opts: &CopyOptions, folder: &FolderPlan, tell: &Tell) {
     let Some(l) = &opts.ledger else { return };
     match l
         .store
@@ -192,11 +210,13 @@ async fn forget_missing(opts: &CopyOptions, folder: &FolderPlan) {
         .await
     {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(
-            "destination folder {:?} was gone: copying again the {n} messages the state file recorded there",
-            folder.destination
-        ),
-        Err(e) => tracing::warn!("{e}"),
+        Ok(n) => tell.event(EventKind::FolderRecreated {
+            folder: folder.destination.clone(),
+            messages: n,
+        }),
+        Err(e) => tell.event(EventKind::StateNotSaved {
+            error: e.to_string(),
+        }),
     }
 }
 

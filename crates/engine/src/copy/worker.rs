@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::progress::EventKind;
 use crate::report::FolderReport;
 use crate::share::{Board, Next, Preparing, SharedFolder, Tally};
 
@@ -35,11 +36,14 @@ pub(super) async fn worker(mut pair: Option<Pair>, ctx: Arc<Ctx>) -> Vec<(usize,
                     match open_pair(&ctx).await {
                         Ok(p) => pair = Some(p),
                         Err(e) => {
-                            if e.pushback().is_some() {
-                                tracing::warn!("{e}; continuing with fewer connections");
-                            } else {
-                                tracing::warn!("could not open more connections to help: {e}");
-                            }
+                            ctx.tell.event(match e.pushback() {
+                                Some(_) => EventKind::FewerConnections {
+                                    error: e.to_string(),
+                                },
+                                None => EventKind::Warning {
+                                    text: format!("could not open more connections to help: {e}"),
+                                },
+                            });
                             helping.leave(Tally::default());
                             ctx.board.retire();
                             break;
@@ -134,9 +138,9 @@ async fn own_folder(
                     ctx.board.put_back(index);
                     return None;
                 }
-                Err(e) => {
-                    tracing::warn!("reconnecting for folder {:?} failed: {e}", folder.source)
-                }
+                Err(e) => ctx.tell.event(EventKind::Warning {
+                    text: format!("reconnecting for folder {:?} failed: {e}", folder.source),
+                }),
             }
         }
     }
@@ -184,7 +188,9 @@ async fn help(p: &mut Pair, shared: &SharedFolder, ctx: &Ctx) -> (Tally, bool) {
         // Rebuilt since its owner read it: these UIDs mean other messages.
         Ok(_) => return (Tally::default(), true),
         Err(e) => {
-            tracing::warn!("could not open {:?} to help: {e}", folder.source);
+            ctx.tell.event(EventKind::Warning {
+                text: format!("could not open {:?} to help: {e}", folder.source),
+            });
             return (Tally::default(), !e.breaks_connection());
         }
     }

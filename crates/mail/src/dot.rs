@@ -1,5 +1,7 @@
-//! Multi-line responses (RFC 1939 3): the body ends at a line holding only
-//! ".", and a line that starts with "." had one more "." put in front.
+//! Dot-stuffed multi-line bodies: POP3 multi-line responses (RFC 1939 3), and
+//! the same framing in SMTP DATA (RFC 5321 4.5.2). The body ends at a line
+//! holding only ".", and a line that starts with "." had one more "." put in
+//! front.
 //!
 //! ```text
 //! multi-line = *( ( "." 1*octet / non-dot-octet *octet ) CRLF ) "." CRLF
@@ -9,9 +11,15 @@
 //! [`Unstuffer`] undoes that framing sans-I/O, in whatever pieces the bytes
 //! arrive and into whatever room the caller has: memory stays bounded by the
 //! caller's buffer, not by the length of a line or of a message. It keeps
-//! line ends as the server sent them (CRLF stays CRLF) and also accepts a
-//! bare LF as a line end, because some servers (and mbox-backed ones in
-//! particular) send their stored bytes unchanged.
+//! line ends as the peer sent them (CRLF stays CRLF) and also accepts a
+//! bare LF as a line end, because some POP3 servers (and mbox-backed ones in
+//! particular) send their stored bytes unchanged. [`stuff`] is the sending
+//! side.
+//!
+//! That leniency suits a client reading a server. An SMTP server must not
+//! take `LF.LF` (or `LF.CRLF`) as the end of DATA (SMTP smuggling: a message
+//! hidden after a false terminator); an `smtp` crate needs a strict
+//! CRLF-only mode of [`Unstuffer`] first.
 
 /// Where in the current line the unstuffer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +49,8 @@ impl Default for Unstuffer {
 }
 
 impl Unstuffer {
-    /// Positioned at the start of the body, right after the `+OK` line.
+    /// Positioned at the start of the body (in POP3, right after the `+OK`
+    /// line).
     pub fn new() -> Self {
         Unstuffer {
             state: State::LineStart,
@@ -125,9 +134,10 @@ impl Unstuffer {
     }
 }
 
-/// Dot-stuffs `body` and appends the terminator, as a server sends it. A body
-/// that does not end with a line end gets CRLF first (RFC 1939 requires one).
-/// For tests and for the server side of the proxy.
+/// Dot-stuffs `body` and appends the terminator, as a POP3 server or an SMTP
+/// client sends it. A body that does not end with a line end gets CRLF first
+/// (RFC 1939 and RFC 5321 require one). For tests, the server side of the
+/// proxy and an SMTP relay.
 pub fn stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
     let mut at_line_start = true;

@@ -1,10 +1,8 @@
-//! Property tests of the multi-line reader and the status-line parser (the
-//! quick, every-`cargo test` side of the fuzz target pop3_multiline;
-//! docs/FUZZING.md). The stuff -> unstuff round trip with arbitrary chunking
-//! is in src/dot.rs.
+//! Property tests of the dot-stuffing reader (the quick, every-`cargo test`
+//! side of modes 0 and 1 of the fuzz target pop3_multiline; docs/FUZZING.md).
+//! The stuff -> unstuff round trip with arbitrary chunking is in src/dot.rs.
 
-use mailport_pop3::dot::{stuff, Unstuffer};
-use mailport_pop3::response::{parse_line, Line};
+use mailport_mail::dot::{stuff, Unstuffer};
 use proptest::prelude::*;
 
 /// Decodes `wire` in input pieces of the sizes `reads` cycles through, into
@@ -41,7 +39,7 @@ fn wire_bytes() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Whatever the server sends, how it is cut into reads and how small the
+    /// Whatever the peer sends, how it is cut into reads and how small the
     /// caller's buffer is do not change the body, where it ends, or whether
     /// it ended; and no more comes out than went in.
     #[test]
@@ -68,18 +66,5 @@ proptest! {
         let (_, consumed, done) = decode(&wire, &reads, &[7]);
         prop_assert!(done);
         prop_assert_eq!(consumed, end);
-    }
-
-    /// Status lines: never a panic; `+OK`/`-ERR` decide, a code is only what
-    /// RFC 2449 allows.
-    #[test]
-    fn status_lines_never_panic(line in proptest::collection::vec(any::<u8>(), 0..120)) {
-        if let Ok(Line::Status(s)) = parse_line(&line) {
-            let head = line.get(..3).unwrap_or(&[]);
-            prop_assert_eq!(s.ok, head.eq_ignore_ascii_case(b"+OK"));
-            if let Some(code) = s.code {
-                prop_assert!(code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'/'));
-            }
-        }
     }
 }

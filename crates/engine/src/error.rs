@@ -1,4 +1,4 @@
-//! How a copy fails as a whole: which side, and what went wrong there.
+//! How a job fails as a whole: which side, and what went wrong there.
 
 use std::time::Duration;
 
@@ -33,6 +33,13 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// The side that failed.
+    pub fn side(&self) -> Side {
+        match self {
+            EngineError::Session { side, .. } | EngineError::Imap { side, .. } => *side,
+        }
+    }
+
     /// Worth another connection attempt: the network or server availability
     /// failed, not the credentials or the request.
     pub fn is_transient(&self) -> bool {
@@ -72,15 +79,5 @@ impl EngineError {
             EngineError::Session { .. } => true,
             EngineError::Imap { source, .. } => source.breaks_connection(),
         }
-    }
-}
-
-/// ENABLE UTF8=ACCEPT (RFC 6855): names then travel as UTF-8. The error
-/// of that command on `side`.
-pub(super) fn utf8_error(side: Side) -> impl FnOnce(mailport_imap::Error) -> EngineError {
-    move |source| EngineError::Imap {
-        side,
-        context: "ENABLE UTF8=ACCEPT".into(),
-        source,
     }
 }

@@ -5,6 +5,10 @@
 //! ```
 //! Servers keep the instant but not always the zone (Dovecot answers in its own
 //! zone), so fidelity is judged on the instant.
+//!
+//! Every source's dates travel in this form ([`crate::MessageMeta`]'s
+//! `internal_date`), whatever the store; [`days_from_civil`] also serves the
+//! mbox From_ line parser, and [`parse_ymd`] the command line.
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
