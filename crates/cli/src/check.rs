@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use mailport_engine::check::Inspection;
+use mailport_engine::inspect::Inspection;
 use mailport_engine::Side;
 
 use crate::summary::{count, human_bytes};

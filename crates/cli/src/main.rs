@@ -28,8 +28,8 @@ use mailport_engine::job::{self, Address, State, StateKey, Use};
 use mailport_engine::plan::PlanOptions;
 use mailport_engine::throttle::{Limits, RateLimit};
 use mailport_engine::{
-    Cancel, Connector, CopyOptions, Destination, EndpointConfig, EngineError, Job, JobError,
-    Origin, Phase, Progress, SessionError, Side, Store,
+    Cancel, Connector, CopyOptions, Destination, EndpointConfig, EngineError, Job, JobError, Phase,
+    Progress, SessionError, Side, Source, Store,
 };
 use mailport_mailstore::Layout;
 use mailport_net::{
@@ -226,7 +226,7 @@ fn options(a: &Selection) -> Result<CopyOptions, Failure> {
 
 /// Validates both addresses, obtains the passwords and builds the sides.
 /// `write`: the destination will be written (copy); verify only reads it.
-fn sides(a: &Sides, write: bool) -> Result<(Origin, Destination), Failure> {
+fn sides(a: &Sides, write: bool) -> Result<(Source, Destination), Failure> {
     warn_insecure(a);
     let to =
         a.to.as_deref()
@@ -236,14 +236,14 @@ fn sides(a: &Sides, write: bool) -> Result<(Origin, Destination), Failure> {
         args::MaildirLayout::Fs => Layout::Fs,
     };
     let source = match address("--from", &a.from, Use::Source)? {
-        Address::Maildir(root) => Origin::Maildir { root, layout },
-        Address::Mbox(path) => Origin::Mbox { path },
+        Address::Maildir(root) => Source::Maildir { root, layout },
+        Address::Mbox(path) => Source::Mbox { path },
         Address::Server(ep) => {
             let c = connector(a, Side::Source, ep)?;
             if c.config.endpoint.scheme.is_pop3() {
-                Origin::Pop3(c)
+                Source::Pop3(c)
             } else {
-                Origin::Imap(c)
+                Source::Imap(c)
             }
         }
     };
@@ -335,7 +335,7 @@ fn connector(a: &Sides, side: Side, endpoint: Endpoint) -> Result<Connector, Fai
 
 /// The server endpoints of a run (a local source has none), for advice on
 /// certificate failures.
-fn endpoints(source: &Origin, destination: &Destination) -> Vec<(Side, Endpoint)> {
+fn endpoints(source: &Source, destination: &Destination) -> Vec<(Side, Endpoint)> {
     let mut v = Vec::new();
     if let Some(c) = source.server() {
         v.push((Side::Source, c.config.endpoint.clone()));
@@ -734,7 +734,7 @@ async fn run_check(a: CheckArgs) -> Result<bool, Failure> {
                 Side::Destination => job::discover(None, Some(&mut c), progress).await,
             };
             reached.map_err(|e| job_failure(e, &endpoints))?;
-            mailport_engine::check::inspect(&c).await.map_err(|e| {
+            mailport_engine::inspect::inspect(&c).await.map_err(|e| {
                 Failure::Connection(anyhow!("{side}: {}", render(&anyhow::Error::new(e))))
             })
         }

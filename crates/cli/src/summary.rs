@@ -112,8 +112,16 @@ pub fn table(report: &Report) -> String {
         }
     } else {
         t.set_header(vec![
-            "Folder", "Source", "Copied", "Present", "Skipped", "Failed", "Size", "Time s",
-            "msg/s", "MB/s",
+            "Folder",
+            "SourceSession",
+            "Copied",
+            "Present",
+            "Skipped",
+            "Failed",
+            "Size",
+            "Time s",
+            "msg/s",
+            "MB/s",
         ]);
         for f in &report.folders {
             let secs = f.elapsed.as_secs_f64();
@@ -238,7 +246,7 @@ pub fn verify_table(v: &VerifyReport) -> String {
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header(vec![
         "Folder",
-        "Source",
+        "SourceSession",
         "Present",
         "Missing",
         "Flags differ",

@@ -26,12 +26,12 @@ use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderState, Outcome};
 
 use crate::copy::{skip_reason, CopyOptions, Pair};
+use crate::destination::DestinationSession;
 use crate::fingerprint;
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::{self, clean_flags, Done, FlagUpdate, Known};
 use crate::plan::FolderPlan;
 use crate::report::FolderReport;
-use crate::target::Target;
 
 /// UIDs per FETCH of scattered messages: servers cap command lines
 /// (Dovecot at 64 KiB).
@@ -472,7 +472,7 @@ fn resync(source: &MessageMeta, found: &Entry, copy: &DestCopy) -> Option<FlagUp
 
 /// Header fields of these destination messages (of `total` in the folder).
 async fn dest_headers(
-    dst: &mut Target,
+    dst: &mut DestinationSession,
     uids: &[u32],
     total: usize,
 ) -> Result<Vec<MessageMeta>, Error> {
@@ -510,11 +510,11 @@ async fn source_headers(p: &mut Pair, uids: &[u32]) -> Result<HashMap<u32, Messa
 /// destination stores with another size: it rewrote their bytes (line
 /// endings, headers). A Maildir destination is written byte for byte.
 pub(crate) async fn count_changed(
-    dst: &mut Target,
+    dst: &mut DestinationSession,
     folder: &FolderPlan,
     appended: &[(u32, u64)],
 ) -> Result<u64, Error> {
-    if appended.is_empty() || matches!(dst, Target::Maildir(_)) {
+    if appended.is_empty() || matches!(dst, DestinationSession::Maildir(_)) {
         return Ok(0);
     }
     dst.select(&folder.destination_wire).await?;
@@ -564,7 +564,7 @@ pub(crate) fn same_destination(before: &FolderState, now: &mailport_imap::Mailbo
 /// After a run died mid-APPEND, the destination may still be committing
 /// that batch (the server had every byte): wait until the folder's UIDNEXT
 /// and message count stay the same for a second (at most ten seconds).
-async fn settle(dst: &mut Target, wire: &[u8]) -> Result<(), Error> {
+async fn settle(dst: &mut DestinationSession, wire: &[u8]) -> Result<(), Error> {
     let mut last = None;
     for _ in 0..10 {
         let st = dst.select(wire).await?;

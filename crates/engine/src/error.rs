@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::session::SessionError;
+use crate::connector::SessionError;
 use crate::throttle::{self};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use mailport_imap::Error;
 use sha2::{Digest, Sha256};
 
-use crate::origin::BodyReader;
+use crate::source::BodyReader;
 
 /// How a destination copy differs from its source message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use mailport_imap::{Client, Error, Sasl};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::session::Secret;
+use crate::connector::Secret;
 
 /// How to log in to one side.
 #[derive(Clone, Debug)]
@@ -166,7 +166,7 @@ pub(crate) enum LoginError {
 }
 
 /// Where the login goes: the user to open, and the server's name (OAUTHBEARER sends it).
-pub(crate) struct Target<'a> {
+pub(crate) struct Account<'a> {
     pub user: &'a str,
     pub host: &'a str,
     pub port: u16,
@@ -174,7 +174,7 @@ pub(crate) struct Target<'a> {
 
 pub(crate) async fn log_in<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut Client<S>,
-    target: &Target<'_>,
+    target: &Account<'_>,
     credentials: &Credentials,
     forced: Option<AuthMech>,
 ) -> Result<(), LoginError> {
@@ -295,7 +295,7 @@ async fn password_login<S: AsyncRead + AsyncWrite + Unpin>(
 async fn token_login<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut Client<S>,
     mech: AuthMech,
-    target: &Target<'_>,
+    target: &Account<'_>,
     token: &Secret,
 ) -> Result<(), LoginError> {
     let token = token.expose();

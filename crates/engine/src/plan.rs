@@ -12,9 +12,9 @@ use mailport_imap::ListEntry;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::names::{display, parse_display, Hierarchy};
+use crate::connector::ImapSession;
+use crate::hierarchy::{display, parse_display, Hierarchy};
 use crate::roles::Role;
-use crate::session::ImapSession;
 
 /// One side's folder listing.
 #[derive(Debug, Clone)]

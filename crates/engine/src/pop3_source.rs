@@ -21,10 +21,10 @@ use mailport_pop3::{Client, ClientConfig};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use crate::connector::{Connector, SessionError};
 use crate::ledger::Ledger;
 use crate::login::{AuthMech, Credentials};
-use crate::origin::Numbering;
-use crate::session::{Connector, SessionError};
+use crate::source::Numbering;
 
 pub struct Pop3Source {
     client: Client<MaybeTls>,
@@ -175,7 +175,7 @@ async fn token_auth(
     client: &mut Client<MaybeTls>,
     mech: &str,
     ep: &mailport_net::Endpoint,
-    token: &crate::session::Secret,
+    token: &crate::connector::Secret,
 ) -> Result<(), mailport_pop3::Error> {
     let sasl = if mech == "OAUTHBEARER" {
         mailport_imap::Sasl::OAuthBearer {

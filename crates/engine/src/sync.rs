@@ -9,18 +9,18 @@ use std::collections::BTreeMap;
 use mailport_imap::Error;
 use mailport_store::{Entry, FolderKey};
 
+use crate::destination::DestinationSession;
 use crate::ledger::{FlagUpdate, Ledger};
 use crate::plan::FolderPlan;
 use crate::progress::{EventKind, Tell};
 use crate::report::FolderReport;
-use crate::target::Target;
 
 /// Carries source flag changes to the destination copies: what was added on
 /// the source since the last pass is added there, what was removed is
 /// removed. Flags the source did not change stay as they are on the
 /// destination, so a user already reading mail there keeps their own marks.
 pub(crate) async fn carry_flags(
-    dst: &mut Target,
+    dst: &mut DestinationSession,
     folder: &FolderPlan,
     updates: Vec<FlagUpdate>,
     ledger: Option<(&Ledger, &FolderKey)>,
@@ -114,7 +114,7 @@ pub fn flag_groups(changes: &[FlagChange]) -> Vec<(bool, Vec<String>, Vec<u32>)>
 /// longer has. Needs UIDPLUS (UID EXPUNGE): a plain EXPUNGE could remove
 /// messages someone else flagged `\Deleted`.
 pub(crate) async fn delete_gone(
-    dst: &mut Target,
+    dst: &mut DestinationSession,
     folder: &FolderPlan,
     gone: Vec<Entry>,
     (ledger, key): (&Ledger, &FolderKey),

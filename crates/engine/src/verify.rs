@@ -24,13 +24,13 @@ use mailport_mail::{date::parse_internal_date, MessageMeta};
 use serde::Serialize;
 
 use crate::copy::{open_listings, skip_reason};
+use crate::destination::Destination;
 use crate::error::EngineError;
 use crate::fingerprint::{self, Change, Fingerprint};
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;
-use crate::origin::{Origin, Source};
 use crate::plan::FolderPlan;
-use crate::target::Destination;
+use crate::source::{Source, SourceSession};
 use crate::CopyOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -143,7 +143,7 @@ fn hex(b: &[u8]) -> String {
 
 /// Reads one folder: metadata, identities, and in full mode fingerprints.
 async fn read_folder(
-    s: &mut Source,
+    s: &mut SourceSession,
     wire: &[u8],
     quick: bool,
     rule: IdentityRule,
@@ -195,8 +195,8 @@ fn compare(s: &Seen, d: &Seen, level: usize) -> (Verdict, Option<Change>) {
 }
 
 async fn check_folder(
-    src: &mut Source,
-    dst: &mut Source,
+    src: &mut SourceSession,
+    dst: &mut SourceSession,
     f: &FolderPlan,
     opts: &CopyOptions,
     quick: bool,
@@ -353,7 +353,7 @@ fn pair_up(source: &[Seen], dest: &[Seen], quick: bool) -> Pairs {
 
 /// Verifies every planned folder on one connection pair.
 pub async fn verify(
-    source: impl Into<Origin>,
+    source: impl Into<Source>,
     destination: impl Into<Destination>,
     opts: &CopyOptions,
     quick: bool,

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mailport_engine::job::{State, StateKey};
-use mailport_engine::{
-    Cancel, Event, EventKind, Job, JobId, Origin, Phase, Progress, Side, Store,
-};
+use mailport_engine::{Cancel, Event, EventKind, Job, JobId, Phase, Progress, Side, Source, Store};
 use mailport_store::FolderKey;
 use mailport_testbed::relay::Relay;
 use mailport_testbed::session::{self, Session};
@@ -63,7 +61,7 @@ async fn login(d: &Dovecot) -> Session {
         .unwrap()
 }
 
-fn job(src: Origin, dst: &Dovecot, dst_url: &str, store: &Store) -> Job {
+fn job(src: Source, dst: &Dovecot, dst_url: &str, store: &Store) -> Job {
     let mut job = Job::new(src, common::connector(dst, dst_url).into());
     job.id = JobId::from("mailbox-7");
     job.state = Some(State {
@@ -85,7 +83,9 @@ async fn a_cancelled_job_resumes_under_its_key_through_another_address() {
         large_attachment: 50_000,
         seed: 12,
     });
-    session::load(&mut login(&src).await, &corpus).await.unwrap();
+    session::load(&mut login(&src).await, &corpus)
+        .await
+        .unwrap();
     let total: u64 = corpus.folders.iter().map(|f| f.messages.len() as u64).sum();
     let state = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&state.path().join("state.db"))
@@ -103,18 +103,37 @@ async fn a_cancelled_job_resumes_under_its_key_through_another_address() {
         .await
         .unwrap();
     assert!(first.copy.interrupted, "the cancel was not seen");
-    assert!(first.copy.folders.iter().all(|f| f.adds_up()), "{:#?}", first.copy.folders);
+    assert!(
+        first.copy.folders.iter().all(|f| f.adds_up()),
+        "{:#?}",
+        first.copy.folders
+    );
     assert!(first.verify.is_none(), "a cancelled job verified");
     assert_eq!(*watcher.phases.lock().unwrap(), vec!["copied"]);
     let copied_first = first.copy.totals.copied;
-    assert!(copied_first >= 100 && copied_first < total, "{copied_first} of {total}");
+    assert!(
+        copied_first >= 100 && copied_first < total,
+        "{copied_first} of {total}"
+    );
     let events = watcher.events.lock().unwrap().clone();
     let route = events
         .iter()
-        .find(|e| matches!(e.kind, EventKind::RouteFound { side: Side::Destination, .. }))
+        .find(|e| {
+            matches!(
+                e.kind,
+                EventKind::RouteFound {
+                    side: Side::Destination,
+                    ..
+                }
+            )
+        })
         .unwrap_or_else(|| panic!("no route event: {events:#?}"));
     assert_eq!(&*route.job, "mailbox-7");
-    assert!(route.kind.to_string().contains("STARTTLS"), "{}", route.kind);
+    assert!(
+        route.kind.to_string().contains("STARTTLS"),
+        "{}",
+        route.kind
+    );
 
     // The history is filed under the job's key, not under its addresses.
     let inbox = login(&src)
@@ -154,5 +173,8 @@ async fn a_cancelled_job_resumes_under_its_key_through_another_address() {
         session::snapshot(&mut login(&src).await).await.unwrap(),
         session::snapshot(&mut login(&dst).await).await.unwrap(),
     );
-    assert_eq!(a.folders, b.folders, "the destination differs from the source");
+    assert_eq!(
+        a.folders, b.folders,
+        "the destination differs from the source"
+    );
 }

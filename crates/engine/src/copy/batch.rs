@@ -10,10 +10,10 @@ use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderKey, Outcome};
 
 use crate::ledger::{self, Ledger};
-use crate::origin::Source;
 use crate::plan::FolderPlan;
 use crate::progress::EventKind;
 use crate::share::{SharedFolder, Tally};
+use crate::source::SourceSession;
 use crate::throttle::{self, Backoff};
 
 use super::connect::Pair;
@@ -477,7 +477,7 @@ fn body_limit(size: u64) -> u64 {
     size.saturating_mul(2).saturating_add(1 << 20)
 }
 
-async fn drain(src: &mut Source, buf: &mut [u8]) -> Result<(), mailport_imap::Error> {
+async fn drain(src: &mut SourceSession, buf: &mut [u8]) -> Result<(), mailport_imap::Error> {
     while src.body_read(buf).await? > 0 {}
     Ok(())
 }

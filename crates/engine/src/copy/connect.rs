@@ -4,20 +4,20 @@
 
 use std::time::Duration;
 
+use crate::connector::SessionError;
+use crate::destination::{Destination, DestinationSession};
 use crate::ledger::Ledger;
-use crate::origin::{Origin, Source};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::progress::EventKind;
-use crate::session::SessionError;
-use crate::target::{Destination, Target};
+use crate::source::{Source, SourceSession};
 use crate::throttle::Backoff;
 
 use super::run::Ctx;
 use crate::error::{EngineError, Side};
 
 pub(crate) struct Pair {
-    pub(crate) src: Source,
-    pub(crate) dst: Target,
+    pub(crate) src: SourceSession,
+    pub(crate) dst: DestinationSession,
 }
 
 /// One side opened for a worker; with UTF8=ACCEPT enabled when both sides
@@ -41,15 +41,15 @@ trait Enable {
     async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error>;
 }
 
-impl Enable for Source {
+impl Enable for SourceSession {
     async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error> {
-        Source::enable(self, what).await
+        SourceSession::enable(self, what).await
     }
 }
 
-impl Enable for Target {
+impl Enable for DestinationSession {
     async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error> {
-        Target::enable(self, what).await
+        DestinationSession::enable(self, what).await
     }
 }
 
@@ -112,7 +112,7 @@ pub(super) async fn open_pair(ctx: &Ctx) -> Result<Pair, EngineError> {
 /// Opens one session per side (UTF8=ACCEPT when both offer it), lists both
 /// and builds the folder plan. Returns the sessions for further use.
 pub(super) async fn connect_and_plan(
-    source: &Origin,
+    source: &Source,
     ids: Option<&Ledger>,
     destination: &Destination,
     opts: &PlanOptions,
@@ -167,7 +167,7 @@ pub(super) async fn connect_and_plan(
 
 /// For `verify`: a connected pair and the plan; nothing is created.
 pub(crate) async fn open_listings(
-    source: &Origin,
+    source: &Source,
     destination: &Destination,
     opts: &PlanOptions,
 ) -> Result<(Pair, Plan), EngineError> {

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use mailport_store::{Entry, FolderKey, FolderState, Outcome};
 
 use crate::backing;
+use crate::destination::DestinationSession;
 use crate::ledger::{self, Known, Ledger};
 use crate::plan::FolderPlan;
 use crate::progress::{EventKind, Tell};
 use crate::report::FolderReport;
 use crate::share::{Preparing, SharedFolder};
 use crate::sync;
-use crate::target::Target;
 
 use super::batch::{into_batches, run_batches};
 use super::connect::Pair;
@@ -318,7 +318,7 @@ pub(super) async fn write_ledger(
 }
 
 /// APPENDLIMIT=N (RFC 7889): the destination refuses larger messages.
-fn append_limit(s: &Target) -> Option<u64> {
+fn append_limit(s: &DestinationSession) -> Option<u64> {
     s.capabilities()
         .iter()
         .find_map(|c| c.strip_prefix("APPENDLIMIT="))

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::origin::Origin;
+use crate::destination::Destination;
 use crate::plan::{FolderPlan, Plan};
 use crate::progress::{EventKind, JobId, Tell};
 use crate::report::{FolderReport, Report};
 use crate::share::Board;
-use crate::target::Destination;
+use crate::source::Source;
 
 use super::connect::connect_and_plan;
 use super::options::CopyOptions;
@@ -19,7 +19,7 @@ use crate::error::{EngineError, Side};
 use crate::progress::Progress;
 
 pub(super) struct Ctx {
-    pub(super) source: Origin,
+    pub(super) source: Source,
     pub(super) destination: Destination,
     pub(super) utf8: bool,
     pub(super) opts: CopyOptions,
@@ -33,7 +33,7 @@ pub(super) struct Ctx {
 /// Copies (or, with `dry_run`, plans) a whole mailbox. Events carry no job
 /// id: a front door with several jobs runs them as [`crate::job::Job`]s.
 pub async fn copy(
-    source: impl Into<Origin>,
+    source: impl Into<Source>,
     destination: impl Into<Destination>,
     opts: CopyOptions,
     progress: Arc<dyn Progress>,
@@ -43,7 +43,7 @@ pub async fn copy(
 }
 
 pub(crate) async fn copy_as(
-    source: Origin,
+    source: Source,
     destination: Destination,
     opts: CopyOptions,
     tell: Tell,

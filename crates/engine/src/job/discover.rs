@@ -5,9 +5,9 @@
 
 use mailport_net::Scheme;
 
+use crate::connector::{Connector, Discovery, Unreachable};
 use crate::error::Side;
 use crate::progress::{EventKind, Tell};
-use crate::session::{Connector, Discovery, Unreachable};
 
 /// Connects to both sides at once; the sides that could not be reached.
 pub(crate) async fn discover(

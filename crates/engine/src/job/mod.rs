@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 use mailport_store::Store;
 
+use crate::connector::{Connector, Unreachable};
 use crate::copy::{copy_as, CopyOptions};
+use crate::destination::Destination;
 use crate::error::{EngineError, Side};
 use crate::ledger::Ledger;
-use crate::origin::{self, Origin};
 use crate::progress::{JobId, Phase, Progress, Tell};
 use crate::report::Report;
-use crate::session::{Connector, Unreachable};
-use crate::target::Destination;
+use crate::source::Source;
 use crate::verify::{self, Verdict, VerifyReport};
 use crate::Cancel;
 
@@ -37,7 +37,7 @@ pub struct Job {
     /// Carried by every event of the job (a project's mailbox id; empty for
     /// the CLI).
     pub id: JobId,
-    pub source: Origin,
+    pub source: Source,
     pub destination: Destination,
     /// How to copy. Its `ledger` and `cancel` are the job's to set: from
     /// [`Job::state`] and the token given to [`Job::run`].
@@ -124,7 +124,7 @@ fn unreachable_list(v: &[(Side, Unreachable)]) -> String {
 
 impl Job {
     /// A job with default options and no state.
-    pub fn new(source: Origin, destination: Destination) -> Job {
+    pub fn new(source: Source, destination: Destination) -> Job {
         Job {
             id: JobId::from(""),
             source,
@@ -144,7 +144,7 @@ impl Job {
             return invalid("--sync-deletes needs the state file; drop --no-state");
         }
         if self.delete_source_after_verify {
-            if !matches!(self.source, Origin::Pop3(_)) {
+            if !matches!(self.source, Source::Pop3(_)) {
                 return invalid(
                     "--delete-source-after-verify is for POP3 sources (pop3:// or pop3s://)",
                 );
@@ -214,7 +214,7 @@ impl Job {
                 .filter(|l| l.verdict == Verdict::Present && l.change.is_none())
                 .filter_map(|l| Some((l.uidvalidity, l.uid?)))
                 .collect();
-            let deleted = origin::delete_proven(&source, &proven)
+            let deleted = crate::source::delete_proven(&source, &proven)
                 .await
                 .map_err(JobError::Delete)?;
             report.deleted_from_source = Some(deleted);

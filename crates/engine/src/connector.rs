@@ -12,7 +12,7 @@ use mailport_net::{
 };
 use zeroize::Zeroizing;
 
-use crate::login::{log_in, AuthMech, Credentials, LoginError, Target};
+use crate::login::{log_in, Account, AuthMech, Credentials, LoginError};
 
 pub type ImapSession = Client<MaybeTls>;
 
@@ -130,7 +130,7 @@ impl Connector {
                     .0
             }
         };
-        let target = Target {
+        let target = Account {
             user: &ep.user,
             host: &ep.host,
             port: ep.port,

@@ -14,10 +14,10 @@ use mailport_mail::date::parse_internal_date;
 use mailport_mail::MessageMeta;
 use mailport_mailstore::{Delivery, Layout, Maildir};
 
+use crate::connector::{Connector, ImapSession, SessionError};
 use crate::ledger::Ledger;
-use crate::origin::{local_name, unusable, BodyReader, Local, Source};
 use crate::plan::Listing;
-use crate::session::{Connector, ImapSession, SessionError};
+use crate::source::{local_name, unusable, BodyReader, Local, SourceSession};
 use crate::sync::{self, FlagChange};
 
 /// A destination as given by the user.
@@ -34,26 +34,30 @@ impl From<Connector> for Destination {
 }
 
 impl Destination {
-    pub async fn open(&self) -> Result<Target, SessionError> {
+    pub async fn open(&self) -> Result<DestinationSession, SessionError> {
         self.open_for(None).await
     }
 
     /// With a ledger, a Maildir's messages get stable UIDs (kept per file
     /// name, under the pair's name marked as the destination's), so delta
     /// passes can carry flag changes and deletions to them.
-    pub async fn open_for(&self, ids: Option<&Ledger>) -> Result<Target, SessionError> {
+    pub async fn open_for(&self, ids: Option<&Ledger>) -> Result<DestinationSession, SessionError> {
         self.open_with(ids, true).await
     }
 
     /// Opened to be read only (verify): a Maildir that is not there is an
     /// error, not created.
-    pub async fn open_to_read(&self) -> Result<Target, SessionError> {
+    pub async fn open_to_read(&self) -> Result<DestinationSession, SessionError> {
         self.open_with(None, false).await
     }
 
-    async fn open_with(&self, ids: Option<&Ledger>, create: bool) -> Result<Target, SessionError> {
+    async fn open_with(
+        &self,
+        ids: Option<&Ledger>,
+        create: bool,
+    ) -> Result<DestinationSession, SessionError> {
         match self {
-            Destination::Imap(c) => Ok(Target::Imap(c.open().await?)),
+            Destination::Imap(c) => Ok(DestinationSession::Imap(c.open().await?)),
             Destination::Maildir { root, layout } => {
                 let m = match create {
                     true => Maildir::create(root, *layout).await,
@@ -65,7 +69,7 @@ impl Destination {
                     store: l.store.clone(),
                     pair: format!("{}{}", l.pair, mailport_store::DESTINATION_SUFFIX),
                 }));
-                Ok(Target::Maildir(Box::new(MaildirTarget {
+                Ok(DestinationSession::Maildir(Box::new(MaildirDestination {
                     maildir: m,
                     reader,
                     folder: None,
@@ -101,12 +105,12 @@ impl std::fmt::Display for Destination {
 
 /// An open destination.
 #[allow(clippy::large_enum_variant)]
-pub enum Target {
+pub enum DestinationSession {
     Imap(ImapSession),
-    Maildir(Box<MaildirTarget>),
+    Maildir(Box<MaildirDestination>),
 }
 
-pub struct MaildirTarget {
+pub struct MaildirDestination {
     maildir: Maildir,
     /// Reads what is there (identities, verify) the way a source is read.
     reader: Local,
@@ -124,19 +128,19 @@ fn refusal(command: &str, e: mailport_mailstore::Error) -> Error {
     }
 }
 
-impl Target {
+impl DestinationSession {
     pub fn has_capability(&self, name: &str) -> bool {
         match self {
-            Target::Imap(s) => s.has_capability(name),
+            DestinationSession::Imap(s) => s.has_capability(name),
             // Deleting by UID is what UIDPLUS gives IMAP.
-            Target::Maildir(_) => name.eq_ignore_ascii_case("UIDPLUS"),
+            DestinationSession::Maildir(_) => name.eq_ignore_ascii_case("UIDPLUS"),
         }
     }
 
     /// Sets the flags of these messages of the selected folder.
     pub async fn change_flags(&mut self, changes: &[FlagChange]) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => {
+            DestinationSession::Imap(s) => {
                 for (adding, flags, uids) in sync::flag_groups(changes) {
                     let op = if adding { '+' } else { '-' };
                     // Scattered UIDs make long sets; servers cap command lines
@@ -154,7 +158,7 @@ impl Target {
             }
             // A file name holds the whole flag set: the source's is given
             // (reading the current one back would need the keywords file).
-            Target::Maildir(m) => {
+            DestinationSession::Maildir(m) => {
                 for c in changes {
                     let (folder, key) = m.reader.maildir_key(c.uid)?;
                     m.maildir
@@ -170,14 +174,14 @@ impl Target {
     /// Removes these messages of the selected folder (only these).
     pub async fn expunge_uids(&mut self, uids: &[u32]) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => {
+            DestinationSession::Imap(s) => {
                 let set = uidset::compress(uids);
                 s.command(format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)").as_bytes())
                     .await?;
                 s.command(format!("UID EXPUNGE {set}").as_bytes()).await?;
                 Ok(())
             }
-            Target::Maildir(m) => {
+            DestinationSession::Maildir(m) => {
                 for &uid in uids {
                     // A file already gone (its user deleted it there too)
                     // needs no deleting, as UID EXPUNGE ignores such UIDs.
@@ -196,29 +200,29 @@ impl Target {
 
     pub fn capabilities(&self) -> &[String] {
         match self {
-            Target::Imap(s) => s.capabilities(),
-            Target::Maildir(_) => &[],
+            DestinationSession::Imap(s) => s.capabilities(),
+            DestinationSession::Maildir(_) => &[],
         }
     }
 
     pub async fn enable(&mut self, what: &str) -> Result<Vec<String>, Error> {
         match self {
-            Target::Imap(s) => s.enable(what).await,
-            Target::Maildir(_) => Ok(Vec::new()),
+            DestinationSession::Imap(s) => s.enable(what).await,
+            DestinationSession::Maildir(_) => Ok(Vec::new()),
         }
     }
 
     pub async fn listing(&mut self, utf8: bool) -> Result<Listing, Error> {
         match self {
-            Target::Imap(s) => crate::plan::read_listing(s, utf8).await,
-            Target::Maildir(m) => Ok(m.reader.listing()),
+            DestinationSession::Imap(s) => crate::plan::read_listing(s, utf8).await,
+            DestinationSession::Maildir(m) => Ok(m.reader.listing()),
         }
     }
 
     pub async fn create(&mut self, wire: &[u8]) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.create(wire).await,
-            Target::Maildir(m) => m
+            DestinationSession::Imap(s) => s.create(wire).await,
+            DestinationSession::Maildir(m) => m
                 .maildir
                 .create_folder(&String::from_utf8_lossy(wire))
                 .await
@@ -228,8 +232,8 @@ impl Target {
 
     pub async fn subscribe(&mut self, wire: &[u8]) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.subscribe(wire).await,
-            Target::Maildir(m) => m
+            DestinationSession::Imap(s) => s.subscribe(wire).await,
+            DestinationSession::Maildir(m) => m
                 .maildir
                 .subscribe(&String::from_utf8_lossy(wire))
                 .await
@@ -243,8 +247,8 @@ impl Target {
     /// Nothing here expunges on leaving a folder (no CLOSE is ever sent).
     pub async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
         match self {
-            Target::Imap(s) => s.select(wire, false).await,
-            Target::Maildir(m) => m.reader.select(wire).await,
+            DestinationSession::Imap(s) => s.select(wire, false).await,
+            DestinationSession::Maildir(m) => m.reader.select(wire).await,
         }
     }
 
@@ -254,22 +258,22 @@ impl Target {
         headers: &[&str],
     ) -> Result<Vec<MessageMeta>, Error> {
         match self {
-            Target::Imap(s) => s.fetch_meta(set, headers).await,
-            Target::Maildir(m) => m.reader.fetch_meta(set, !headers.is_empty()).await,
+            DestinationSession::Imap(s) => s.fetch_meta(set, headers).await,
+            DestinationSession::Maildir(m) => m.reader.fetch_meta(set, !headers.is_empty()).await,
         }
     }
 
     pub async fn noop(&mut self) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
-            Target::Maildir(_) => Ok(()),
+            DestinationSession::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
+            DestinationSession::Maildir(_) => Ok(()),
         }
     }
 
     pub async fn append_start(&mut self, wire: &[u8]) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.append_start(wire).await,
-            Target::Maildir(m) => {
+            DestinationSession::Imap(s) => s.append_start(wire).await,
+            DestinationSession::Maildir(m) => {
                 m.folder = Some(String::from_utf8_lossy(wire).into_owned());
                 Ok(())
             }
@@ -283,8 +287,8 @@ impl Target {
         len: u64,
     ) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.append_message(flags, internal_date, len).await,
-            Target::Maildir(m) => {
+            DestinationSession::Imap(s) => s.append_message(flags, internal_date, len).await,
+            DestinationSession::Maildir(m) => {
                 let folder = m
                     .folder
                     .clone()
@@ -305,10 +309,10 @@ impl Target {
 
     pub async fn append_write(&mut self, data: &[u8]) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.append_write(data).await,
+            DestinationSession::Imap(s) => s.append_write(data).await,
             // A Maildir that cannot be written (a full disk, a quota)
             // refuses this message; the half-written file is removed.
-            Target::Maildir(m) => match &mut m.delivery {
+            DestinationSession::Maildir(m) => match &mut m.delivery {
                 Some(d) => match d.write(data).await {
                     Ok(()) => Ok(()),
                     Err(e) => {
@@ -323,8 +327,8 @@ impl Target {
 
     pub async fn append_finish(&mut self) -> Result<Option<AppendUid>, Error> {
         match self {
-            Target::Imap(s) => s.append_finish().await,
-            Target::Maildir(m) => {
+            DestinationSession::Imap(s) => s.append_finish().await,
+            DestinationSession::Maildir(m) => {
                 let folder = m.folder.take().unwrap_or_default();
                 let Some(d) = m.delivery.take() else {
                     return Ok(None);
@@ -344,38 +348,38 @@ impl Target {
 
     pub async fn logout(&mut self) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.logout().await,
-            Target::Maildir(_) => Ok(()),
+            DestinationSession::Imap(s) => s.logout().await,
+            DestinationSession::Maildir(_) => Ok(()),
         }
     }
 
     /// The destination read like a source (verify reads both sides alike).
-    pub(crate) fn into_source(self) -> Source {
+    pub(crate) fn into_source(self) -> SourceSession {
         match self {
-            Target::Imap(s) => Source::Imap(s),
-            Target::Maildir(m) => Source::Local(Box::new(m.reader)),
+            DestinationSession::Imap(s) => SourceSession::Imap(s),
+            DestinationSession::Maildir(m) => SourceSession::Local(Box::new(m.reader)),
         }
     }
 }
 
 /// A destination read back, to compare a copy with its source.
-impl BodyReader for Target {
+impl BodyReader for DestinationSession {
     async fn start(&mut self, set: &str) -> Result<(), Error> {
         match self {
-            Target::Imap(s) => s.body_fetch_start(set).await,
-            Target::Maildir(m) => m.reader.body_fetch_start(set),
+            DestinationSession::Imap(s) => s.body_fetch_start(set).await,
+            DestinationSession::Maildir(m) => m.reader.body_fetch_start(set),
         }
     }
     async fn next(&mut self) -> Result<Option<BodyStart>, Error> {
         match self {
-            Target::Imap(s) => s.body_next().await,
-            Target::Maildir(m) => m.reader.body_next().await,
+            DestinationSession::Imap(s) => s.body_next().await,
+            DestinationSession::Maildir(m) => m.reader.body_next().await,
         }
     }
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         match self {
-            Target::Imap(s) => s.body_read(buf).await,
-            Target::Maildir(m) => m.reader.body_read(buf).await,
+            DestinationSession::Imap(s) => s.body_read(buf).await,
+            DestinationSession::Maildir(m) => m.reader.body_read(buf).await,
         }
     }
 }

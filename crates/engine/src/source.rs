@@ -18,16 +18,16 @@ use mailport_mail::MessageMeta;
 use mailport_mailstore::{Layout, Maildir, Mbox, MessageStream};
 use tokio::io::AsyncReadExt;
 
+use crate::connector::{Connector, ImapSession, SessionError};
 use crate::error::{EngineError, Side};
+use crate::hierarchy::Hierarchy;
 use crate::ledger::Ledger;
-use crate::names::Hierarchy;
 use crate::plan::Listing;
 use crate::pop3_source::Pop3Source;
-use crate::session::{Connector, ImapSession, SessionError};
 
 /// A source as given by the user.
 #[derive(Clone)]
-pub enum Origin {
+pub enum Source {
     Imap(Connector),
     /// `pop3://` or `pop3s://`: INBOX only.
     Pop3(Connector),
@@ -41,36 +41,36 @@ pub enum Origin {
     },
 }
 
-impl From<Connector> for Origin {
+impl From<Connector> for Source {
     fn from(c: Connector) -> Self {
-        Origin::Imap(c)
+        Source::Imap(c)
     }
 }
 
-impl Origin {
-    pub async fn open(&self) -> Result<Source, SessionError> {
+impl Source {
+    pub async fn open(&self) -> Result<SourceSession, SessionError> {
         self.open_for(None).await
     }
 
     /// Opens the source; with a ledger, local stores and POP3 get stable
     /// UIDs from it (else their UIDs hold for this session only).
-    pub async fn open_for(&self, ids: Option<&Ledger>) -> Result<Source, SessionError> {
+    pub async fn open_for(&self, ids: Option<&Ledger>) -> Result<SourceSession, SessionError> {
         let with_ids = |mut l: Local| {
             l.ids = ids.cloned();
-            Source::local(l)
+            SourceSession::local(l)
         };
         match self {
-            Origin::Imap(c) => Ok(Source::Imap(c.open().await?)),
-            Origin::Pop3(c) => {
+            Source::Imap(c) => Ok(SourceSession::Imap(c.open().await?)),
+            Source::Pop3(c) => {
                 let mut p = crate::pop3_source::open(c).await?;
                 p.ids = ids.cloned();
-                Ok(Source::Pop3(Box::new(p)))
+                Ok(SourceSession::Pop3(Box::new(p)))
             }
-            Origin::Maildir { root, layout } => {
+            Source::Maildir { root, layout } => {
                 let m = Maildir::open(root, *layout).await.map_err(unusable)?;
                 Local::new(Kind::Maildir(m)).await.map(with_ids)
             }
-            Origin::Mbox { path } => {
+            Source::Mbox { path } => {
                 let folders = mailport_mailstore::mbox::folders(path)
                     .await
                     .map_err(unusable)?;
@@ -83,14 +83,14 @@ impl Origin {
     /// The server's connector (IMAP or POP3), for discovery and limits per host.
     pub fn server(&self) -> Option<&Connector> {
         match self {
-            Origin::Imap(c) | Origin::Pop3(c) => Some(c),
+            Source::Imap(c) | Source::Pop3(c) => Some(c),
             _ => None,
         }
     }
 
     pub fn server_mut(&mut self) -> Option<&mut Connector> {
         match self {
-            Origin::Imap(c) | Origin::Pop3(c) => Some(c),
+            Source::Imap(c) | Source::Pop3(c) => Some(c),
             _ => None,
         }
     }
@@ -98,12 +98,12 @@ impl Origin {
 
 /// The source as the ledger names it: the IMAP URL without credentials, or
 /// the store's kind and absolute path.
-impl std::fmt::Display for Origin {
+impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Origin::Imap(c) | Origin::Pop3(c) => write!(f, "{}", c.config.endpoint),
-            Origin::Maildir { root, .. } => f.write_str(&local_name("maildir", root)),
-            Origin::Mbox { path } => f.write_str(&local_name("mbox", path)),
+            Source::Imap(c) | Source::Pop3(c) => write!(f, "{}", c.config.endpoint),
+            Source::Maildir { root, .. } => f.write_str(&local_name("maildir", root)),
+            Source::Mbox { path } => f.write_str(&local_name("mbox", path)),
         }
     }
 }
@@ -111,9 +111,9 @@ impl std::fmt::Display for Origin {
 /// Deletes from a POP3 source the messages `proven` (UIDVALIDITY, UID)
 /// present on the destination; nothing when the mailbox changed since (its
 /// UIDVALIDITY differs). Returns how many were deleted.
-pub async fn delete_proven(origin: &Origin, proven: &[(u32, u32)]) -> Result<u64, EngineError> {
+pub async fn delete_proven(origin: &Source, proven: &[(u32, u32)]) -> Result<u64, EngineError> {
     let side = Side::Source;
-    let Origin::Pop3(c) = origin else {
+    let Source::Pop3(c) = origin else {
         return Ok(0);
     };
     let mut p = crate::pop3_source::open(c)
@@ -136,52 +136,52 @@ pub async fn delete_proven(origin: &Origin, proven: &[(u32, u32)]) -> Result<u64
 
 /// An open source. (Few exist, each for a whole run: their size does not matter.)
 #[allow(clippy::large_enum_variant)]
-pub enum Source {
+pub enum SourceSession {
     Imap(ImapSession),
     Pop3(Box<Pop3Source>),
     Local(Box<Local>),
 }
 
-impl Source {
-    fn local(l: Local) -> Source {
-        Source::Local(Box::new(l))
+impl SourceSession {
+    fn local(l: Local) -> SourceSession {
+        SourceSession::Local(Box::new(l))
     }
 
     pub fn has_capability(&self, name: &str) -> bool {
         match self {
-            Source::Imap(s) => s.has_capability(name),
-            Source::Pop3(_) | Source::Local(_) => false,
+            SourceSession::Imap(s) => s.has_capability(name),
+            SourceSession::Pop3(_) | SourceSession::Local(_) => false,
         }
     }
 
     pub async fn enable(&mut self, what: &str) -> Result<Vec<String>, Error> {
         match self {
-            Source::Imap(s) => s.enable(what).await,
-            Source::Pop3(_) | Source::Local(_) => Ok(Vec::new()),
+            SourceSession::Imap(s) => s.enable(what).await,
+            SourceSession::Pop3(_) | SourceSession::Local(_) => Ok(Vec::new()),
         }
     }
 
     pub async fn listing(&mut self, utf8: bool) -> Result<Listing, Error> {
         match self {
-            Source::Imap(s) => crate::plan::read_listing(s, utf8).await,
-            Source::Pop3(_) => Ok(local_listing(&["INBOX".to_string()], &[])),
-            Source::Local(l) => Ok(l.listing()),
+            SourceSession::Imap(s) => crate::plan::read_listing(s, utf8).await,
+            SourceSession::Pop3(_) => Ok(local_listing(&["INBOX".to_string()], &[])),
+            SourceSession::Local(l) => Ok(l.listing()),
         }
     }
 
     pub async fn select(&mut self, wire: &[u8], read_only: bool) -> Result<MailboxStatus, Error> {
         match self {
-            Source::Imap(s) => s.select(wire, read_only).await,
-            Source::Pop3(p) => p.select().await,
-            Source::Local(l) => l.select(wire).await,
+            SourceSession::Imap(s) => s.select(wire, read_only).await,
+            SourceSession::Pop3(p) => p.select().await,
+            SourceSession::Local(l) => l.select(wire).await,
         }
     }
 
     pub async fn examine_condstore(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
         match self {
-            Source::Imap(s) => s.examine_condstore(wire).await,
-            Source::Pop3(p) => p.select().await,
-            Source::Local(l) => l.select(wire).await,
+            SourceSession::Imap(s) => s.examine_condstore(wire).await,
+            SourceSession::Pop3(p) => p.select().await,
+            SourceSession::Local(l) => l.select(wire).await,
         }
     }
 
@@ -191,49 +191,49 @@ impl Source {
         headers: &[&str],
     ) -> Result<Vec<MessageMeta>, Error> {
         match self {
-            Source::Imap(s) => s.fetch_meta(set, headers).await,
-            Source::Pop3(p) => p.fetch_meta(set, !headers.is_empty()),
-            Source::Local(l) => l.fetch_meta(set, !headers.is_empty()).await,
+            SourceSession::Imap(s) => s.fetch_meta(set, headers).await,
+            SourceSession::Pop3(p) => p.fetch_meta(set, !headers.is_empty()),
+            SourceSession::Local(l) => l.fetch_meta(set, !headers.is_empty()).await,
         }
     }
 
     pub async fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
         match self {
-            Source::Imap(s) => s.body_fetch_start(set).await,
-            Source::Pop3(p) => p.body_fetch_start(set).await,
-            Source::Local(l) => l.body_fetch_start(set),
+            SourceSession::Imap(s) => s.body_fetch_start(set).await,
+            SourceSession::Pop3(p) => p.body_fetch_start(set).await,
+            SourceSession::Local(l) => l.body_fetch_start(set),
         }
     }
 
     pub async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
         match self {
-            Source::Imap(s) => s.body_next().await,
-            Source::Pop3(p) => p.body_next().await,
-            Source::Local(l) => l.body_next().await,
+            SourceSession::Imap(s) => s.body_next().await,
+            SourceSession::Pop3(p) => p.body_next().await,
+            SourceSession::Local(l) => l.body_next().await,
         }
     }
 
     pub async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         match self {
-            Source::Imap(s) => s.body_read(buf).await,
-            Source::Pop3(p) => p.body_read(buf).await,
-            Source::Local(l) => l.body_read(buf).await,
+            SourceSession::Imap(s) => s.body_read(buf).await,
+            SourceSession::Pop3(p) => p.body_read(buf).await,
+            SourceSession::Local(l) => l.body_read(buf).await,
         }
     }
 
     pub async fn noop(&mut self) -> Result<(), Error> {
         match self {
-            Source::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
-            Source::Pop3(p) => p.noop().await,
-            Source::Local(_) => Ok(()),
+            SourceSession::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
+            SourceSession::Pop3(p) => p.noop().await,
+            SourceSession::Local(_) => Ok(()),
         }
     }
 
     pub async fn logout(&mut self) -> Result<(), Error> {
         match self {
-            Source::Imap(s) => s.logout().await,
-            Source::Pop3(p) => p.logout().await,
-            Source::Local(_) => Ok(()),
+            SourceSession::Imap(s) => s.logout().await,
+            SourceSession::Pop3(p) => p.logout().await,
+            SourceSession::Local(_) => Ok(()),
         }
     }
 }
@@ -249,7 +249,7 @@ pub(crate) trait BodyReader {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error>;
 }
 
-impl BodyReader for Source {
+impl BodyReader for SourceSession {
     async fn start(&mut self, set: &str) -> Result<(), Error> {
         self.body_fetch_start(set).await
     }

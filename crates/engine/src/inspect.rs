@@ -8,7 +8,7 @@ use mailport_net::cert::CertInfo;
 use mailport_net::Fingerprint;
 use serde::Serialize;
 
-use crate::session::{Connector, SessionError};
+use crate::connector::{Connector, SessionError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {
@@ -130,7 +130,7 @@ pub async fn inspect(c: &Connector) -> Result<Inspection, CheckError> {
         let server_name = mailport_mail::utf7::decode(&entry.name)
             .unwrap_or_else(|_| String::from_utf8_lossy(&entry.name).into_owned());
         let name = match listing.hierarchy.decode(&entry.name) {
-            Ok(path) => crate::names::display(&path),
+            Ok(path) => crate::hierarchy::display(&path),
             // Other users' and shared folders keep the server's name.
             Err(_) => server_name.clone(),
         };
