@@ -14,8 +14,11 @@ Exit codes:
   0  everything copied (or already present, or skipped as asked)
   1  some messages or folders failed (the summary says which and why)
   2  usage error (bad flag, URL, regex, date or size)
-  3  connection or login failure
-  130  stopped by Ctrl-C (run the same command again to continue)";
+  3  connection, login or server failure
+  4  a Maildir or mbox cannot be read
+  5  the state file cannot be opened
+  130  stopped by Ctrl-C (run the same command again to continue)
+Each is explained in docs/errors.md.";
 
 #[derive(Parser, Debug)]
 #[command(name = "mailport", version, about = "Move mailboxes between mail servers: nothing lost, nothing twice.", after_help = EXIT_HELP)]
@@ -47,7 +50,7 @@ Examples:
   mailport check --from imaps://alice@old.example.net
   mailport check --from imaps://alice@old.example.net --to imaps://alice@new.example.net --json
 
-Exit codes: 0 all logged in, 2 usage error, 3 connection or login failure.";
+Exit codes: 0 all logged in, 2 usage error, 3 connection, login or server failure, 4 a Maildir or mbox cannot be read.";
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -74,7 +77,7 @@ header or content changes are), duplicates of a source message (an error), and m
 on the destination (listed; not an error). Nothing is changed on either side.
 
 Exit codes: 0 everything present once, 1 something missing, different or duplicated (listed),
-2 usage error, 3 connection or login failure.";
+2 usage error, 3 connection, login or server failure, 4 a Maildir or mbox cannot be read.";
 
 const COPY_HELP: &str = "\
 Examples:
@@ -130,8 +133,9 @@ it: a folder recreated or emptied there is checked again and what is missing cop
 Without a state file, messages are recognised by Message-ID + Date + size (a hash of
 From/To/Subject/Date without Message-ID), and get the flags the source has.
 
-Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection or login failure,
-130 stopped by Ctrl-C (the batches in flight are finished and recorded; run again to continue).";
+Exit codes: 0 all done, 1 some messages failed, 2 usage error, 3 connection, login or server
+failure, 4 a Maildir or mbox cannot be read, 5 the state file cannot be opened, 130 stopped by
+Ctrl-C (the batches in flight are finished and recorded; run again to continue).";
 
 /// The two endpoints and how to reach them (shared by copy and verify).
 #[derive(Args, Debug)]

@@ -28,8 +28,8 @@ use mailport_engine::job::{self, Address, State, StateKey, Use};
 use mailport_engine::plan::PlanOptions;
 use mailport_engine::throttle::{Limits, RateLimit};
 use mailport_engine::{
-    Cancel, Connector, CopyOptions, Destination, EndpointConfig, EngineError, Job, JobError, Phase,
-    Progress, SessionError, Side, Source, Store,
+    Cancel, Connector, CopyOptions, Destination, EndpointConfig, EngineError, ErrorKind, Job,
+    JobError, Phase, Progress, SessionError, Side, Source, Store,
 };
 use mailport_mailstore::Layout;
 use mailport_net::{
@@ -41,7 +41,9 @@ use args::{CheckArgs, Cli, Command, CopyArgs, Selection, Sides, VerifyArgs};
 /// Errors that end the run, with the exit code they mean.
 enum Failure {
     Usage(anyhow::Error),
-    Connection(anyhow::Error),
+    /// A job, a check or the state file failed; the kind gives the exit code
+    /// (docs/errors.md).
+    Failed(ErrorKind, anyhow::Error),
     /// Stopped by Ctrl-C (already said so).
     Interrupted,
 }
@@ -101,9 +103,9 @@ fn report_failure(f: &Failure) -> u8 {
             eprintln!("mailport: {e:#}");
             2
         }
-        Failure::Connection(e) => {
+        Failure::Failed(kind, e) => {
             eprintln!("mailport: {}", render(e));
-            3
+            kind.exit_code()
         }
         // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
         Failure::Interrupted => 130,
@@ -397,7 +399,11 @@ fn job_failure(e: JobError, endpoints: &[(Side, Endpoint)]) -> Failure {
     };
     match e {
         JobError::Invalid(why) => Failure::Usage(anyhow!(why)),
-        JobError::Unreachable(sides) => {
+        e @ JobError::Unreachable(_) => {
+            let kind = e.kind();
+            let JobError::Unreachable(sides) = e else {
+                unreachable!("matched above")
+            };
             let text: Vec<String> = sides
                 .into_iter()
                 .map(|(side, e)| {
@@ -410,9 +416,10 @@ fn job_failure(e: JobError, endpoints: &[(Side, Endpoint)]) -> Failure {
                     format!("{side}: {words}{}", advice(side, d.as_ref()))
                 })
                 .collect();
-            Failure::Connection(anyhow!(text.join("\nmailport: ")))
+            Failure::Failed(kind, anyhow!(text.join("\nmailport: ")))
         }
         e => {
+            let kind = e.kind();
             let side = e.engine_error().map(EngineError::side);
             let e = anyhow::Error::new(e);
             let diagnosis = e.chain().find_map(|c| {
@@ -424,7 +431,7 @@ fn job_failure(e: JobError, endpoints: &[(Side, Endpoint)]) -> Failure {
                     .or_else(|| c.downcast_ref::<ConnectError>()?.certificate())
             });
             let advice = side.map(|s| advice(s, diagnosis)).unwrap_or_default();
-            Failure::Connection(anyhow!("{}{advice}", render(&e)))
+            Failure::Failed(kind, anyhow!("{}{advice}", render(&e)))
         }
     }
 }
@@ -563,7 +570,7 @@ async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
 async fn open_state(path: &std::path::Path) -> Result<Store, Failure> {
     let store = Store::open_sqlite(path)
         .await
-        .map_err(|e| Failure::Usage(anyhow!("{e} (file {})", path.display())))?;
+        .map_err(|e| Failure::Failed(ErrorKind::State, anyhow!("{e} (file {})", path.display())))?;
     for r in store.repairs() {
         let side = if r.on_destination() {
             "destination"
@@ -735,7 +742,10 @@ async fn run_check(a: CheckArgs) -> Result<bool, Failure> {
             };
             reached.map_err(|e| job_failure(e, &endpoints))?;
             mailport_engine::inspect::inspect(&c).await.map_err(|e| {
-                Failure::Connection(anyhow!("{side}: {}", render(&anyhow::Error::new(e))))
+                Failure::Failed(
+                    e.kind(),
+                    anyhow!("{side}: {}", render(&anyhow::Error::new(e))),
+                )
             })
         }
         .await;

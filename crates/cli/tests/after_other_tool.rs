@@ -5,38 +5,30 @@
 //! none of them; `--identity message-id` recognises them all, and gives
 //! them back the keywords mbsync dropped.
 
-mod common;
-
-use std::path::Path;
 use std::process::Stdio;
 
-use mailport_testbed::{peers, session, Corpus, CorpusOptions, Dovecot, DovecotOptions};
+use mailport_testbed::cli::{snapshot, Migration};
+use mailport_testbed::{peers, session, Corpus, CorpusOptions};
+
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_after_mbsync_adds_no_duplicates_with_message_id_identity() {
-    let src = Dovecot::start(DovecotOptions::default()).expect("source Dovecot must start");
-    let dst = Dovecot::start(DovecotOptions::default()).expect("destination Dovecot must start");
+    let m = Migration::dovecots(MAILPORT);
     let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 25,
         large_attachment: 200_000,
         seed: 515,
     });
-    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
-        .await
-        .unwrap();
-    session::load(&mut c, &corpus).await.unwrap();
+    m.load(&corpus).await;
 
-    let work = tempfile::tempdir().unwrap();
-    let status = peers::mbsync(&src, &dst, work.path(), peers::Transport::Tls)
+    let status = peers::mbsync(&m.src, &m.dst, m.work(), peers::Transport::Tls)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .expect("mbsync must be installed (scripts/setup installs isync)");
     assert!(status.success(), "mbsync failed");
-    let mut d = session::login(dst.imap_port, "alice", dst.password("alice"))
-        .await
-        .unwrap();
-    let filled = session::snapshot(&mut d).await.unwrap();
+    let filled = snapshot(&m.dst).await;
     let filled_count: usize = filled.folders.values().map(Vec::len).sum();
     assert_eq!(
         filled_count,
@@ -44,40 +36,20 @@ async fn copy_after_mbsync_adds_no_duplicates_with_message_id_identity() {
         "mbsync copied everything"
     );
 
-    let mailport = Path::new(env!("CARGO_BIN_EXE_mailport"));
-    let run = |extra: &[&str]| {
-        let mut cmd = src.copy_command(mailport, &dst);
-        cmd.args(["--no-state", "--json"])
-            .args(extra)
-            .stdin(Stdio::null());
-        let out = cmd.output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let j = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
-        common::assert_totals_add_up(&j);
-        j
-    };
     // The default rule does not recognise altered messages (a dry run shows it).
-    let strict = run(&["--dry-run"]);
+    let strict = m.copy(&["--no-state", "--dry-run"]);
     assert_eq!(
         strict["totals"]["to_copy"].as_u64().unwrap() as usize,
         corpus.message_count()
     );
 
-    let j = run(&["--identity", "message-id"]);
+    let j = m.copy(&["--no-state", "--identity", "message-id"]);
     assert_eq!(j["totals"]["copied"], 0, "{j:#}");
     assert_eq!(
         j["totals"]["already_present"].as_u64().unwrap() as usize,
         corpus.message_count()
     );
-    let mut d = session::login(dst.imap_port, "alice", dst.password("alice"))
-        .await
-        .unwrap();
-    let after = session::snapshot(&mut d).await.unwrap();
+    let after = snapshot(&m.dst).await;
     // No message added: the same bytes in every folder. mbsync dropped the
     // custom keywords; mailport gave the copies it found the source's flags.
     let bytes = |s: &session::Snapshot| {
@@ -91,10 +63,7 @@ async fn copy_after_mbsync_adds_no_duplicates_with_message_id_identity() {
             .collect::<Vec<_>>()
     };
     assert_eq!(bytes(&after), bytes(&filled), "nothing was added");
-    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
-        .await
-        .unwrap();
-    let source = session::snapshot(&mut c).await.unwrap();
+    let source = snapshot(&m.src).await;
     let flags = |s: &session::Snapshot| {
         s.folders
             .iter()

@@ -1,31 +1,29 @@
 //! `mailport check` against real Dovecots: what it shows and that it changes nothing.
 
-mod common;
+use std::process::{Command, Stdio};
 
-use common::{start, text};
-
-use std::process::Stdio;
-
-use mailport_testbed::session;
+use mailport_testbed::cli::{json, snapshot, start_dovecot, text, Migration};
 use mailport_testbed::{Corpus, CorpusOptions, DovecotOptions, Layout};
+
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() {
-    let src = start(DovecotOptions {
-        layout: Layout::CourierDot,
-        ..Default::default()
-    });
-    let dst = start(DovecotOptions::default());
+    let m = Migration::new(
+        MAILPORT,
+        start_dovecot(DovecotOptions {
+            layout: Layout::CourierDot,
+            ..Default::default()
+        }),
+        start_dovecot(DovecotOptions::default()),
+    );
     let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 6,
         large_attachment: 0,
         seed: 3,
     });
-    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
-        .await
-        .unwrap();
-    session::load(&mut c, &corpus).await.unwrap();
-    let before = session::snapshot(&mut c).await.unwrap();
+    m.load(&corpus).await;
+    let before = snapshot(&m.src).await;
     let total_bytes: usize = corpus
         .folders
         .iter()
@@ -33,16 +31,7 @@ async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() 
         .map(|m| m.raw.len())
         .sum();
 
-    let mailport = std::path::Path::new(env!("CARGO_BIN_EXE_mailport"));
-    let out = src
-        .mailport_command(mailport, "check", &dst)
-        .stdin(Stdio::null())
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let j: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let j = json(&m.run(m.command("check").arg("--json"), 0));
     let s = &j["source"];
     assert_eq!(
         s["messages"].as_u64().unwrap() as usize,
@@ -98,13 +87,21 @@ async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() 
     assert!(j["destination"]["tls"]["version"].is_string(), "{j:#}");
 
     // Text output, source only, and nothing changed on the server.
-    let out = std::process::Command::new(mailport)
-        .stdin(Stdio::null())
-        .args(["check", "--from", &src.imaps_url("alice"), "--from-tls-ca"])
-        .arg(&src.certs.ca_pem)
-        .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
-        .output()
-        .unwrap();
+    let check_source = |password: &str| {
+        Command::new(MAILPORT)
+            .stdin(Stdio::null())
+            .args([
+                "check",
+                "--from",
+                &m.src.imaps_url("alice"),
+                "--from-tls-ca",
+            ])
+            .arg(&m.src.certs.ca_pem)
+            .env("MAILPORT_FROM_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let out = check_source(m.src.password("alice"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     for needle in [
@@ -116,17 +113,11 @@ async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() 
         assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
     }
     assert!(!stdout.contains("destination"), "{stdout}");
-    let after = session::snapshot(&mut c).await.unwrap();
+    let after = snapshot(&m.src).await;
     assert_eq!(before, after, "check changed the mailbox");
 
     // A wrong password: exit 3, nothing printed on stdout.
-    let out = std::process::Command::new(mailport)
-        .stdin(Stdio::null())
-        .args(["check", "--from", &src.imaps_url("alice"), "--from-tls-ca"])
-        .arg(&src.certs.ca_pem)
-        .env("MAILPORT_FROM_PASSWORD", "nope-nope")
-        .output()
-        .unwrap();
+    let out = check_source("nope-nope");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("login as \"alice\""), "{}", text(&out));
 }
@@ -135,12 +126,9 @@ async fn check_shows_tls_certificate_namespaces_and_sizes_and_changes_nothing() 
 /// full, then the other side's problem, and the exit code says it failed.
 #[test]
 fn check_shows_the_working_side_when_the_other_fails() {
-    let src = start(DovecotOptions::default());
-    let dst = start(DovecotOptions::default());
-    let mailport = std::path::Path::new(env!("CARGO_BIN_EXE_mailport"));
+    let m = Migration::dovecots(MAILPORT);
     for broken_source in [false, true] {
-        let mut cmd = src.mailport_command(mailport, "check", &dst);
-        cmd.stdin(Stdio::null());
+        let mut cmd = m.command("check");
         if broken_source {
             cmd.env("MAILPORT_FROM_PASSWORD", "wrong-password");
         } else {

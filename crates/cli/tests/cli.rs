@@ -1,60 +1,41 @@
 //! The `mailport` binary as a user runs it, against real private Dovecot servers.
 
 use std::io::{Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-mod common;
+use mailport_testbed::cli::{login, start_dovecot, summary, text, Migration};
+use mailport_testbed::{Corpus, CorpusOptions, DovecotOptions, Layout};
 
-use common::{load, start, text};
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
 
-use mailport_testbed::session;
-use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
-
+/// The binary with no password inherited from the environment.
 fn mailport() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mailport"));
+    let mut c = Command::new(MAILPORT);
     c.stdin(Stdio::null())
         .env_remove("MAILPORT_FROM_PASSWORD")
         .env_remove("MAILPORT_TO_PASSWORD");
     c
 }
 
-fn copy_cmd(src: &Dovecot, dst: &Dovecot) -> Command {
-    let mut c = src.copy_command(std::path::Path::new(env!("CARGO_BIN_EXE_mailport")), dst);
-    c.stdin(Stdio::null());
-    c
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    let j =
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)));
-    common::assert_totals_add_up(&j);
-    j
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_with_json_summary_then_nothing_twice() {
-    let src = start(DovecotOptions {
-        layout: Layout::CourierDot,
-        ..Default::default()
-    });
-    let dst = start(DovecotOptions::default());
+    let m = Migration::new(
+        MAILPORT,
+        start_dovecot(DovecotOptions {
+            layout: Layout::CourierDot,
+            ..Default::default()
+        }),
+        start_dovecot(DovecotOptions::default()),
+    );
     let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 15,
         large_attachment: 200_000,
         seed: 77,
     });
-    load(&src, &corpus).await;
+    m.load(&corpus).await;
 
-    let out = copy_cmd(&src, &dst).arg("--json").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\nsource log:\n{}\ndestination log:\n{}",
-        text(&out),
-        src.log_tail(),
-        dst.log_tail()
-    );
-    let j = json(&out);
+    let out = m.run(m.command("copy").arg("--json"), 0);
+    let j = summary(&out);
     let t = &j["totals"];
     assert_eq!(
         t["copied"].as_u64().unwrap() as usize,
@@ -71,8 +52,7 @@ async fn copies_with_json_summary_then_nothing_twice() {
     );
 
     // The table, and a second run that copies nothing.
-    let out = copy_cmd(&src, &dst).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = m.run(&mut m.command("copy"), 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("TOTAL"), "{stdout}");
     assert!(
@@ -84,17 +64,16 @@ async fn copies_with_json_summary_then_nothing_twice() {
     );
 
     // A dry run with a password file.
-    let dir = tempfile::tempdir().unwrap();
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, format!("{}\n", dst.password("alice"))).unwrap();
-    let out = copy_cmd(&src, &dst)
-        .env_remove("MAILPORT_TO_PASSWORD")
-        .arg("--to-password-file")
-        .arg(&pw)
-        .arg("--dry-run")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pw = m.work().join("pw");
+    std::fs::write(&pw, format!("{}\n", m.dst.password("alice"))).unwrap();
+    let out = m.run(
+        m.command("copy")
+            .env_remove("MAILPORT_TO_PASSWORD")
+            .arg("--to-password-file")
+            .arg(&pw)
+            .arg("--dry-run"),
+        0,
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Dry run"),
         "{}",
@@ -188,13 +167,14 @@ fn usage_errors_exit_2_with_one_clear_line() {
 
 #[test]
 fn wrong_password_exits_3_without_leaking_it() {
-    let src = start(DovecotOptions::default());
-    let out = copy_cmd(&src, &src)
-        .env("MAILPORT_FROM_PASSWORD", "Wr0ng-Secret")
-        .arg("--debug")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let src = start_dovecot(DovecotOptions::default());
+    let m = Migration::new(MAILPORT, &src, &src);
+    let out = m.run(
+        m.command("copy")
+            .env("MAILPORT_FROM_PASSWORD", "Wr0ng-Secret")
+            .arg("--debug"),
+        3,
+    );
     let all = text(&out);
     assert!(all.contains("login as \"alice\""), "{all}");
     assert!(
@@ -210,27 +190,27 @@ fn wrong_password_exits_3_without_leaking_it() {
         "{all}"
     );
     // A run that could not log in leaves no state file behind.
-    assert!(
-        !src.dir().join("mailport-state.db").exists(),
-        "a state file was left behind"
-    );
+    assert!(!m.state().exists(), "a state file was left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_message_fails_alone_and_exit_code_says_so() {
-    let src = start(DovecotOptions::default());
-    // The destination refuses messages over 100 kB (quota plugin), so one
-    // MULTIAPPEND batch is refused and must be retried message by message.
-    let dst = start(DovecotOptions {
-        extra_conf: "mail_plugins = quota\nplugin {\n  quota = maildir:User quota\n  quota_max_mail_size = 100k\n}\n".into(),
-        ..Default::default()
-    });
+    let m = Migration::new(
+        MAILPORT,
+        start_dovecot(DovecotOptions::default()),
+        // The destination refuses messages over 100 kB (quota plugin), so one
+        // MULTIAPPEND batch is refused and must be retried message by message.
+        start_dovecot(DovecotOptions {
+            extra_conf: "mail_plugins = quota\nplugin {\n  quota = maildir:User quota\n  quota_max_mail_size = 100k\n}\n".into(),
+            ..Default::default()
+        }),
+    );
     let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 10,
         large_attachment: 300_000,
         seed: 5,
     });
-    load(&src, &corpus).await;
+    m.load(&corpus).await;
     let big: usize = corpus
         .folders
         .iter()
@@ -238,9 +218,7 @@ async fn refused_message_fails_alone_and_exit_code_says_so() {
         .filter(|m| m.raw.len() > 100 << 10)
         .count();
     assert!(big >= 1);
-    let out = copy_cmd(&src, &dst).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let j = json(&out);
+    let j = m.copy_ending(1, &[]);
     let t = &j["totals"];
     assert_eq!(t["failed"].as_u64().unwrap() as usize, big, "{j:#}");
     assert_eq!(
@@ -292,37 +270,22 @@ fn stalled_server_times_out_with_exit_3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_finds_what_is_missing_or_different_and_writes_a_manifest() {
-    let src = start(DovecotOptions::default());
-    let dst = start(DovecotOptions::default());
+    let m = Migration::dovecots(MAILPORT);
     let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 12,
         large_attachment: 150_000,
         seed: 88,
     });
-    load(&src, &corpus).await;
-    let state = tempfile::tempdir().unwrap();
-    let out = copy_cmd(&src, &dst)
-        .arg("--state")
-        .arg(state.path().join("s.db"))
-        .arg("--verify")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    m.load(&corpus).await;
+    let out = m.run(m.command("copy").arg("--verify"), 0);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Every source message is on the destination"),
         "{}",
         text(&out)
     );
 
-    let verify = |extra: &[&str]| {
-        let mut v = src.mailport_command(
-            std::path::Path::new(env!("CARGO_BIN_EXE_mailport")),
-            "verify",
-            &dst,
-        );
-        v.stdin(Stdio::null()).args(extra).output().unwrap()
-    };
-    let manifest = state.path().join("manifest.jsonl");
+    let verify = |extra: &[&str]| m.command("verify").args(extra).output().unwrap();
+    let manifest = m.work().join("manifest.jsonl");
     let out = verify(&["--manifest", manifest.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&manifest)
@@ -339,9 +302,7 @@ async fn verify_finds_what_is_missing_or_different_and_writes_a_manifest() {
     );
 
     // Mail arriving on the destination is listed, not an error.
-    let mut c = session::login(dst.imap_port, "alice", dst.password("alice"))
-        .await
-        .unwrap();
+    let mut c = login(&m.dst).await;
     let arrived =
         b"From: new@example.org\r\nSubject: arrived\r\nMessage-ID: <arrived@x>\r\n\r\nhi\r\n";
     c.append_start(b"Work").await.unwrap();

@@ -5,25 +5,21 @@
 //! EXAMINEd, keeps every folder under `INBOX.` with `.` as separator, has
 //! no MULTIAPPEND or CONDSTORE, and rewrites line endings on APPEND.
 
-mod common;
-
-use common::{between as mailport, json, load, snapshot, text, with_crlf};
-
+use mailport_testbed::cli::{
+    json, snapshot, start_courier, start_dovecot, summary, text, Migration,
+};
 use mailport_testbed::corpus::{Folder, Message};
-use mailport_testbed::{Corpus, CorpusOptions, Courier, CourierOptions, Dovecot, DovecotOptions};
+use mailport_testbed::{Corpus, CorpusOptions, Courier, CourierOptions, DovecotOptions};
 
-fn start_courier() -> Courier {
-    Courier::start(CourierOptions {
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
+
+fn courier() -> Courier {
+    start_courier(CourierOptions {
         // Courier empties Trash of messages older than 7 days at login by
         // default; the corpus has old ones.
         extra_env: vec![("IMAP_EMPTYTRASH".into(), String::new())],
         ..Default::default()
     })
-    .unwrap_or_else(|e| panic!("Courier-IMAP must start for this test: {e}"))
-}
-
-fn start_dovecot() -> Dovecot {
-    common::start(DovecotOptions::default())
 }
 
 /// Messages whose bytes Courier changes on APPEND: a last line without a
@@ -56,24 +52,23 @@ fn rewritten() -> Folder {
 /// state file copy nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dovecot_to_courier_copies_everything_and_names_what_courier_rewrote() {
-    let src = start_dovecot();
-    let dst = start_courier();
+    let m = Migration::new(
+        MAILPORT,
+        start_dovecot(DovecotOptions::default()),
+        courier(),
+    );
     let mut corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 12,
         large_attachment: 150_000,
         seed: 61,
     });
     corpus.folders.push(rewritten());
-    load(&src, &corpus).await;
+    m.load(&corpus).await;
     let total = corpus.message_count() as u64;
-    let logs = || format!("destination log:\n{}", dst.log_tail());
 
     // Courier cannot hold a folder name outside Unicode's first plane: the
     // emoji folder is refused with Courier's words, everything else arrives.
-    let out = mailport(&src, "copy", &dst).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out), logs());
-    let j = json(&out);
-    common::assert_totals_add_up(&j);
+    let j = m.copy_ending(1, &[]);
     assert_eq!(j["totals"]["copied"].as_u64(), Some(total - 2), "{j:#}");
     assert_eq!(j["totals"]["failed"], 2, "{j:#}");
     let emoji = j["folders"]
@@ -91,25 +86,20 @@ async fn dovecot_to_courier_copies_everything_and_names_what_courier_rewrote() {
     );
     assert_eq!(j["totals"]["changed_by_destination"], 2, "{j:#}");
     // Without that folder, the mailbox is complete.
-    let run = |sub: &str| {
-        let mut c = mailport(&src, sub, &dst);
+    let without_emoji = |sub: &str| {
+        let mut c = m.command(sub);
         c.args(["--exclude", "Emoji"]);
         c
     };
     let total = total - 2;
-    let out = run("verify").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = m.run(&mut without_emoji("verify"), 0);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("Rewritten: 2 messages are present with their line endings changed"),
         "{}",
         text(&out)
     );
-    let v = {
-        let out = run("verify").arg("--json").output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        json(&out)
-    };
+    let v = json(&m.run(without_emoji("verify").arg("--json"), 0));
     for f in v["folders"].as_array().unwrap() {
         assert_eq!(f["missing"], 0, "{f:#}");
         assert_eq!(f["duplicates"], 0, "{f:#}");
@@ -118,7 +108,7 @@ async fn dovecot_to_courier_copies_everything_and_names_what_courier_rewrote() {
         assert_eq!(f["line_endings_changed"], rewritten, "{f:#}");
     }
     // Folders live under INBOX. on Courier.
-    let on_courier = snapshot(&dst).await;
+    let on_courier = snapshot(&m.dst).await;
     assert!(
         on_courier.folders.contains_key("Work/Projects"),
         "{:?}",
@@ -130,9 +120,13 @@ async fn dovecot_to_courier_copies_everything_and_names_what_courier_rewrote() {
     );
 
     for extra in [&[][..], &["--no-state"][..]] {
-        let out = run("copy").arg("--json").args(extra).output().unwrap();
+        let out = without_emoji("copy")
+            .arg("--json")
+            .args(extra)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", text(&out));
-        let j = json(&out);
+        let j = summary(&out);
         assert_eq!(j["totals"]["copied"], 0, "{extra:?}: {j:#}");
         assert_eq!(
             j["totals"]["already_present"].as_u64(),
@@ -140,7 +134,7 @@ async fn dovecot_to_courier_copies_everything_and_names_what_courier_rewrote() {
             "{extra:?}: {j:#}"
         );
     }
-    let after = snapshot(&dst).await;
+    let after = snapshot(&m.dst).await;
     assert_eq!(after, on_courier, "a re-run changed Courier's mailbox");
 }
 
@@ -148,39 +142,30 @@ async fn dovecot_to_courier_copies_everything_and_names_what_courier_rewrote() {
 /// folders out of `INBOX.`, subscriptions; verify clean; a re-run copies nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_to_dovecot_is_exact_and_verifies_clean() {
-    let src = start_courier();
-    let dst = start_dovecot();
+    let m = Migration::new(
+        MAILPORT,
+        courier(),
+        start_dovecot(DovecotOptions::default()),
+    );
     let mut corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 12,
         large_attachment: 150_000,
         seed: 62,
-    });
-    with_crlf(&mut corpus);
+    })
+    .with_crlf();
     // Courier refuses folder names outside Unicode's first plane.
     corpus.folders.retain(|f| !f.name.contains('📧'));
-    load(&src, &corpus).await;
-    let before = snapshot(&src).await;
+    m.load(&corpus).await;
+    let before = snapshot(&m.src).await;
 
-    let out = mailport(&src, "copy", &dst)
-        .args(["--json", "--verify"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\nsource log:\n{}",
-        text(&out),
-        src.log_tail()
-    );
-    let j = json(&out);
-    common::assert_totals_add_up(&j);
+    let j = summary(&m.run(m.command("copy").args(["--json", "--verify"]), 0));
     assert_eq!(
         j["totals"]["copied"].as_u64().unwrap() as usize,
         corpus.message_count(),
         "{j:#}"
     );
-    let src_snap = snapshot(&src).await;
-    let dst_snap = snapshot(&dst).await;
+    let src_snap = snapshot(&m.src).await;
+    let dst_snap = snapshot(&m.dst).await;
     assert_eq!(src_snap, before, "the copy changed the source");
     assert_eq!(src_snap.differences(&dst_snap, &[]), Vec::<String>::new());
     // Courier's LSUB also lists \Noselect parents (Old, of Old/Letters):
@@ -193,7 +178,5 @@ async fn courier_to_dovecot_is_exact_and_verifies_clean() {
             "subscription {name}"
         );
     }
-    let out = mailport(&src, "copy", &dst).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(json(&out)["totals"]["copied"], 0);
+    assert_eq!(m.copy(&[])["totals"]["copied"], 0);
 }

@@ -1,26 +1,19 @@
 //! The `mailport` binary between two different IMAP implementations:
 //! Dovecot and Cyrus IMAP 3.6, both private instances, in both directions.
 
-mod common;
-
-use common::{between as mailport, json, load, snapshot, text, with_crlf};
-
+use mailport_testbed::cli::{json, snapshot, start_cyrus, start_dovecot, summary, Migration};
 use mailport_testbed::corpus::{Folder, Message};
 use mailport_testbed::{
-    session, Corpus, CorpusOptions, Cyrus, CyrusOptions, Dovecot, DovecotOptions, Layout,
+    session, Corpus, CorpusOptions, CyrusOptions, Dovecot, DovecotOptions, Layout,
 };
 
-fn start_cyrus() -> Cyrus {
-    Cyrus::start(CyrusOptions::default())
-        .unwrap_or_else(|e| panic!("Cyrus must start for this test: {e}"))
-}
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
 
-fn start_dovecot(layout: Layout) -> Dovecot {
-    Dovecot::start(DovecotOptions {
+fn dovecot(layout: Layout) -> Dovecot {
+    start_dovecot(DovecotOptions {
         layout,
         ..Default::default()
     })
-    .unwrap_or_else(|e| panic!("Dovecot must start for this test: {e}"))
 }
 
 fn message(raw: &[u8], flags: &[&str], date: &str) -> Message {
@@ -86,8 +79,11 @@ fn hostile() -> (Folder, Vec<Option<&'static str>>) {
 /// finds exactly the refused ones missing, and a second run copies nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dovecot_to_cyrus_copies_reports_refusals_and_verifies() {
-    let src = start_dovecot(Layout::CourierDot);
-    let dst = start_cyrus();
+    let m = Migration::new(
+        MAILPORT,
+        dovecot(Layout::CourierDot),
+        start_cyrus(CyrusOptions::default()),
+    );
     let mut corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 12,
         large_attachment: 150_000,
@@ -95,21 +91,11 @@ async fn dovecot_to_cyrus_copies_reports_refusals_and_verifies() {
     });
     let (folder, reasons) = hostile();
     corpus.folders.push(folder);
-    load(&src, &corpus).await;
+    m.load(&corpus).await;
     let refused = reasons.iter().flatten().count();
     let total = corpus.message_count();
-    let logs = || {
-        format!(
-            "source log:\n{}\ndestination log:\n{}",
-            src.log_tail(),
-            dst.log_tail()
-        )
-    };
 
-    let out = mailport(&src, "copy", &dst).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out), logs());
-    let j = json(&out);
-    common::assert_totals_add_up(&j);
+    let j = m.copy_ending(1, &[]);
     let t = &j["totals"];
     assert_eq!(t["failed"].as_u64().unwrap() as usize, refused, "{j:#}");
     assert_eq!(
@@ -136,14 +122,13 @@ async fn dovecot_to_cyrus_copies_reports_refusals_and_verifies() {
     }
 
     // verify: the refused messages, and only they, are missing.
-    let manifest = src.dir().join("manifest.jsonl");
-    let out = mailport(&src, "verify", &dst)
-        .arg("--json")
-        .arg("--manifest")
-        .arg(&manifest)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let manifest = m.work().join("manifest.jsonl");
+    let out = m.run(
+        m.command("verify")
+            .args(["--json", "--manifest"])
+            .arg(&manifest),
+        1,
+    );
     let v = json(&out);
     for f in v["folders"].as_array().unwrap() {
         let missing = if f["source"] == "Hostile" { refused } else { 0 };
@@ -176,17 +161,14 @@ async fn dovecot_to_cyrus_copies_reports_refusals_and_verifies() {
     assert_eq!(missing, want);
 
     // A second run copies nothing and duplicates nothing; the refusals stay failures.
-    let out = mailport(&src, "copy", &dst).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let j = json(&out);
-    common::assert_totals_add_up(&j);
+    let j = m.copy_ending(1, &[]);
     assert_eq!(j["totals"]["copied"], 0, "{j:#}");
     assert_eq!(
         j["totals"]["already_present"].as_u64().unwrap() as usize,
         total - refused,
         "{j:#}"
     );
-    let on_cyrus: usize = snapshot(&dst).await.folders.values().map(Vec::len).sum();
+    let on_cyrus: usize = snapshot(&m.dst).await.folders.values().map(Vec::len).sum();
     assert_eq!(on_cyrus, total - refused, "duplicates on Cyrus");
 }
 
@@ -195,16 +177,19 @@ async fn dovecot_to_cyrus_copies_reports_refusals_and_verifies() {
 /// subscriptions; `verify` is clean and a second run copies nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cyrus_to_dovecot_is_exact_and_verifies_clean() {
-    let src = start_cyrus();
-    let dst = start_dovecot(Layout::CourierDot);
-    let mut corpus = Corpus::generate(&CorpusOptions {
+    let m = Migration::new(
+        MAILPORT,
+        start_cyrus(CyrusOptions::default()),
+        dovecot(Layout::CourierDot),
+    );
+    let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 12,
         large_attachment: 150_000,
         seed: 32,
-    });
-    with_crlf(&mut corpus);
-    load(&src, &corpus).await;
-    let before = snapshot(&src).await;
+    })
+    .with_crlf();
+    m.load(&corpus).await;
+    let before = snapshot(&m.src).await;
     // Cyrus kept what was loaded: dates as instants, flags, every message.
     for f in &corpus.folders {
         let got = &before.folders[&f.name];
@@ -219,39 +204,20 @@ async fn cyrus_to_dovecot_is_exact_and_verifies_clean() {
         }
     }
 
-    let out = mailport(&src, "copy", &dst)
-        .arg("--json")
-        .arg("--verify")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\nsource:\n{}\ndestination:\n{}",
-        text(&out),
-        src.log_tail(),
-        dst.log_tail()
-    );
-    let j = json(&out);
-    common::assert_totals_add_up(&j);
+    let j = summary(&m.run(m.command("copy").arg("--json").arg("--verify"), 0));
     assert_eq!(
         j["totals"]["copied"].as_u64().unwrap() as usize,
         corpus.message_count(),
         "{j:#}"
     );
 
-    let out = mailport(&src, "verify", &dst)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let v = json(&out);
+    let v = json(&m.run(m.command("verify").arg("--json"), 0));
     for f in v["folders"].as_array().unwrap() {
         assert_eq!(f["present"], f["source_messages"], "{f:#}");
     }
 
-    let src_snap = snapshot(&src).await;
-    let dst_snap = snapshot(&dst).await;
+    let src_snap = snapshot(&m.src).await;
+    let dst_snap = snapshot(&m.dst).await;
     assert_eq!(src_snap, before, "the copy changed the source");
     let diff = src_snap.differences(&dst_snap, &[]);
     assert!(diff.is_empty(), "{diff:#?}");
@@ -262,12 +228,10 @@ async fn cyrus_to_dovecot_is_exact_and_verifies_clean() {
         assert!(dst_snap.subscribed.contains(name), "subscription {name}");
     }
 
-    let out = mailport(&src, "copy", &dst).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let j = json(&out);
+    let j = m.copy(&[]);
     assert_eq!(j["totals"]["copied"], 0, "{j:#}");
     assert_eq!(
-        snapshot(&dst).await,
+        snapshot(&m.dst).await,
         dst_snap,
         "the second run changed the destination"
     );
@@ -280,28 +244,27 @@ async fn cyrus_to_dovecot_is_exact_and_verifies_clean() {
 /// personal folders.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cyrus_other_users_and_shared_folders_are_not_copied() {
-    let src = Cyrus::start(CyrusOptions {
+    let src = start_cyrus(CyrusOptions {
         users: vec![
             ("alice".into(), "alice-secret".into()),
             ("bob".into(), "bob-secret".into()),
         ],
         ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("Cyrus must start for this test: {e}"));
-    let dst = start_dovecot(Layout::FsSlash);
+    });
     src.admin(&["CREATE \"shared\"", "SETACL \"shared\" \"anyone\" lrs"])
         .unwrap();
     let mut bob = session::login(src.imap_port, "bob", src.password("bob"))
         .await
         .unwrap();
-    let mut corpus = Corpus::generate(&CorpusOptions {
+    let m = Migration::new(MAILPORT, src, dovecot(Layout::FsSlash));
+    let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 2,
         large_attachment: 0,
         seed: 33,
     })
-    .with_folder("Mine", 2, 3);
-    with_crlf(&mut corpus);
-    load(&src, &corpus).await;
+    .with_folder("Mine", 2, 3)
+    .with_crlf();
+    m.load(&corpus).await;
     let mut extra = Corpus { folders: vec![] }.with_folder("Projects", 1, 4);
     extra.folders[0].subscribed = false;
     session::load(&mut bob, &extra).await.unwrap();
@@ -309,10 +272,7 @@ async fn cyrus_other_users_and_shared_folders_are_not_copied() {
         .await
         .unwrap();
 
-    let out = mailport(&src, "copy", &dst).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let j = json(&out);
-    common::assert_totals_add_up(&j);
+    let j = m.copy(&[]);
     assert_eq!(
         j["totals"]["copied"].as_u64().unwrap() as usize,
         corpus.message_count(),
@@ -323,7 +283,7 @@ async fn cyrus_other_users_and_shared_folders_are_not_copied() {
         unplaced.contains("Other Users/bob/Projects") && unplaced.contains("Shared Folders/shared"),
         "{j:#}"
     );
-    let on_dovecot = snapshot(&dst).await;
+    let on_dovecot = snapshot(&m.dst).await;
     for name in on_dovecot.folders.keys().chain(&on_dovecot.noselect) {
         assert!(
             !name.starts_with("Other Users") && !name.starts_with("Shared Folders"),

@@ -3,27 +3,31 @@
 //! mbox written by Python's `mailbox` module, each copied to a real Dovecot
 //! and verified.
 
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-mod common;
+use mailport_testbed::cli::{
+    self, json, load, login, snapshot, start_dovecot, summary, text, Migration,
+};
+use mailport_testbed::{session, Corpus, CorpusOptions, Dovecot, DovecotOptions, Layout};
 
-use common::{assert_exit, mailport_from, snapshot, start, text};
-
-use mailport_testbed::session;
-use mailport_testbed::{Corpus, CorpusOptions, DovecotOptions, Layout};
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
 
 fn copied(o: &Output) -> u64 {
-    let j: serde_json::Value =
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)));
-    common::assert_totals_add_up(&j);
-    j["totals"]["copied"].as_u64().unwrap()
+    summary(o)["totals"]["copied"].as_u64().unwrap()
+}
+
+/// `mailport SUB --from FROM` (not a server) `--to` alice at `dst`, the
+/// state file in `state_dir`.
+fn command_to(sub: &str, from: &str, dst: &Dovecot, state_dir: &Path) -> Command {
+    cli::command_to(MAILPORT, sub, from, dst, &state_dir.join("state.db"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
     for (layout, flag) in [(Layout::CourierDot, "maildir++"), (Layout::FsSlash, "fs")] {
         // Dovecot writes the Maildir; mailport reads the files, not Dovecot.
-        let old = start(DovecotOptions {
+        let old = start_dovecot(DovecotOptions {
             layout,
             ..Default::default()
         });
@@ -32,17 +36,14 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
             large_attachment: 300_000,
             seed: 21,
         });
-        let mut c = session::login(old.imap_port, "alice", old.password("alice"))
-            .await
-            .unwrap();
+        let mut c = login(&old).await;
         session::load(&mut c, &corpus).await.unwrap();
         let want = session::snapshot(&mut c).await.unwrap();
-        let maildir = old.dir().join("home/alice/Maildir");
-        let from = format!("maildir:{}", maildir.display());
+        let from = format!("maildir:{}", old.maildir("alice").display());
 
-        let dst = start(DovecotOptions::default());
+        let dst = start_dovecot(DovecotOptions::default());
         let state = tempfile::tempdir().unwrap();
-        let out = mailport_from("copy", &from, &dst, state.path())
+        let out = command_to("copy", &from, &dst, state.path())
             .args(["--maildir-layout", flag, "--json"])
             .output()
             .unwrap();
@@ -53,7 +54,7 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
         let got = snapshot(&dst).await;
         assert_eq!(want.differences(&got, &[]), Vec::<String>::new(), "{flag}");
 
-        let out = mailport_from("verify", &from, &dst, state.path())
+        let out = command_to("verify", &from, &dst, state.path())
             .args(["--maildir-layout", flag])
             .output()
             .unwrap();
@@ -71,7 +72,7 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
         .unwrap();
         c.append_write(&extra.raw).await.unwrap();
         c.append_finish().await.unwrap();
-        let out = mailport_from("copy", &from, &dst, state.path())
+        let out = command_to("copy", &from, &dst, state.path())
             .args(["--maildir-layout", flag, "--json"])
             .output()
             .unwrap();
@@ -91,12 +92,12 @@ async fn a_maildir_written_by_dovecot_arrives_whole_and_verifies() {
         c.command(b"UID STORE 1 +FLAGS (\\Deleted)").await.unwrap();
         // Also removes corpus messages that were flagged \Deleted already.
         c.command(b"EXPUNGE").await.unwrap();
-        let out = mailport_from("copy", &from, &dst, state.path())
+        let out = command_to("copy", &from, &dst, state.path())
             .args(["--maildir-layout", flag, "--sync-deletes", "--json"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{flag}: {}", text(&out));
-        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let j = json(&out);
         let deleted: u64 = j["folders"]
             .as_array()
             .unwrap()
@@ -162,9 +163,9 @@ box.flush()
         String::from_utf8_lossy(&py.stderr)
     );
 
-    let dst = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
     let from = format!("mbox:{}", mbox.display());
-    let out = mailport_from("copy", &from, &dst, work.path())
+    let out = command_to("copy", &from, &dst, work.path())
         .arg("--json")
         .output()
         .unwrap();
@@ -180,19 +181,19 @@ box.flush()
     assert_eq!(folder.len() as u64, n + 1);
 
     // verify reads the mbox again and compares every message by SHA-256.
-    let out = mailport_from("verify", &from, &dst, work.path())
+    let out = command_to("verify", &from, &dst, work.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Nothing twice on a re-run.
-    let out = mailport_from("copy", &from, &dst, work.path())
+    let out = command_to("copy", &from, &dst, work.path())
         .arg("--json")
         .output()
         .unwrap();
     assert_eq!(copied(&out), 0, "{}", text(&out));
 
     // A path that does not exist: usage error naming it.
-    let out = mailport_from("copy", "mbox:/nonexistent/box", &dst, work.path())
+    let out = command_to("copy", "mbox:/nonexistent/box", &dst, work.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -201,44 +202,37 @@ box.flush()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
-    let old = start(DovecotOptions {
-        pop3: true,
-        ..Default::default()
-    });
+    let m = Migration::new(
+        MAILPORT,
+        start_dovecot(DovecotOptions {
+            pop3: true,
+            ..Default::default()
+        }),
+        start_dovecot(DovecotOptions::default()),
+    );
     let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 15,
         large_attachment: 200_000,
         seed: 4,
     });
-    let mut c = session::login(old.imap_port, "alice", old.password("alice"))
-        .await
-        .unwrap();
+    let mut c = login(&m.src).await;
     session::load(&mut c, &corpus).await.unwrap();
     let want = session::snapshot(&mut c).await.unwrap();
     let inbox_count = want.folders["INBOX"].len() as u64;
 
-    let dst = start(DovecotOptions::default());
-    let state = tempfile::tempdir().unwrap();
-    let from = format!("pop3s://alice@localhost:{}", old.pop3s_port);
-    let run = |sub: &str| {
-        let mut cmd = mailport_from(sub, &from, &dst, state.path());
-        cmd.arg("--from-tls-ca")
-            .arg(&old.certs.ca_pem)
-            .env("MAILPORT_FROM_PASSWORD", old.password("alice"));
-        cmd
-    };
+    let from = format!("pop3s://alice@localhost:{}", m.src.pop3s_port);
+    let run = |sub: &str| m.command_from(sub, &from);
     // Small batches: several pipelined RETR runs on one connection.
-    let out = run("copy")
-        .args(["--json", "--batch", "4", "--connections", "1"])
-        .output()
-        .unwrap();
-    assert_exit(&out, 0, &old.log_tail());
+    let out = m.run(
+        run("copy").args(["--json", "--batch", "4", "--connections", "1"]),
+        0,
+    );
     assert_eq!(copied(&out), inbox_count, "{}", text(&out));
     // Byte for byte what the old server's IMAP serves for INBOX; POP3 has
     // no flags, so compare bodies only.
-    let got = snapshot(&dst).await;
-    let bodies = |m: &Vec<session::MessageSnapshot>| {
-        let mut v: Vec<_> = m.iter().map(|x| x.sha256.clone()).collect();
+    let got = snapshot(&m.dst).await;
+    let bodies = |msgs: &Vec<session::MessageSnapshot>| {
+        let mut v: Vec<_> = msgs.iter().map(|x| x.sha256.clone()).collect();
         v.sort();
         v
     };
@@ -248,42 +242,37 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
     );
 
     // verify logs in with APOP this time (the password never crosses the wire).
-    let out = run("verify")
-        .args(["--from-auth-mech", "apop"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    m.run(run("verify").args(["--from-auth-mech", "apop"]), 0);
 
     // New mail on the POP3 server: only it is copied; nothing was deleted there.
-    let m = &corpus.folders[0].messages[1];
+    let new_mail = &corpus.folders[0].messages[1];
     c.append_start(b"INBOX").await.unwrap();
-    c.append_message(&[], Some(&m.internal_date), m.raw.len() as u64)
-        .await
-        .unwrap();
-    c.append_write(&m.raw).await.unwrap();
+    c.append_message(
+        &[],
+        Some(&new_mail.internal_date),
+        new_mail.raw.len() as u64,
+    )
+    .await
+    .unwrap();
+    c.append_write(&new_mail.raw).await.unwrap();
     c.append_finish().await.unwrap();
-    let out = run("copy").arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = m.run(run("copy").arg("--json"), 0);
     assert_eq!(copied(&out), 1, "{}", text(&out));
     let now = session::snapshot(&mut c).await.unwrap();
     assert_eq!(now.folders["INBOX"].len() as u64, inbox_count + 1);
 
     // Into another folder, then delete from the server what verify proved
     // present: the POP3 mailbox ends empty, the destination keeps all.
-    let dst2 = start(DovecotOptions::default());
-    let out = {
-        let mut cmd = mailport_from("copy", &from, &dst2, state.path());
-        cmd.arg("--from-tls-ca")
-            .arg(&old.certs.ca_pem)
-            .env("MAILPORT_FROM_PASSWORD", old.password("alice"))
-            .args([
-                "--to-folder",
-                "Old Mail/POP",
-                "--delete-source-after-verify",
-            ]);
-        cmd.output().unwrap()
-    };
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dst2 = start_dovecot(DovecotOptions::default());
+    let m2 = Migration::new(MAILPORT, &m.src, &dst2);
+    let out = m2.run(
+        m2.command_from("copy", &from).args([
+            "--to-folder",
+            "Old Mail/POP",
+            "--delete-source-after-verify",
+        ]),
+        0,
+    );
     assert!(
         text(&out).contains(&format!("deleted {} messages", inbox_count + 1)),
         "{}",
@@ -302,23 +291,19 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
 
     // pop3s:// given for the plain POP3 port: discovery finds STLS there
     // and says which URL to use next time.
-    let wrong = format!("pop3s://alice@localhost:{}", old.pop3_port);
-    let out = {
-        let mut cmd = mailport_from("verify", &wrong, &dst2, state.path());
-        cmd.arg("--from-tls-ca")
-            .arg(&old.certs.ca_pem)
-            .env("MAILPORT_FROM_PASSWORD", old.password("alice"))
-            .args(["--to-folder", "Old Mail/POP"]);
-        cmd.output().unwrap()
-    };
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let hint = format!("pop3://alice@localhost:{}", old.pop3_port);
+    let wrong = format!("pop3s://alice@localhost:{}", m.src.pop3_port);
+    let out = m2.run(
+        m2.command_from("verify", &wrong)
+            .args(["--to-folder", "Old Mail/POP"]),
+        0,
+    );
+    let hint = format!("pop3://alice@localhost:{}", m.src.pop3_port);
     assert!(text(&out).contains(&hint), "{}", text(&out));
 
     // POP3 as a destination is a usage error.
-    let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
+    let out = Command::new(MAILPORT)
         .stdin(Stdio::null())
-        .args(["copy", "--from", &dst.imap_url("alice"), "--to", &from])
+        .args(["copy", "--from", &m.dst.imap_url("alice"), "--to", &from])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -326,39 +311,25 @@ async fn a_pop3_inbox_arrives_in_inbox_once_and_stays_on_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imap_to_a_maildir_that_dovecot_then_serves_as_is() {
-    let src = start(DovecotOptions::default());
+    // The destination Dovecot's own home, written by mailport while that
+    // Dovecot has not touched it; then Dovecot serves it.
+    let m = Migration::into_maildir(
+        MAILPORT,
+        start_dovecot(DovecotOptions::default()),
+        start_dovecot(DovecotOptions::default()),
+    );
     let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 12,
         large_attachment: 250_000,
         seed: 13,
     });
-    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
-        .await
-        .unwrap();
+    let mut c = login(&m.src).await;
     session::load(&mut c, &corpus).await.unwrap();
 
-    // The destination Dovecot's own home, written by mailport while that
-    // Dovecot has not touched it; then Dovecot serves it.
-    let served = start(DovecotOptions::default());
-    let maildir = served.dir().join("home/alice/Maildir");
-    let to = format!("maildir:{}", maildir.display());
-    let state = tempfile::tempdir().unwrap();
-    let run = |sub: &str| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailport"));
-        cmd.stdin(Stdio::null())
-            .args([sub, "--from", &src.imaps_url("alice"), "--to", &to])
-            .args(["--maildir-layout", "fs", "--from-tls-ca"])
-            .arg(&src.certs.ca_pem)
-            .env("MAILPORT_FROM_PASSWORD", src.password("alice"))
-            .env("MAILPORT_STATE", state.path().join("state.db"));
-        cmd
-    };
-    let out = run("copy").arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = m.run(m.command("copy").arg("--json"), 0);
     assert_eq!(copied(&out) as usize, corpus.message_count());
-    let out = run("verify").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = run("copy").arg("--json").output().unwrap();
+    m.run(&mut m.command("verify"), 0);
+    let out = m.run(m.command("copy").arg("--json"), 0);
     assert_eq!(copied(&out), 0, "a re-run adds nothing: {}", text(&out));
 
     // Flags changed and a message deleted on the source: a delta pass with
@@ -369,12 +340,7 @@ async fn imap_to_a_maildir_that_dovecot_then_serves_as_is() {
         .unwrap();
     c.command(b"UID STORE 3 +FLAGS (\\Deleted)").await.unwrap();
     c.command(b"UID EXPUNGE 3").await.unwrap();
-    let out = run("copy")
-        .args(["--sync-deletes", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j = summary(&m.run(m.command("copy").args(["--sync-deletes", "--json"]), 0));
     let inbox = j["folders"]
         .as_array()
         .unwrap()
@@ -385,31 +351,21 @@ async fn imap_to_a_maildir_that_dovecot_then_serves_as_is() {
     assert_eq!(inbox["deleted"], 1, "{j:#}");
     let want = session::snapshot(&mut c).await.unwrap();
 
-    // Dovecot's mail processes run as the mail user.
-    let chown = Command::new("chown")
-        .args(["-R", "mail:mail"])
-        .arg(&maildir)
-        .status()
-        .unwrap();
-    assert!(chown.success());
-    let got = snapshot(&served).await;
+    let got = m.dst_snapshot().await;
     assert_eq!(want.differences(&got, &[]), Vec::<String>::new());
     assert_eq!(got.subscribed, want.subscribed);
 
     // The Maildir is wiped (INBOX and all): the state file no longer holds
     // for it, and everything is copied again — not "deleted on the destination".
-    std::fs::remove_dir_all(&maildir).unwrap();
-    let out = run("copy").arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    std::fs::remove_dir_all(m.dst.maildir("alice")).unwrap();
+    let j = m.copy(&[]);
     assert_eq!(j["totals"]["deleted_on_destination"], 0, "{j:#}");
     assert_eq!(
         j["totals"]["copied"].as_u64().unwrap() as usize,
         want.folders.values().map(Vec::len).sum::<usize>(),
         "{j:#}"
     );
-    let out = run("verify").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    m.run(&mut m.command("verify"), 0);
 }
 
 /// A wrong `maildir:` path is one usage error (exit 2) naming the path and
@@ -450,7 +406,7 @@ fn bad_maildir_paths_are_usage_errors_naming_the_path() {
         ),
     ];
     for (from, to, needles) in cases {
-        let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
+        let out = Command::new(MAILPORT)
             .stdin(Stdio::null())
             .args(["copy", "--no-state", "--from", from, "--to", to])
             .output()
@@ -471,16 +427,13 @@ fn bad_maildir_paths_are_usage_errors_naming_the_path() {
 /// private mount namespace stands for the full disk.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_under_a_maildir_destination_fails_messages_not_the_run() {
-    let src = start(DovecotOptions::default());
+    let src = start_dovecot(DovecotOptions::default());
     let corpus = Corpus::generate(&CorpusOptions {
         inbox_messages: 20,
         large_attachment: 300_000,
         seed: 23,
     });
-    let mut c = session::login(src.imap_port, "alice", src.password("alice"))
-        .await
-        .unwrap();
-    session::load(&mut c, &corpus).await.unwrap();
+    load(&src, &corpus).await;
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("small-disk");
     std::fs::create_dir(&mnt).unwrap();
@@ -488,7 +441,7 @@ async fn a_full_disk_under_a_maildir_destination_fails_messages_not_the_run() {
         .args(["-m", "--propagation", "private", "sh", "-c"])
         .arg("mount -t tmpfs -o size=600k tmpfs \"$0\" && exec \"$@\"")
         .arg(&mnt)
-        .arg(env!("CARGO_BIN_EXE_mailport"))
+        .arg(MAILPORT)
         .args([
             "copy",
             "--no-state",
@@ -505,9 +458,7 @@ async fn a_full_disk_under_a_maildir_destination_fails_messages_not_the_run() {
         .output()
         .expect("unshare (util-linux) runs the copy in its own mount namespace");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let j: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
-    common::assert_totals_add_up(&j);
+    let j = summary(&out);
     let t = &j["totals"];
     assert!(t["copied"].as_u64().unwrap() > 0, "{j:#}");
     assert!(t["failed"].as_u64().unwrap() > 0, "{j:#}");

@@ -3,27 +3,14 @@
 //! OAuth 2.0 access tokens checked by Dovecot's oauth2 passdb against the
 //! harness's token endpoint.
 
-mod common;
-
-use common::{assert_exit, mailport_from, start, text};
-
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 
+use mailport_testbed::cli::{json, start_dovecot, text, Migration};
 use mailport_testbed::oauth::TokenEndpoint;
-use mailport_testbed::session;
-use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions};
+use mailport_testbed::{Corpus, CorpusOptions, DovecotOptions};
 
-fn mailport(sub: &str, src: &Dovecot, dst: &Dovecot) -> Command {
-    let mut c = src.mailport_command(
-        std::path::Path::new(env!("CARGO_BIN_EXE_mailport")),
-        sub,
-        dst,
-    );
-    c.stdin(Stdio::null());
-    c
-}
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
 
 /// A directory Dovecot's auth processes can read (test temp dirs are 0700).
 fn readable_dir() -> tempfile::TempDir {
@@ -32,17 +19,12 @@ fn readable_dir() -> tempfile::TempDir {
     d
 }
 
-async fn load_small(d: &Dovecot) -> Corpus {
-    let corpus = Corpus::generate(&CorpusOptions {
+fn small_corpus() -> Corpus {
+    Corpus::generate(&CorpusOptions {
         inbox_messages: 8,
         large_attachment: 0,
         seed: 5,
-    });
-    let mut c = session::login(d.imap_port, "alice", d.password("alice"))
-        .await
-        .unwrap();
-    session::load(&mut c, &corpus).await.unwrap();
-    corpus
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,30 +33,34 @@ async fn an_admin_migrates_a_user_without_the_users_password() {
     let masters = conf.path().join("master-users");
     std::fs::write(&masters, "migrator:{PLAIN}migrator-secret\n").unwrap();
     std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let src = start(DovecotOptions::default());
-    let dst = start(DovecotOptions {
-        extra_conf: format!(
-            "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
-            masters.display()
-        ),
-        ..Default::default()
-    });
-    let corpus = load_small(&src).await;
+    let m = Migration::new(
+        MAILPORT,
+        start_dovecot(DovecotOptions::default()),
+        start_dovecot(DovecotOptions {
+            extra_conf: format!(
+                "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
+                masters.display()
+            ),
+            ..Default::default()
+        }),
+    );
+    let corpus = small_corpus();
+    m.load(&corpus).await;
 
     // Dovecot master user syntax: LOGIN alice*migrator.
-    let out = mailport("copy", &src, &dst)
-        .args([
-            "--to-admin",
-            "migrator",
-            "--to-admin-style",
-            "dovecot-master",
-            "--json",
-        ])
-        .env("MAILPORT_TO_PASSWORD", "migrator-secret")
-        .output()
-        .unwrap();
-    assert_exit(&out, 0, &dst.log_tail());
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = m.run(
+        m.command("copy")
+            .args([
+                "--to-admin",
+                "migrator",
+                "--to-admin-style",
+                "dovecot-master",
+                "--json",
+            ])
+            .env("MAILPORT_TO_PASSWORD", "migrator-secret"),
+        0,
+    );
+    let j = json(&out);
     assert_eq!(
         j["totals"]["copied"].as_u64().unwrap() as usize,
         corpus.message_count()
@@ -82,20 +68,20 @@ async fn an_admin_migrates_a_user_without_the_users_password() {
 
     // SASL PLAIN with authzid=alice, authcid=migrator: it opens alice's mailbox,
     // so verify finds every message there.
-    let out = mailport("verify", &src, &dst)
-        .args(["--to-admin", "migrator"])
-        .env("MAILPORT_TO_PASSWORD", "migrator-secret")
-        .output()
-        .unwrap();
-    assert_exit(&out, 0, &dst.log_tail());
+    m.run(
+        m.command("verify")
+            .args(["--to-admin", "migrator"])
+            .env("MAILPORT_TO_PASSWORD", "migrator-secret"),
+        0,
+    );
 
     // A wrong admin password: login failure (exit 3), named, never echoed.
-    let out = mailport("copy", &src, &dst)
-        .args(["--to-admin", "migrator", "--debug"])
-        .env("MAILPORT_TO_PASSWORD", "wrong-admin-pw")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = m.run(
+        m.command("copy")
+            .args(["--to-admin", "migrator", "--debug"])
+            .env("MAILPORT_TO_PASSWORD", "wrong-admin-pw"),
+        3,
+    );
     let all = text(&out);
     assert!(all.contains("alice"), "{all}");
     assert!(
@@ -104,11 +90,11 @@ async fn an_admin_migrates_a_user_without_the_users_password() {
     );
 
     // The exchange style needs DOMAIN/ADMIN: a usage error before connecting.
-    let out = mailport("copy", &src, &dst)
-        .args(["--to-admin", "migrator", "--to-admin-style", "exchange"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = m.run(
+        m.command("copy")
+            .args(["--to-admin", "migrator", "--to-admin-style", "exchange"]),
+        2,
+    );
     assert!(text(&out).contains("DOMAIN/ADMIN"), "{}", text(&out));
 }
 
@@ -116,28 +102,31 @@ async fn an_admin_migrates_a_user_without_the_users_password() {
 async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
     let tokens = TokenEndpoint::start(vec![("good-token-123".into(), "alice".into())]).unwrap();
     let conf = readable_dir();
-    let src = start(DovecotOptions {
-        extra_conf: tokens.dovecot_conf(conf.path()).unwrap(),
-        pop3: true,
-        ..Default::default()
-    });
-    let dst = start(DovecotOptions::default());
-    let corpus = load_small(&src).await;
+    let m = Migration::new(
+        MAILPORT,
+        start_dovecot(DovecotOptions {
+            extra_conf: tokens.dovecot_conf(conf.path()).unwrap(),
+            pop3: true,
+            ..Default::default()
+        }),
+        start_dovecot(DovecotOptions::default()),
+    );
+    let corpus = small_corpus();
+    m.load(&corpus).await;
 
     // A token command whose first token has expired: mailport asks again.
-    let work = tempfile::tempdir().unwrap();
-    let counter = work.path().join("runs");
+    let counter = m.work().join("runs");
     let script = format!(
         "n=$(cat {0} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {0}; if [ $n = 1 ]; then echo stale-token-999; else echo good-token-123; fi",
         counter.display()
     );
-    let out = mailport("copy", &src, &dst)
-        .env_remove("MAILPORT_FROM_PASSWORD")
-        .args(["--from-oauth-token-command", &script, "--json"])
-        .output()
-        .unwrap();
-    assert_exit(&out, 0, &src.log_tail());
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = m.run(
+        m.command("copy")
+            .env_remove("MAILPORT_FROM_PASSWORD")
+            .args(["--from-oauth-token-command", &script, "--json"]),
+        0,
+    );
+    let j = json(&out);
     assert_eq!(
         j["totals"]["copied"].as_u64().unwrap() as usize,
         corpus.message_count()
@@ -154,28 +143,28 @@ async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
     assert!(tokens.lookups.load(Ordering::Relaxed) >= 2);
 
     // XOAUTH2 forced, token from a file: verify logs in the same way.
-    let token_file = work.path().join("token");
+    let token_file = m.work().join("token");
     std::fs::write(&token_file, "good-token-123\n").unwrap();
-    let out = mailport("verify", &src, &dst)
-        .env_remove("MAILPORT_FROM_PASSWORD")
-        .arg("--from-oauth-token-file")
-        .arg(&token_file)
-        .args(["--from-auth-mech", "xoauth2"])
-        .output()
-        .unwrap();
-    assert_exit(&out, 0, &src.log_tail());
+    m.run(
+        m.command("verify")
+            .env_remove("MAILPORT_FROM_PASSWORD")
+            .arg("--from-oauth-token-file")
+            .arg(&token_file)
+            .args(["--from-auth-mech", "xoauth2"]),
+        0,
+    );
 
     // A token the server refuses: exit 3 with the server's reason; the token
     // appears nowhere, not even in the protocol trace.
     std::fs::write(&token_file, "revoked-token-777\n").unwrap();
-    let out = mailport("copy", &src, &dst)
-        .env_remove("MAILPORT_FROM_PASSWORD")
-        .arg("--from-oauth-token-file")
-        .arg(&token_file)
-        .arg("--debug")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = m.run(
+        m.command("copy")
+            .env_remove("MAILPORT_FROM_PASSWORD")
+            .arg("--from-oauth-token-file")
+            .arg(&token_file)
+            .arg("--debug"),
+        3,
+    );
     let all = text(&out);
     assert!(all.contains("login as \"alice\""), "{all}");
     assert!(
@@ -185,31 +174,32 @@ async fn oauth_tokens_log_in_and_an_expired_token_is_fetched_again() {
 
     // The same token logs in to the POP3 service (SASL over AUTH).
     std::fs::write(&token_file, "good-token-123\n").unwrap();
-    let pop_dst = start(DovecotOptions::default());
-    let from = format!("pop3s://alice@localhost:{}", src.pop3s_port);
-    let out = mailport_from("copy", &from, &pop_dst, work.path())
-        .arg("--json")
-        .arg("--from-tls-ca")
-        .arg(&src.certs.ca_pem)
-        .arg("--from-oauth-token-file")
-        .arg(&token_file)
-        .output()
-        .unwrap();
-    assert_exit(&out, 0, &src.log_tail());
+    let pop_dst = start_dovecot(DovecotOptions::default());
+    let m2 = Migration::new(MAILPORT, &m.src, &pop_dst);
+    let from = format!("pop3s://alice@localhost:{}", m.src.pop3s_port);
+    let out = m2.run(
+        m2.command_from("copy", &from)
+            .env_remove("MAILPORT_FROM_PASSWORD")
+            .arg("--json")
+            .arg("--from-oauth-token-file")
+            .arg(&token_file),
+        0,
+    );
     let inbox = corpus
         .folders
         .iter()
         .find(|f| f.name == "INBOX")
         .map_or(0, |f| f.messages.len());
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(j["totals"]["copied"].as_u64().unwrap() as usize, inbox);
+    assert_eq!(
+        json(&out)["totals"]["copied"].as_u64().unwrap() as usize,
+        inbox
+    );
 
     // A password where a token is needed: clear usage error.
-    let out = mailport("copy", &src, &dst)
-        .args(["--from-auth-mech", "oauthbearer"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = m.run(
+        m.command("copy").args(["--from-auth-mech", "oauthbearer"]),
+        2,
+    );
     assert!(
         text(&out).contains("--from-oauth-token-file"),
         "{}",

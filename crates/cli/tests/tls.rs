@@ -2,21 +2,20 @@
 //! `mailport` binary against private Dovecots serving good and broken
 //! certificates, on their real plain and TLS ports.
 
-mod common;
-
-use common::{start, text};
-
 use std::process::{Command, Output, Stdio};
 
 use mailport_net::Fingerprint;
 use mailport_testbed::certs::{self, CertKind, TestCerts};
+use mailport_testbed::cli::{start_dovecot, text, Migration};
 use mailport_testbed::{Dovecot, DovecotOptions};
+
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
 
 /// A Dovecot serving a certificate of `kind`; the directory holds its files.
 fn serve(kind: CertKind) -> (Dovecot, TestCerts, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let certs = certs::generate_kind(dir.path(), &kind).unwrap();
-    let server = start(DovecotOptions {
+    let server = start_dovecot(DovecotOptions {
         certs: Some(certs.clone()),
         ..Default::default()
     });
@@ -32,7 +31,7 @@ fn fingerprint_of(cert_pem: &std::path::Path) -> String {
 /// `mailport copy` from alice at `from` (source password of `src`) to a
 /// well-configured destination, keeping no state.
 fn copy_from(src: &Dovecot, from: &str, dst: &Dovecot, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailport"))
+    Command::new(MAILPORT)
         .args(["copy", "--from", from, "--to", &dst.imap_url("alice")])
         .args(if args.contains(&"--to-tls-fingerprint") {
             vec![]
@@ -67,7 +66,7 @@ fn assert_no_password(o: &Output, servers: &[&Dovecot]) {
 
 #[test]
 fn refused_certificates_say_why_then_the_printed_pin_works() {
-    let dst = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
     enum Trust {
         /// --from-tls-ca with the CA that issued the certificate.
         Own,
@@ -167,7 +166,7 @@ fn refused_certificates_say_why_then_the_printed_pin_works() {
 /// marked CA:TRUE (`openssl req -x509`).
 #[test]
 fn a_servers_own_self_signed_certificate_as_the_ca_file_is_trusted() {
-    let dst = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
     for kind in [CertKind::SelfSigned, CertKind::SelfSignedCa] {
         let (src, certs, _dir) = serve(kind.clone());
         let own = certs.cert_pem.to_str().unwrap();
@@ -203,7 +202,7 @@ fn a_servers_own_self_signed_certificate_as_the_ca_file_is_trusted() {
 
 #[test]
 fn a_wrong_pin_names_both_fingerprints() {
-    let dst = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
     let (src, certs, _dir) = serve(CertKind::SelfSigned);
     let pinned = format!("sha256:{}", "ab".repeat(32));
     let out = copy_from(
@@ -254,7 +253,7 @@ fn a_wrong_pin_names_both_fingerprints() {
 
 #[test]
 fn tls_insecure_connects_to_anything_and_warns_on_every_run() {
-    let dst = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
     let (src, _certs, _dir) = serve(CertKind::Expired);
     for _ in 0..2 {
         let out = copy_from(&src, &src.imaps_url("alice"), &dst, &["--tls-insecure"]);
@@ -292,7 +291,7 @@ fn sni_selects_the_certificate_and_an_ip_address_sends_none() {
         .concat(),
     )
     .unwrap();
-    let src = start(DovecotOptions {
+    let src = start_dovecot(DovecotOptions {
         certs: Some(default.clone()),
         extra_conf: format!(
             "local_name localhost {{\n  ssl_cert = <{}\n  ssl_key = <{}\n}}\n",
@@ -301,7 +300,7 @@ fn sni_selects_the_certificate_and_an_ip_address_sends_none() {
         ),
         ..Default::default()
     });
-    let dst = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
     let ca = both_cas.to_str().unwrap();
 
     let out = copy_from(&src, &src.imaps_url("alice"), &dst, &["--from-tls-ca", ca]);
@@ -320,8 +319,8 @@ fn sni_selects_the_certificate_and_an_ip_address_sends_none() {
 
 #[test]
 fn implicit_tls_url_on_the_starttls_port_falls_back_to_starttls() {
-    let dst = start(DovecotOptions::default());
-    let src = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
+    let src = start_dovecot(DovecotOptions::default());
     let wrong = format!("imaps://alice@localhost:{}", src.imap_port);
     let right = format!("imap://alice@localhost:{}", src.imap_port);
     let ca = src.certs.ca_pem.to_str().unwrap();
@@ -348,8 +347,8 @@ fn implicit_tls_url_on_the_starttls_port_falls_back_to_starttls() {
 
 #[test]
 fn starttls_url_on_the_tls_port_falls_back_to_implicit_tls() {
-    let dst = start(DovecotOptions::default());
-    let src = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
+    let src = start_dovecot(DovecotOptions::default());
     let wrong = format!("imap://alice@localhost:{}", src.imaps_port);
     let right = format!("imaps://alice@localhost:{}", src.imaps_port);
     let ca = src.certs.ca_pem.to_str().unwrap();
@@ -370,8 +369,8 @@ fn starttls_url_on_the_tls_port_falls_back_to_implicit_tls() {
 
 #[test]
 fn nothing_listening_lists_what_was_tried() {
-    let dst = start(DovecotOptions::default());
-    let src = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
+    let src = start_dovecot(DovecotOptions::default());
     let closed = mailport_testbed::dovecot::free_port().unwrap();
     let url = format!("imaps://alice@127.0.0.1:{closed}");
     let out = copy_from(&src, &url, &dst, &["--timeout", "3"]);
@@ -398,8 +397,8 @@ fn nothing_listening_lists_what_was_tried() {
 /// other port is tried (none would help).
 #[test]
 fn a_host_that_does_not_resolve_is_not_tried_on_other_ports() {
-    let dst = start(DovecotOptions::default());
-    let src = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
+    let src = start_dovecot(DovecotOptions::default());
     let out = copy_from(
         &src,
         "imaps://alice@no-such-host.invalid",
@@ -420,21 +419,13 @@ fn a_host_that_does_not_resolve_is_not_tried_on_other_ports() {
 
 #[test]
 fn a_refused_login_is_not_worked_around() {
-    let dst = start(DovecotOptions::default());
-    let src = start(DovecotOptions::default());
-    let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
-        .args(["copy", "--from", &src.imaps_url("alice")])
-        .args(["--to", &dst.imap_url("alice"), "--no-state"])
-        .arg("--from-tls-ca")
-        .arg(&src.certs.ca_pem)
-        .arg("--to-tls-ca")
-        .arg(&dst.certs.ca_pem)
-        .env("MAILPORT_FROM_PASSWORD", "Wr0ng-Secret")
-        .env("MAILPORT_TO_PASSWORD", dst.password("alice"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let m = Migration::dovecots(MAILPORT);
+    let out = m.run(
+        m.command("copy")
+            .arg("--no-state")
+            .env("MAILPORT_FROM_PASSWORD", "Wr0ng-Secret"),
+        3,
+    );
     let err = stderr(&out);
     assert!(err.contains("login as \"alice\""), "{err}");
     assert!(
@@ -446,7 +437,7 @@ fn a_refused_login_is_not_worked_around() {
 
 #[test]
 fn help_explains_the_tls_flags() {
-    let out = Command::new(env!("CARGO_BIN_EXE_mailport"))
+    let out = Command::new(MAILPORT)
         .args(["copy", "--help"])
         .output()
         .unwrap();
@@ -465,8 +456,8 @@ fn help_explains_the_tls_flags() {
 
 #[test]
 fn no_tls_keeps_a_side_in_plain_text_even_when_starttls_is_offered() {
-    let dst = start(DovecotOptions::default());
-    let src = start(DovecotOptions::default());
+    let dst = start_dovecot(DovecotOptions::default());
+    let src = start_dovecot(DovecotOptions::default());
     let from = src.imap_url("alice");
     let ca = src.certs.ca_pem.to_str().unwrap();
     // Without the flags imap:// is upgraded: the trace shows STARTTLS.

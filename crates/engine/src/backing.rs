@@ -21,12 +21,14 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use mailport_imap::{uidset, Error};
+use mailport_imap::uidset;
+
 use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderState, Outcome};
 
 use crate::copy::{skip_reason, CopyOptions, Pair};
 use crate::destination::DestinationSession;
+use crate::error::MailboxError;
 use crate::fingerprint;
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::{self, clean_flags, Done, FlagUpdate, Known};
@@ -193,7 +195,7 @@ pub(crate) async fn sort(
     opts: &CopyOptions,
     report: &mut FolderReport,
     records: &mut Vec<Entry>,
-) -> Result<Sorted, (&'static str, Error)> {
+) -> Result<Sorted, (&'static str, MailboxError)> {
     let Known {
         done,
         in_flight,
@@ -411,7 +413,7 @@ async fn confirm_rewritten<'a>(
     metas: impl Iterator<Item = &'a MessageMeta>,
     dest_by_seq: &HashMap<u32, u32>,
     opts: &CopyOptions,
-) -> Result<HashMap<u32, u32>, Error> {
+) -> Result<HashMap<u32, u32>, MailboxError> {
     let mut src_by_seq = HashMap::new();
     let candidates: Vec<(u32, Vec<u32>)> = metas
         .inspect(|m| {
@@ -475,7 +477,7 @@ async fn dest_headers(
     dst: &mut DestinationSession,
     uids: &[u32],
     total: usize,
-) -> Result<Vec<MessageMeta>, Error> {
+) -> Result<Vec<MessageMeta>, MailboxError> {
     if uids.len() == total {
         return dst.fetch_meta("1:*", HEADER_FIELDS).await;
     }
@@ -490,7 +492,10 @@ async fn dest_headers(
 }
 
 /// Header fields of these source messages, by UID.
-async fn source_headers(p: &mut Pair, uids: &[u32]) -> Result<HashMap<u32, MessageMeta>, Error> {
+async fn source_headers(
+    p: &mut Pair,
+    uids: &[u32],
+) -> Result<HashMap<u32, MessageMeta>, MailboxError> {
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     let mut out = HashMap::with_capacity(uids.len());
@@ -513,7 +518,7 @@ pub(crate) async fn count_changed(
     dst: &mut DestinationSession,
     folder: &FolderPlan,
     appended: &[(u32, u64)],
-) -> Result<u64, Error> {
+) -> Result<u64, MailboxError> {
     if appended.is_empty() || matches!(dst, DestinationSession::Maildir(_)) {
         return Ok(0);
     }
@@ -564,7 +569,7 @@ pub(crate) fn same_destination(before: &FolderState, now: &mailport_imap::Mailbo
 /// After a run died mid-APPEND, the destination may still be committing
 /// that batch (the server had every byte): wait until the folder's UIDNEXT
 /// and message count stay the same for a second (at most ten seconds).
-async fn settle(dst: &mut DestinationSession, wire: &[u8]) -> Result<(), Error> {
+async fn settle(dst: &mut DestinationSession, wire: &[u8]) -> Result<(), MailboxError> {
     let mut last = None;
     for _ in 0..10 {
         let st = dst.select(wire).await?;

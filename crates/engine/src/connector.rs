@@ -12,7 +12,9 @@ use mailport_net::{
 };
 use zeroize::Zeroizing;
 
+use crate::error::ErrorKind;
 use crate::login::{log_in, Account, AuthMech, Credentials, LoginError};
+use crate::throttle;
 
 pub type ImapSession = Client<MaybeTls>;
 
@@ -85,10 +87,18 @@ pub enum SessionError {
         host: String,
         reason: String,
     },
-    /// An endpoint that cannot be used as given: a local store that cannot
-    /// be read, a POP3 URL as a destination.
+    /// An endpoint that cannot be used as given: a login method without the
+    /// credential it needs, a POP3 URL as a destination.
     #[error("{0}")]
     Unusable(String),
+    /// A Maildir or mbox that cannot be opened.
+    #[error(transparent)]
+    Local(#[from] mailport_mailstore::Error),
+    #[error("{host}: {source}")]
+    Pop3 {
+        host: String,
+        source: mailport_pop3::Error,
+    },
     #[error("{host} does not offer STARTTLS; use imaps:// or pass --allow-plaintext to send the password unencrypted")]
     NoStartTls { host: String },
     #[error("{host}: {source}")]
@@ -96,6 +106,59 @@ pub enum SessionError {
         host: String,
         source: mailport_imap::Error,
     },
+}
+
+impl SessionError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SessionError::Connect(_) | SessionError::NoStartTls { .. } => ErrorKind::Connection,
+            SessionError::Auth { .. } | SessionError::Login { .. } | SessionError::Unusable(_) => {
+                ErrorKind::Login
+            }
+            SessionError::Local(_) => ErrorKind::LocalStore,
+            SessionError::Imap { source, .. } if source.breaks_connection() => {
+                ErrorKind::Connection
+            }
+            SessionError::Pop3 { source, .. } if source.breaks_connection() => {
+                ErrorKind::Connection
+            }
+            SessionError::Imap { .. } | SessionError::Pop3 { .. } => ErrorKind::Server,
+        }
+    }
+
+    /// Worth another attempt: the network or the server's availability failed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SessionError::Connect(c) => c.is_transient(),
+            SessionError::Imap { source, .. } => source.is_transient(),
+            SessionError::Pop3 { source, .. } => source.is_transient(),
+            SessionError::Auth { .. }
+            | SessionError::Login { .. }
+            | SessionError::Unusable(_)
+            | SessionError::Local(_)
+            | SessionError::NoStartTls { .. } => false,
+        }
+    }
+
+    /// The server pushed back at login (too many connections), with the
+    /// delay it suggested if any.
+    pub fn pushback(&self) -> Option<Option<Duration>> {
+        match self {
+            SessionError::Imap {
+                source: mailport_imap::Error::No { code, text, .. },
+                ..
+            }
+            | SessionError::Pop3 {
+                source: mailport_pop3::Error::Err { code, text, .. },
+                ..
+            } => throttle::pushback(code.as_deref(), text),
+            SessionError::Imap {
+                source: mailport_imap::Error::Bye(text),
+                ..
+            } => throttle::pushback(None, text),
+            _ => None,
+        }
+    }
 }
 
 /// Opens sessions to one endpoint; holds the TLS configuration so that many
@@ -173,9 +236,9 @@ impl Connector {
             self.keep(client);
             return Ok(encrypted);
         }
-        let fail = |e: mailport_pop3::Error| SessionError::Imap {
+        let fail = |source| SessionError::Pop3 {
             host: ep.host.clone(),
-            source: mailport_imap::Error::Malformed(e.to_string()),
+            source,
         };
         let config = mailport_pop3::ClientConfig {
             timeout,
@@ -261,7 +324,7 @@ impl Connector {
         if !self.config.starttls(client.has_capability("STARTTLS"))? {
             return Ok((client, false));
         }
-        client.command(b"STARTTLS").await.map_err(imap_err)?;
+        client.starttls().await.map_err(imap_err)?;
         let greeting = client.greeting().to_string();
         let MaybeTls::Plain(tcp) = client.into_inner() else {
             unreachable!("imap:// starts in plain text")
@@ -355,8 +418,11 @@ fn wrong_route(e: &SessionError) -> Option<bool> {
         SessionError::Connect(_)
         | SessionError::Auth { .. }
         | SessionError::Login { .. }
-        | SessionError::Unusable(_) => None,
-        SessionError::NoStartTls { .. } | SessionError::Imap { .. } => Some(true),
+        | SessionError::Unusable(_)
+        | SessionError::Local(_) => None,
+        SessionError::NoStartTls { .. } | SessionError::Imap { .. } | SessionError::Pop3 { .. } => {
+            Some(true)
+        }
     }
 }
 

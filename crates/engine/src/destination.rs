@@ -9,15 +9,16 @@
 
 use std::path::PathBuf;
 
-use mailport_imap::{uidset, AppendUid, BodyStart, Error, MailboxStatus};
+use mailport_imap::{AppendUid, BodyStart, MailboxStatus};
 use mailport_mail::date::parse_internal_date;
 use mailport_mail::MessageMeta;
 use mailport_mailstore::{Delivery, Layout, Maildir};
 
 use crate::connector::{Connector, ImapSession, SessionError};
+use crate::error::MailboxError;
 use crate::ledger::Ledger;
 use crate::plan::Listing;
-use crate::source::{local_name, unusable, BodyReader, Local, SourceSession};
+use crate::source::{local_name, BodyReader, Local, SourceSession};
 use crate::sync::{self, FlagChange};
 
 /// A destination as given by the user.
@@ -63,7 +64,7 @@ impl Destination {
                     true => Maildir::create(root, *layout).await,
                     false => Maildir::open(root, *layout).await,
                 }
-                .map_err(unusable)?;
+                .map_err(SessionError::Local)?;
                 let mut reader = Local::maildir(m.clone()).await?;
                 reader.set_ids(ids.map(|l| Ledger {
                     store: l.store.clone(),
@@ -119,15 +120,6 @@ pub struct MaildirDestination {
     delivery: Option<Delivery>,
 }
 
-/// Refusals the destination gives for one message or folder (not breaking).
-fn refusal(command: &str, e: mailport_mailstore::Error) -> Error {
-    Error::No {
-        command: command.into(),
-        code: None,
-        text: e.to_string(),
-    }
-}
-
 impl DestinationSession {
     pub fn has_capability(&self, name: &str) -> bool {
         match self {
@@ -138,21 +130,11 @@ impl DestinationSession {
     }
 
     /// Sets the flags of these messages of the selected folder.
-    pub async fn change_flags(&mut self, changes: &[FlagChange]) -> Result<(), Error> {
+    pub async fn change_flags(&mut self, changes: &[FlagChange]) -> Result<(), MailboxError> {
         match self {
             DestinationSession::Imap(s) => {
                 for (adding, flags, uids) in sync::flag_groups(changes) {
-                    let op = if adding { '+' } else { '-' };
-                    // Scattered UIDs make long sets; servers cap command lines
-                    // (Dovecot at 64 KiB).
-                    for part in uids.chunks(1000) {
-                        let set = uidset::compress(part);
-                        s.command(
-                            format!("UID STORE {set} {op}FLAGS.SILENT ({})", flags.join(" "))
-                                .as_bytes(),
-                        )
-                        .await?;
-                    }
+                    s.uid_store_flags(&uids, adding, &flags).await?;
                 }
                 Ok(())
             }
@@ -164,7 +146,7 @@ impl DestinationSession {
                     m.maildir
                         .set_flags(&folder, &key, &c.after)
                         .await
-                        .map_err(|e| refusal("STORE", e))?;
+                        .map_err(MailboxError::Local)?;
                 }
                 Ok(())
             }
@@ -172,15 +154,9 @@ impl DestinationSession {
     }
 
     /// Removes these messages of the selected folder (only these).
-    pub async fn expunge_uids(&mut self, uids: &[u32]) -> Result<(), Error> {
+    pub async fn expunge_uids(&mut self, uids: &[u32]) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => {
-                let set = uidset::compress(uids);
-                s.command(format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)").as_bytes())
-                    .await?;
-                s.command(format!("UID EXPUNGE {set}").as_bytes()).await?;
-                Ok(())
-            }
+            DestinationSession::Imap(s) => Ok(s.uid_expunge(uids).await?),
             DestinationSession::Maildir(m) => {
                 for &uid in uids {
                     // A file already gone (its user deleted it there too)
@@ -191,7 +167,7 @@ impl DestinationSession {
                     m.maildir
                         .delete(&folder, &key)
                         .await
-                        .map_err(|e| refusal("EXPUNGE", e))?;
+                        .map_err(MailboxError::Local)?;
                 }
                 Ok(())
             }
@@ -205,39 +181,39 @@ impl DestinationSession {
         }
     }
 
-    pub async fn enable(&mut self, what: &str) -> Result<Vec<String>, Error> {
+    pub async fn enable(&mut self, what: &str) -> Result<Vec<String>, MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.enable(what).await,
+            DestinationSession::Imap(s) => Ok(s.enable(what).await?),
             DestinationSession::Maildir(_) => Ok(Vec::new()),
         }
     }
 
-    pub async fn listing(&mut self, utf8: bool) -> Result<Listing, Error> {
+    pub async fn listing(&mut self, utf8: bool) -> Result<Listing, MailboxError> {
         match self {
-            DestinationSession::Imap(s) => crate::plan::read_listing(s, utf8).await,
+            DestinationSession::Imap(s) => Ok(crate::plan::read_listing(s, utf8).await?),
             DestinationSession::Maildir(m) => Ok(m.reader.listing()),
         }
     }
 
-    pub async fn create(&mut self, wire: &[u8]) -> Result<(), Error> {
+    pub async fn create(&mut self, wire: &[u8]) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.create(wire).await,
+            DestinationSession::Imap(s) => Ok(s.create(wire).await?),
             DestinationSession::Maildir(m) => m
                 .maildir
                 .create_folder(&String::from_utf8_lossy(wire))
                 .await
-                .map_err(|e| refusal("CREATE", e)),
+                .map_err(MailboxError::Local),
         }
     }
 
-    pub async fn subscribe(&mut self, wire: &[u8]) -> Result<(), Error> {
+    pub async fn subscribe(&mut self, wire: &[u8]) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.subscribe(wire).await,
+            DestinationSession::Imap(s) => Ok(s.subscribe(wire).await?),
             DestinationSession::Maildir(m) => m
                 .maildir
                 .subscribe(&String::from_utf8_lossy(wire))
                 .await
-                .map_err(|e| refusal("SUBSCRIBE", e)),
+                .map_err(MailboxError::Local),
         }
     }
 
@@ -245,9 +221,9 @@ impl DestinationSession {
     /// APPEND into a folder that the same connection has EXAMINEd ("Current
     /// box is selected READ-ONLY"), and the destination is appended to.
     /// Nothing here expunges on leaving a folder (no CLOSE is ever sent).
-    pub async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
+    pub async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.select(wire, false).await,
+            DestinationSession::Imap(s) => Ok(s.select(wire, false).await?),
             DestinationSession::Maildir(m) => m.reader.select(wire).await,
         }
     }
@@ -256,23 +232,23 @@ impl DestinationSession {
         &mut self,
         set: &str,
         headers: &[&str],
-    ) -> Result<Vec<MessageMeta>, Error> {
+    ) -> Result<Vec<MessageMeta>, MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.fetch_meta(set, headers).await,
+            DestinationSession::Imap(s) => Ok(s.fetch_meta(set, headers).await?),
             DestinationSession::Maildir(m) => m.reader.fetch_meta(set, !headers.is_empty()).await,
         }
     }
 
-    pub async fn noop(&mut self) -> Result<(), Error> {
+    pub async fn noop(&mut self) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
+            DestinationSession::Imap(s) => Ok(s.noop().await?),
             DestinationSession::Maildir(_) => Ok(()),
         }
     }
 
-    pub async fn append_start(&mut self, wire: &[u8]) -> Result<(), Error> {
+    pub async fn append_start(&mut self, wire: &[u8]) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.append_start(wire).await,
+            DestinationSession::Imap(s) => Ok(s.append_start(wire).await?),
             DestinationSession::Maildir(m) => {
                 m.folder = Some(String::from_utf8_lossy(wire).into_owned());
                 Ok(())
@@ -285,14 +261,14 @@ impl DestinationSession {
         flags: &[String],
         internal_date: Option<&str>,
         len: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.append_message(flags, internal_date, len).await,
+            DestinationSession::Imap(s) => Ok(s.append_message(flags, internal_date, len).await?),
             DestinationSession::Maildir(m) => {
                 let folder = m
                     .folder
                     .clone()
-                    .ok_or_else(|| Error::Usage("no APPEND open".into()))?;
+                    .ok_or_else(|| MailboxError::Internal("no APPEND open".into()))?;
                 let date = internal_date
                     .and_then(parse_internal_date)
                     .unwrap_or_else(now);
@@ -300,16 +276,16 @@ impl DestinationSession {
                     .maildir
                     .deliver(&folder, flags, date)
                     .await
-                    .map_err(|e| refusal("APPEND", e))?;
+                    .map_err(MailboxError::Local)?;
                 m.delivery = Some(d);
                 Ok(())
             }
         }
     }
 
-    pub async fn append_write(&mut self, data: &[u8]) -> Result<(), Error> {
+    pub async fn append_write(&mut self, data: &[u8]) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.append_write(data).await,
+            DestinationSession::Imap(s) => Ok(s.append_write(data).await?),
             // A Maildir that cannot be written (a full disk, a quota)
             // refuses this message; the half-written file is removed.
             DestinationSession::Maildir(m) => match &mut m.delivery {
@@ -317,23 +293,23 @@ impl DestinationSession {
                     Ok(()) => Ok(()),
                     Err(e) => {
                         m.delivery = None;
-                        Err(refusal("APPEND", e))
+                        Err(MailboxError::Local(e))
                     }
                 },
-                None => Err(Error::Usage("no message open".into())),
+                None => Err(MailboxError::Internal("no message open".into())),
             },
         }
     }
 
-    pub async fn append_finish(&mut self) -> Result<Option<AppendUid>, Error> {
+    pub async fn append_finish(&mut self) -> Result<Option<AppendUid>, MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.append_finish().await,
+            DestinationSession::Imap(s) => Ok(s.append_finish().await?),
             DestinationSession::Maildir(m) => {
                 let folder = m.folder.take().unwrap_or_default();
                 let Some(d) = m.delivery.take() else {
                     return Ok(None);
                 };
-                let key = d.finish().await.map_err(|e| refusal("APPEND", e))?;
+                let key = d.finish().await.map_err(MailboxError::Local)?;
                 // Like APPENDUID (RFC 4315), when UIDs are kept.
                 Ok(m.reader
                     .uid_for_new(&folder, &key)
@@ -346,9 +322,9 @@ impl DestinationSession {
         }
     }
 
-    pub async fn logout(&mut self) -> Result<(), Error> {
+    pub async fn logout(&mut self) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.logout().await,
+            DestinationSession::Imap(s) => Ok(s.logout().await?),
             DestinationSession::Maildir(_) => Ok(()),
         }
     }
@@ -364,21 +340,21 @@ impl DestinationSession {
 
 /// A destination read back, to compare a copy with its source.
 impl BodyReader for DestinationSession {
-    async fn start(&mut self, set: &str) -> Result<(), Error> {
+    async fn start(&mut self, set: &str) -> Result<(), MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.body_fetch_start(set).await,
+            DestinationSession::Imap(s) => Ok(s.body_fetch_start(set).await?),
             DestinationSession::Maildir(m) => m.reader.body_fetch_start(set),
         }
     }
-    async fn next(&mut self) -> Result<Option<BodyStart>, Error> {
+    async fn next(&mut self) -> Result<Option<BodyStart>, MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.body_next().await,
+            DestinationSession::Imap(s) => Ok(s.body_next().await?),
             DestinationSession::Maildir(m) => m.reader.body_next().await,
         }
     }
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, MailboxError> {
         match self {
-            DestinationSession::Imap(s) => s.body_read(buf).await,
+            DestinationSession::Imap(s) => Ok(s.body_read(buf).await?),
             DestinationSession::Maildir(m) => m.reader.body_read(buf).await,
         }
     }

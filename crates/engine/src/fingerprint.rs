@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
-use mailport_imap::Error;
 use sha2::{Digest, Sha256};
 
+use crate::error::MailboxError;
 use crate::source::BodyReader;
 
 /// How a destination copy differs from its source message.
@@ -150,7 +150,7 @@ pub(crate) async fn read(
     r: &mut impl BodyReader,
     set: &str,
     by_seq: &HashMap<u32, u32>,
-) -> Result<HashMap<u32, Fingerprint>, Error> {
+) -> Result<HashMap<u32, Fingerprint>, MailboxError> {
     let mut out = HashMap::new();
     r.start(set).await?;
     let mut buf = vec![0u8; 64 << 10];

@@ -9,6 +9,7 @@ use mailport_net::Fingerprint;
 use serde::Serialize;
 
 use crate::connector::{Connector, SessionError};
+use crate::error::ErrorKind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {
@@ -66,6 +67,16 @@ pub enum CheckError {
         context: String,
         source: mailport_imap::Error,
     },
+}
+
+impl CheckError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CheckError::Session(e) => e.kind(),
+            CheckError::Imap { source, .. } if source.breaks_connection() => ErrorKind::Connection,
+            CheckError::Imap { .. } => ErrorKind::Server,
+        }
+    }
 }
 
 /// Logs in and reads everything `check` reports; changes nothing (folders

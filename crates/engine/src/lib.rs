@@ -68,7 +68,7 @@ pub use cancel::Cancel;
 pub use connector::{Connector, Discovery, EndpointConfig, Secret, SessionError, Unreachable};
 pub use copy::{copy, CopyOptions};
 pub use destination::{Destination, DestinationSession};
-pub use error::{EngineError, Side};
+pub use error::{EngineError, ErrorKind, MailboxError, Side};
 pub use job::{Job, JobError, JobReport};
 pub use ledger::Ledger;
 pub use login::{AdminStyle, AuthMech, Credentials, TokenSource};

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::io::SeekFrom;
 
-use mailport_imap::{BodyStart, Error, MailboxStatus};
+use mailport_imap::{BodyStart, MailboxStatus};
 use mailport_mail::date::format_internal_date;
 use mailport_mail::MessageMeta;
 use mailport_net::{connect_tcp, MaybeTls, Scheme};
@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::connector::{Connector, SessionError};
+use crate::error::MailboxError;
 use crate::ledger::Ledger;
 use crate::login::{AuthMech, Credentials};
 use crate::source::Numbering;
@@ -46,25 +47,6 @@ struct PopMessage {
     header: Vec<u8>,
 }
 
-fn pop_err(e: mailport_pop3::Error) -> Error {
-    use mailport_pop3::Error as P;
-    match e {
-        P::Io(e) => Error::Io(e),
-        P::Timeout(s) => Error::Timeout(s),
-        P::Closed => Error::Closed,
-        P::Err {
-            command,
-            code,
-            text,
-        } => Error::No {
-            command,
-            code,
-            text,
-        },
-        other => Error::Malformed(other.to_string()),
-    }
-}
-
 /// Connects (TLS, or STLS unless plain text is allowed) and logs in.
 pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
     let cfg = &c.config;
@@ -77,9 +59,9 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
                 reason: e.to_string(),
             }
         } else {
-            SessionError::Imap {
+            SessionError::Pop3 {
                 host: ep.host.clone(),
-                source: pop_err(e),
+                source: e,
             }
         }
     };
@@ -195,12 +177,16 @@ async fn token_auth(
 
 impl Pop3Source {
     /// POP3 shows one mailbox; any name opens it.
-    pub(crate) async fn select(&mut self) -> Result<MailboxStatus, Error> {
-        let list = self.client.list().await.map_err(pop_err)?;
-        let uidl = self.client.uidl().await.map_err(pop_err)?;
+    pub(crate) async fn select(&mut self) -> Result<MailboxStatus, MailboxError> {
+        let list = self.client.list().await.map_err(MailboxError::Pop3)?;
+        let uidl = self.client.uidl().await.map_err(MailboxError::Pop3)?;
         let mut messages = Vec::with_capacity(list.len());
         for (msgno, size) in list {
-            let header = self.client.top(msgno, 0).await.map_err(pop_err)?;
+            let header = self
+                .client
+                .top(msgno, 0)
+                .await
+                .map_err(MailboxError::Pop3)?;
             let key = uidl
                 .as_ref()
                 .and_then(|u| u.iter().find(|(n, _)| *n == msgno))
@@ -228,21 +214,25 @@ impl Pop3Source {
         Ok(status)
     }
 
-    fn numbering(&self) -> Result<&Numbering, Error> {
+    fn numbering(&self) -> Result<&Numbering, MailboxError> {
         self.numbering
             .as_ref()
-            .ok_or_else(|| Error::Usage("no folder selected".into()))
+            .ok_or_else(|| MailboxError::Internal("no folder selected".into()))
     }
 
-    fn uids(&self, set: &str) -> Result<Vec<u32>, Error> {
+    fn uids(&self, set: &str) -> Result<Vec<u32>, MailboxError> {
         self.numbering()?.select(set)
     }
 
-    fn message(&self, uid: u32) -> Result<&PopMessage, Error> {
+    fn message(&self, uid: u32) -> Result<&PopMessage, MailboxError> {
         Ok(&self.messages[self.numbering()?.index(uid)?])
     }
 
-    pub(crate) fn fetch_meta(&self, set: &str, headers: bool) -> Result<Vec<MessageMeta>, Error> {
+    pub(crate) fn fetch_meta(
+        &self,
+        set: &str,
+        headers: bool,
+    ) -> Result<Vec<MessageMeta>, MailboxError> {
         self.uids(set)?
             .into_iter()
             .map(|uid| {
@@ -261,35 +251,48 @@ impl Pop3Source {
 
     /// All RETRs of the batch go out at once where the server offers
     /// PIPELINING (RFC 2449), one after another otherwise.
-    pub(crate) async fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
+    pub(crate) async fn body_fetch_start(&mut self, set: &str) -> Result<(), MailboxError> {
         let uids = self.uids(set)?;
         let msgnos = uids
             .iter()
             .map(|&u| self.message(u).map(|m| m.msgno))
-            .collect::<Result<Vec<u32>, Error>>()?;
+            .collect::<Result<Vec<u32>, MailboxError>>()?;
         self.queue.extend(uids);
-        self.client.retr_start(&msgnos).await.map_err(pop_err)
+        self.client
+            .retr_start(&msgnos)
+            .await
+            .map_err(MailboxError::Pop3)
     }
 
-    pub(crate) async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
+    pub(crate) async fn body_next(&mut self) -> Result<Option<BodyStart>, MailboxError> {
         let Some(uid) = self.queue.pop_front() else {
             self.spool = None;
             // Past the last message: the client returns to idle.
-            while self.client.retr_next().await.map_err(pop_err)?.is_some() {}
+            while self
+                .client
+                .retr_next()
+                .await
+                .map_err(MailboxError::Pop3)?
+                .is_some()
+            {}
             return Ok(None);
         };
         let msgno = self.message(uid)?.msgno;
-        let started = self.client.retr_next().await.map_err(pop_err)?;
+        let started = self.client.retr_next().await.map_err(MailboxError::Pop3)?;
         if started != Some(msgno) {
-            return Err(Error::Malformed(format!(
-                "expected message {msgno} from the POP3 server, got {started:?}"
+            return Err(MailboxError::Pop3(mailport_pop3::Error::Malformed(
+                format!("expected message {msgno} from the POP3 server, got {started:?}"),
             )));
         }
         let mut spool = tokio::fs::File::from_std(tempfile::tempfile()?);
         let mut buf = vec![0u8; 64 << 10];
         let mut len = 0u64;
         loop {
-            let n = self.client.retr_read(&mut buf).await.map_err(pop_err)?;
+            let n = self
+                .client
+                .retr_read(&mut buf)
+                .await
+                .map_err(MailboxError::Pop3)?;
             if n == 0 {
                 break;
             }
@@ -306,34 +309,37 @@ impl Pop3Source {
         }))
     }
 
-    pub(crate) async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub(crate) async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, MailboxError> {
         match &mut self.spool {
             Some(f) => Ok(f.read(buf).await?),
             None => Ok(0),
         }
     }
 
-    pub(crate) async fn noop(&mut self) -> Result<(), Error> {
-        self.client.noop().await.map_err(pop_err)
+    pub(crate) async fn noop(&mut self) -> Result<(), MailboxError> {
+        self.client.noop().await.map_err(MailboxError::Pop3)
     }
 
     /// DELE of these UIDs, committed by QUIT (RFC 1939: deletions take
     /// effect only when the session ends in the UPDATE state).
-    pub(crate) async fn delete(&mut self, uids: &[u32]) -> Result<u64, Error> {
+    pub(crate) async fn delete(&mut self, uids: &[u32]) -> Result<u64, MailboxError> {
         let mut n = 0;
         for &uid in uids {
             if let Ok(m) = self.message(uid) {
-                self.client.dele(m.msgno).await.map_err(pop_err)?;
+                self.client
+                    .dele(m.msgno)
+                    .await
+                    .map_err(MailboxError::Pop3)?;
                 n += 1;
             }
         }
-        self.client.quit().await.map_err(pop_err)?;
+        self.client.quit().await.map_err(MailboxError::Pop3)?;
         Ok(n)
     }
 
     /// QUIT without DELE: the server keeps every message.
-    pub(crate) async fn logout(&mut self) -> Result<(), Error> {
-        self.client.quit().await.map_err(pop_err)
+    pub(crate) async fn logout(&mut self) -> Result<(), MailboxError> {
+        self.client.quit().await.map_err(MailboxError::Pop3)
     }
 }
 

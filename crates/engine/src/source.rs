@@ -12,14 +12,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
-use mailport_imap::{uidset, BodyStart, Error, ListEntry, MailboxStatus};
+use mailport_imap::{uidset, BodyStart, ListEntry, MailboxStatus};
 use mailport_mail::date::format_internal_date;
 use mailport_mail::MessageMeta;
 use mailport_mailstore::{Layout, Maildir, Mbox, MessageStream};
 use tokio::io::AsyncReadExt;
 
 use crate::connector::{Connector, ImapSession, SessionError};
-use crate::error::{EngineError, Side};
+use crate::error::{EngineError, MailboxError, Side};
 use crate::hierarchy::Hierarchy;
 use crate::ledger::Ledger;
 use crate::plan::Listing;
@@ -67,13 +67,15 @@ impl Source {
                 Ok(SourceSession::Pop3(Box::new(p)))
             }
             Source::Maildir { root, layout } => {
-                let m = Maildir::open(root, *layout).await.map_err(unusable)?;
+                let m = Maildir::open(root, *layout)
+                    .await
+                    .map_err(SessionError::Local)?;
                 Local::new(Kind::Maildir(m)).await.map(with_ids)
             }
             Source::Mbox { path } => {
                 let folders = mailport_mailstore::mbox::folders(path)
                     .await
-                    .map_err(unusable)?;
+                    .map_err(SessionError::Local)?;
                 let paths = folders.into_iter().map(|f| (f.name, f.path)).collect();
                 Local::new(Kind::Mbox(paths)).await.map(with_ids)
             }
@@ -119,11 +121,7 @@ pub async fn delete_proven(origin: &Source, proven: &[(u32, u32)]) -> Result<u64
     let mut p = crate::pop3_source::open(c)
         .await
         .map_err(|source| EngineError::Session { side, source })?;
-    let err = |source| EngineError::Imap {
-        side,
-        context: "deleting verified messages".into(),
-        source,
-    };
+    let err = |e| crate::error::failed(side, "deleting verified messages")(e);
     let st = p.select().await.map_err(err)?;
     let uids: Vec<u32> = proven
         .iter()
@@ -154,32 +152,36 @@ impl SourceSession {
         }
     }
 
-    pub async fn enable(&mut self, what: &str) -> Result<Vec<String>, Error> {
+    pub async fn enable(&mut self, what: &str) -> Result<Vec<String>, MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.enable(what).await,
+            SourceSession::Imap(s) => Ok(s.enable(what).await?),
             SourceSession::Pop3(_) | SourceSession::Local(_) => Ok(Vec::new()),
         }
     }
 
-    pub async fn listing(&mut self, utf8: bool) -> Result<Listing, Error> {
+    pub async fn listing(&mut self, utf8: bool) -> Result<Listing, MailboxError> {
         match self {
-            SourceSession::Imap(s) => crate::plan::read_listing(s, utf8).await,
+            SourceSession::Imap(s) => Ok(crate::plan::read_listing(s, utf8).await?),
             SourceSession::Pop3(_) => Ok(local_listing(&["INBOX".to_string()], &[])),
             SourceSession::Local(l) => Ok(l.listing()),
         }
     }
 
-    pub async fn select(&mut self, wire: &[u8], read_only: bool) -> Result<MailboxStatus, Error> {
+    pub async fn select(
+        &mut self,
+        wire: &[u8],
+        read_only: bool,
+    ) -> Result<MailboxStatus, MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.select(wire, read_only).await,
+            SourceSession::Imap(s) => Ok(s.select(wire, read_only).await?),
             SourceSession::Pop3(p) => p.select().await,
             SourceSession::Local(l) => l.select(wire).await,
         }
     }
 
-    pub async fn examine_condstore(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
+    pub async fn examine_condstore(&mut self, wire: &[u8]) -> Result<MailboxStatus, MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.examine_condstore(wire).await,
+            SourceSession::Imap(s) => Ok(s.examine_condstore(wire).await?),
             SourceSession::Pop3(p) => p.select().await,
             SourceSession::Local(l) => l.select(wire).await,
         }
@@ -189,49 +191,49 @@ impl SourceSession {
         &mut self,
         set: &str,
         headers: &[&str],
-    ) -> Result<Vec<MessageMeta>, Error> {
+    ) -> Result<Vec<MessageMeta>, MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.fetch_meta(set, headers).await,
+            SourceSession::Imap(s) => Ok(s.fetch_meta(set, headers).await?),
             SourceSession::Pop3(p) => p.fetch_meta(set, !headers.is_empty()),
             SourceSession::Local(l) => l.fetch_meta(set, !headers.is_empty()).await,
         }
     }
 
-    pub async fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
+    pub async fn body_fetch_start(&mut self, set: &str) -> Result<(), MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.body_fetch_start(set).await,
+            SourceSession::Imap(s) => Ok(s.body_fetch_start(set).await?),
             SourceSession::Pop3(p) => p.body_fetch_start(set).await,
             SourceSession::Local(l) => l.body_fetch_start(set),
         }
     }
 
-    pub async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
+    pub async fn body_next(&mut self) -> Result<Option<BodyStart>, MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.body_next().await,
+            SourceSession::Imap(s) => Ok(s.body_next().await?),
             SourceSession::Pop3(p) => p.body_next().await,
             SourceSession::Local(l) => l.body_next().await,
         }
     }
 
-    pub async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.body_read(buf).await,
+            SourceSession::Imap(s) => Ok(s.body_read(buf).await?),
             SourceSession::Pop3(p) => p.body_read(buf).await,
             SourceSession::Local(l) => l.body_read(buf).await,
         }
     }
 
-    pub async fn noop(&mut self) -> Result<(), Error> {
+    pub async fn noop(&mut self) -> Result<(), MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.command(b"NOOP").await.map(|_| ()),
+            SourceSession::Imap(s) => Ok(s.noop().await?),
             SourceSession::Pop3(p) => p.noop().await,
             SourceSession::Local(_) => Ok(()),
         }
     }
 
-    pub async fn logout(&mut self) -> Result<(), Error> {
+    pub async fn logout(&mut self) -> Result<(), MailboxError> {
         match self {
-            SourceSession::Imap(s) => s.logout().await,
+            SourceSession::Imap(s) => Ok(s.logout().await?),
             SourceSession::Pop3(p) => p.logout().await,
             SourceSession::Local(_) => Ok(()),
         }
@@ -242,21 +244,21 @@ impl SourceSession {
 /// read back (verify, and copies compared with their source).
 pub(crate) trait BodyReader {
     /// Starts reading the messages of a UID set.
-    async fn start(&mut self, set: &str) -> Result<(), Error>;
+    async fn start(&mut self, set: &str) -> Result<(), MailboxError>;
     /// The next message, `None` after the last.
-    async fn next(&mut self) -> Result<Option<BodyStart>, Error>;
+    async fn next(&mut self) -> Result<Option<BodyStart>, MailboxError>;
     /// Bytes of the current message; 0 at its end.
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error>;
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, MailboxError>;
 }
 
 impl BodyReader for SourceSession {
-    async fn start(&mut self, set: &str) -> Result<(), Error> {
+    async fn start(&mut self, set: &str) -> Result<(), MailboxError> {
         self.body_fetch_start(set).await
     }
-    async fn next(&mut self) -> Result<Option<BodyStart>, Error> {
+    async fn next(&mut self) -> Result<Option<BodyStart>, MailboxError> {
         self.body_next().await
     }
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, MailboxError> {
         self.body_read(buf).await
     }
 }
@@ -305,18 +307,9 @@ pub(crate) fn local_name(kind: &str, path: &std::path::Path) -> String {
     format!("{kind}:{}", abs.display())
 }
 
-/// A local store that cannot be opened, as a session error.
-pub(crate) fn unusable(e: mailport_mailstore::Error) -> SessionError {
-    SessionError::Unusable(e.to_string())
-}
-
-fn io(e: mailport_mailstore::Error) -> Error {
-    Error::Io(std::io::Error::other(e.to_string()))
-}
-
 impl Local {
     async fn new(store: Kind) -> Result<Local, SessionError> {
-        let local = unusable;
+        let local = SessionError::Local;
         let (folders, subscribed) = match &store {
             Kind::Maildir(m) => {
                 let folders = m.folders().await.map_err(local)?;
@@ -354,11 +347,11 @@ impl Local {
         local_listing(&self.folders, &self.subscribed)
     }
 
-    pub(crate) async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, Error> {
+    pub(crate) async fn select(&mut self, wire: &[u8]) -> Result<MailboxStatus, MailboxError> {
         let folder = String::from_utf8_lossy(wire).into_owned();
         let (messages, keys, mbox) = match &self.store {
             Kind::Maildir(m) => {
-                let list = m.messages(&folder).await.map_err(io)?;
+                let list = m.messages(&folder).await.map_err(MailboxError::Local)?;
                 let keys: Vec<String> = list.iter().map(|x| x.key.clone()).collect();
                 let messages: Vec<LocalMessage> = list
                     .into_iter()
@@ -376,7 +369,7 @@ impl Local {
                 let Some((_, path)) = files.iter().find(|(n, _)| *n == folder) else {
                     return Err(no_folder(&folder));
                 };
-                let mbox = Mbox::open(path).await.map_err(io)?;
+                let mbox = Mbox::open(path).await.map_err(MailboxError::Local)?;
                 // A message whose From_ line has no date gets the file's time.
                 let fallback = tokio::fs::metadata(path)
                     .await
@@ -415,23 +408,23 @@ impl Local {
         Ok(status)
     }
 
-    fn selected(&self) -> Result<&Selected, Error> {
+    fn selected(&self) -> Result<&Selected, MailboxError> {
         self.selected
             .as_ref()
-            .ok_or_else(|| Error::Usage("no folder selected".into()))
+            .ok_or_else(|| MailboxError::Internal("no folder selected".into()))
     }
 
-    fn uids(&self, set: &str) -> Result<Vec<u32>, Error> {
+    fn uids(&self, set: &str) -> Result<Vec<u32>, MailboxError> {
         self.selected()?.numbering.select(set)
     }
 
     /// The open folder and the store key of `uid` in it (Maildir only).
-    pub(crate) fn maildir_key(&self, uid: u32) -> Result<(String, String), Error> {
+    pub(crate) fn maildir_key(&self, uid: u32) -> Result<(String, String), MailboxError> {
         let sel = self.selected()?;
         let m = self.message(uid)?;
         match &m.maildir {
             Some(msg) => Ok((sel.folder.clone(), msg.key.clone())),
-            None => Err(Error::Usage("not a Maildir message".into())),
+            None => Err(MailboxError::Internal("not a Maildir message".into())),
         }
     }
 
@@ -451,9 +444,9 @@ impl Local {
 
     /// A Maildir folder's generation (see `Maildir::generation`); 1 for an
     /// mbox, whose message keys are content hashes and need none.
-    async fn generation(&self, folder: &str) -> Result<u32, Error> {
+    async fn generation(&self, folder: &str) -> Result<u32, MailboxError> {
         match &self.store {
-            Kind::Maildir(m) => m.generation(folder).await.map_err(io),
+            Kind::Maildir(m) => m.generation(folder).await.map_err(MailboxError::Local),
             Kind::Mbox(_) => Ok(1),
         }
     }
@@ -462,7 +455,7 @@ impl Local {
         self.ids = ids;
     }
 
-    fn message(&self, uid: u32) -> Result<&LocalMessage, Error> {
+    fn message(&self, uid: u32) -> Result<&LocalMessage, MailboxError> {
         let sel = self.selected()?;
         Ok(&sel.messages[sel.numbering.index(uid)?])
     }
@@ -471,7 +464,7 @@ impl Local {
         &mut self,
         set: &str,
         headers: bool,
-    ) -> Result<Vec<MessageMeta>, Error> {
+    ) -> Result<Vec<MessageMeta>, MailboxError> {
         let mut out = Vec::new();
         for uid in self.uids(set)? {
             let m = self.message(uid)?;
@@ -492,7 +485,7 @@ impl Local {
     }
 
     /// The message's header block (the identity reads its fields from it).
-    async fn header_block(&self, uid: u32) -> Result<Vec<u8>, Error> {
+    async fn header_block(&self, uid: u32) -> Result<Vec<u8>, MailboxError> {
         let mut stream = self.open(uid).await?;
         let mut head = Vec::new();
         let mut buf = [0u8; 8192];
@@ -513,26 +506,29 @@ impl Local {
         Ok(head)
     }
 
-    async fn open(&self, uid: u32) -> Result<MessageStream, Error> {
+    async fn open(&self, uid: u32) -> Result<MessageStream, MailboxError> {
         let sel = self.selected()?;
         let m = self.message(uid)?;
         match (&self.store, &m.maildir, &sel.mbox) {
-            (Kind::Maildir(d), Some(msg), _) => d.open_message(&sel.folder, msg).await.map_err(io),
+            (Kind::Maildir(d), Some(msg), _) => d
+                .open_message(&sel.folder, msg)
+                .await
+                .map_err(MailboxError::Local),
             (Kind::Mbox(_), _, Some(mbox)) => mbox
                 .open_message(&mbox.messages()[m.mbox_index])
                 .await
-                .map_err(io),
-            _ => Err(Error::Usage("message without a store".into())),
+                .map_err(MailboxError::Local),
+            _ => Err(MailboxError::Internal("message without a store".into())),
         }
     }
 
-    pub(crate) fn body_fetch_start(&mut self, set: &str) -> Result<(), Error> {
+    pub(crate) fn body_fetch_start(&mut self, set: &str) -> Result<(), MailboxError> {
         let uids = self.uids(set)?;
         self.queue.extend(uids);
         Ok(())
     }
 
-    pub(crate) async fn body_next(&mut self) -> Result<Option<BodyStart>, Error> {
+    pub(crate) async fn body_next(&mut self) -> Result<Option<BodyStart>, MailboxError> {
         let Some(uid) = self.queue.pop_front() else {
             self.body = None;
             return Ok(None);
@@ -546,7 +542,7 @@ impl Local {
         }))
     }
 
-    pub(crate) async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub(crate) async fn body_read(&mut self, buf: &mut [u8]) -> Result<usize, MailboxError> {
         match &mut self.body {
             Some(s) => Ok(s.read(buf).await?),
             None => Ok(0),
@@ -554,12 +550,8 @@ impl Local {
     }
 }
 
-fn no_folder(name: &str) -> Error {
-    Error::No {
-        command: "EXAMINE".into(),
-        code: Some("NONEXISTENT".into()),
-        text: format!("no folder {name:?}"),
-    }
+fn no_folder(name: &str) -> MailboxError {
+    MailboxError::Local(mailport_mailstore::Error::NoFolder(name.to_string()))
 }
 
 /// Folders named in UTF-8 with `/` between levels, no namespace prefix.
@@ -606,14 +598,14 @@ impl Numbering {
         keys: &[String],
         messages: Vec<T>,
         generation: u32,
-    ) -> Result<(Numbering, Vec<T>), Error> {
+    ) -> Result<(Numbering, Vec<T>), MailboxError> {
         let (uids, uidvalidity) = match ids {
             Some(l) => {
                 let uids = l
                     .store
                     .uids_for_keys(&l.pair, folder, keys)
                     .await
-                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+                    .map_err(MailboxError::State)?;
                 (uids, generation)
             }
             None => ((1..=keys.len() as u32).collect(), uidvalidity(keys)),
@@ -643,20 +635,20 @@ impl Numbering {
     }
 
     /// Position of `uid` in UID order.
-    pub(crate) fn index(&self, uid: u32) -> Result<usize, Error> {
+    pub(crate) fn index(&self, uid: u32) -> Result<usize, MailboxError> {
         self.index
             .get(&uid)
             .copied()
-            .ok_or_else(|| Error::Usage(format!("no message with UID {uid}")))
+            .ok_or_else(|| MailboxError::Internal(format!("no message with UID {uid}")))
     }
 
     /// The existing UIDs of a UID set, ascending.
-    pub(crate) fn select(&self, set: &str) -> Result<Vec<u32>, Error> {
+    pub(crate) fn select(&self, set: &str) -> Result<Vec<u32>, MailboxError> {
         if set == "1:*" {
             return Ok(self.uids.clone());
         }
-        let wanted =
-            uidset::expand(set).ok_or_else(|| Error::Usage(format!("bad UID set {set:?}")))?;
+        let wanted = uidset::expand(set)
+            .ok_or_else(|| MailboxError::Internal(format!("bad UID set {set:?}")))?;
         Ok(wanted
             .into_iter()
             .filter(|u| self.index.contains_key(u))

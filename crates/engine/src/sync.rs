@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use mailport_imap::Error;
 use mailport_store::{Entry, FolderKey};
 
 use crate::destination::DestinationSession;
+use crate::error::MailboxError;
 use crate::ledger::{FlagUpdate, Ledger};
 use crate::plan::FolderPlan;
 use crate::progress::{EventKind, Tell};
@@ -26,7 +26,7 @@ pub(crate) async fn carry_flags(
     ledger: Option<(&Ledger, &FolderKey)>,
     report: &mut FolderReport,
     tell: &Tell,
-) -> Result<(), Error> {
+) -> Result<(), MailboxError> {
     if updates.is_empty() {
         return Ok(());
     }
@@ -120,7 +120,7 @@ pub(crate) async fn delete_gone(
     (ledger, key): (&Ledger, &FolderKey),
     report: &mut FolderReport,
     tell: &Tell,
-) -> Result<(), Error> {
+) -> Result<(), MailboxError> {
     if gone.is_empty() {
         return Ok(());
     }

@@ -11,7 +11,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mailport_imap::Error;
 use tokio::time::Instant;
 
 /// Waits between attempts: the server's suggestion, else exponential with jitter.
@@ -51,14 +50,9 @@ impl Backoff {
     }
 }
 
-/// Whether an error is the server pushing back (rather than refusing the
-/// request or failing), and the delay it suggested, if any.
-pub fn pushback(e: &Error) -> Option<Option<Duration>> {
-    let (code, text) = match e {
-        Error::No { code, text, .. } => (code.as_deref(), text.as_str()),
-        Error::Bye(text) => (None, text.as_str()),
-        _ => return None,
-    };
+/// Whether a refusal (its response code and text) is the server pushing
+/// back rather than refusing the request, and the delay it suggested, if any.
+pub fn pushback(code: Option<&str>, text: &str) -> Option<Option<Duration>> {
     let suggested = suggested_delay(text);
     let lower = text.to_ascii_lowercase();
     let temporal = suggested.is_some()
@@ -165,6 +159,12 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::MailboxError;
+    use mailport_imap::Error;
+
+    fn pushback_of(e: Error) -> Option<Option<Duration>> {
+        MailboxError::Imap(e).pushback()
+    }
 
     fn no(code: Option<&str>, text: &str) -> Error {
         Error::No {
@@ -176,43 +176,52 @@ mod tests {
 
     #[test]
     fn recognises_the_dialects_of_pushing_back() {
-        assert_eq!(pushback(&no(Some("THROTTLED"), "slow down")), Some(None));
-        assert_eq!(pushback(&no(Some("IN-USE"), "mailbox locked")), Some(None));
+        assert_eq!(pushback_of(no(Some("THROTTLED"), "slow down")), Some(None));
         assert_eq!(
-            pushback(&no(
+            pushback_of(no(Some("IN-USE"), "mailbox locked")),
+            Some(None)
+        );
+        assert_eq!(
+            pushback_of(no(
                 None,
                 "Request is throttled. Suggested Backoff Time: 1500 milliseconds"
             )),
             Some(Some(Duration::from_millis(1500)))
         );
         assert_eq!(
-            pushback(&Error::Bye(
+            pushback_of(Error::Bye(
                 "[ALERT] Account exceeded command or bandwidth limits. (Failure)".into()
             )),
             Some(None)
         );
         assert_eq!(
-            pushback(&Error::Bye(
+            pushback_of(Error::Bye(
                 "Maximum number of connections from user+IP exceeded (mail_max_userip_connections=2)"
                     .into()
             )),
             Some(None)
         );
         assert_eq!(
-            pushback(&no(Some("LIMIT"), "Too many commands, slow down")),
+            pushback_of(no(Some("LIMIT"), "Too many commands, slow down")),
             Some(None)
         );
         // A refusal of the request itself is not pushback.
         assert_eq!(
-            pushback(&no(
+            pushback_of(no(
                 Some("LIMIT"),
                 "Mail size is larger than the maximum size allowed by server configuration"
             )),
             None
         );
-        assert_eq!(pushback(&no(Some("OVERQUOTA"), "Quota exceeded")), None);
-        assert_eq!(pushback(&no(None, "Invalid message")), None);
-        assert_eq!(pushback(&Error::Closed), None);
+        assert_eq!(pushback_of(no(Some("OVERQUOTA"), "Quota exceeded")), None);
+        assert_eq!(pushback_of(no(None, "Invalid message")), None);
+        assert_eq!(pushback_of(Error::Closed), None);
+        let pop3 = mailport_pop3::Error::Err {
+            command: "PASS".into(),
+            code: Some("IN-USE".into()),
+            text: "maildrop locked".into(),
+        };
+        assert_eq!(MailboxError::Pop3(pop3).pushback(), Some(None));
     }
 
     #[test]

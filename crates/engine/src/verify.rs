@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::copy::{open_listings, skip_reason};
 use crate::destination::Destination;
 use crate::error::EngineError;
+use crate::error::MailboxError;
 use crate::fingerprint::{self, Change, Fingerprint};
 use crate::identity::{IdentityRule, HEADER_FIELDS};
 use crate::ledger::clean_flags;
@@ -147,7 +148,7 @@ async fn read_folder(
     wire: &[u8],
     quick: bool,
     rule: IdentityRule,
-) -> Result<(u32, Vec<Seen>), mailport_imap::Error> {
+) -> Result<(u32, Vec<Seen>), MailboxError> {
     let st = s.select(wire, true).await?;
     if st.exists == 0 {
         return Ok((st.uidvalidity, Vec::new()));

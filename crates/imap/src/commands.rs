@@ -195,6 +195,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.command(&cmd).await.map(|_| ())
     }
 
+    /// `NOOP`: keeps an idle session alive (RFC 3501 6.1.2).
+    pub async fn noop(&mut self) -> Result<(), Error> {
+        self.command(b"NOOP").await.map(|_| ())
+    }
+
+    /// `STARTTLS` (RFC 3501 6.2.1): the caller then wraps the stream in TLS.
+    pub async fn starttls(&mut self) -> Result<(), Error> {
+        self.command(b"STARTTLS").await.map(|_| ())
+    }
+
+    /// `UID STORE <set> +FLAGS.SILENT (...)` (adding) or `-FLAGS.SILENT`,
+    /// in commands of at most 1,000 UIDs: scattered UIDs make long sets, and
+    /// servers cap command lines (Dovecot at 64 KiB).
+    pub async fn uid_store_flags(
+        &mut self,
+        uids: &[u32],
+        adding: bool,
+        flags: &[String],
+    ) -> Result<(), Error> {
+        let op = if adding { '+' } else { '-' };
+        for part in uids.chunks(1000) {
+            let set = crate::uidset::compress(part);
+            let cmd = format!("UID STORE {set} {op}FLAGS.SILENT ({})", flags.join(" "));
+            self.command(cmd.as_bytes()).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes exactly these messages of the selected mailbox: flags them
+    /// `\Deleted`, then `UID EXPUNGE` (UIDPLUS, RFC 4315), which leaves
+    /// messages others flagged `\Deleted` alone.
+    pub async fn uid_expunge(&mut self, uids: &[u32]) -> Result<(), Error> {
+        let deleted = ["\\Deleted".to_string()];
+        self.uid_store_flags(uids, true, &deleted).await?;
+        for part in uids.chunks(1000) {
+            let set = crate::uidset::compress(part);
+            self.command(format!("UID EXPUNGE {set}").as_bytes())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// `UID FETCH <set> (UID FLAGS INTERNALDATE RFC822.SIZE [BODY.PEEK[HEADER.FIELDS (...)]])`
     /// on the selected mailbox. Messages lacking UID, date or size are an error:
     /// without them a copy cannot be faithful.

@@ -350,6 +350,16 @@ impl Corpus {
         self
     }
 
+    /// Every bare LF line end turned into CRLF: servers that refuse bare LF
+    /// in APPEND (Cyrus, Courier) get their mail through an MTA that writes
+    /// CRLF, so a corpus loaded into them does too.
+    pub fn with_crlf(mut self) -> Corpus {
+        for m in self.folders.iter_mut().flat_map(|f| &mut f.messages) {
+            m.raw = crlf(&m.raw);
+        }
+        self
+    }
+
     pub fn message_count(&self) -> usize {
         self.folders.iter().map(|f| f.messages.len()).sum()
     }
@@ -361,6 +371,17 @@ impl Corpus {
             .map(|m| m.raw.len() as u64)
             .sum()
     }
+}
+
+fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// A corpus for benchmarks: `messages` spread over `folders` folders, sizes

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -244,6 +244,11 @@ impl Dovecot {
         self.dir.path()
     }
 
+    /// The Maildir of `user` (Dovecot's mail processes need it to belong to `mail`).
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        self.dir().join("home").join(user).join("Maildir")
+    }
+
     /// CPU seconds (user + system) this server has used so far: the master,
     /// every live process it forked and every one it has reaped. Benchmarks
     /// read it before and after a tool's run to see what the tool cost the server.
@@ -292,7 +297,7 @@ impl Dovecot {
             .expect("user configured in DovecotOptions")
     }
 
-    // The URL and command helpers live in [`ImapServer`]; these forward to it so
+    // The URL helpers live in [`ImapServer`]; these forward to it so
     // that tests using only Dovecot need not import the trait.
 
     pub fn imap_url(&self, user: &str) -> String {
@@ -301,21 +306,6 @@ impl Dovecot {
 
     pub fn imaps_url(&self, user: &str) -> String {
         ImapServer::imaps_url(self, user)
-    }
-
-    /// See [`ImapServer::copy_command`].
-    pub fn copy_command(&self, mailport: &Path, dst: &dyn ImapServer) -> Command {
-        ImapServer::copy_command(self, mailport, dst)
-    }
-
-    /// See [`ImapServer::mailport_command`].
-    pub fn mailport_command(
-        &self,
-        mailport: &Path,
-        subcommand: &str,
-        dst: &dyn ImapServer,
-    ) -> Command {
-        ImapServer::mailport_command(self, mailport, subcommand, dst)
     }
 
     fn stop(&self) {

@@ -8,6 +8,10 @@
 //! - [`courier`]: private Courier-IMAP 5.0 instances (the third implementation),
 //!   run from unpacked packages inside a private mount and PID namespace.
 //! - [`corpus`]: a deterministic, realistic sample mailbox.
+//! - [`cli`]: what tests of the `mailport` binary share: servers that fail the
+//!   test when they cannot start, and [`cli::Migration`] (two servers, a
+//!   corpus loaded, `mailport` commands between them run and checked,
+//!   both sides compared).
 //! - [`session`]: load a corpus over IMAP, and snapshot an account (hashes,
 //!   flags, dates, folders, subscriptions) to compare source and destination.
 //! - [`certs`]: a throw-away CA and server certificate.
@@ -16,6 +20,7 @@
 //! - [`relay`]: a TCP relay that cuts or stalls connections on cue (fault injection).
 
 pub mod certs;
+pub mod cli;
 pub mod corpus;
 pub mod courier;
 pub mod cyrus;

@@ -31,23 +31,27 @@ pub trait ImapServer {
     fn imaps_url(&self, user: &str) -> String {
         format!("imaps://{user}@localhost:{}", self.imaps_port())
     }
+}
 
-    /// `mailport copy` from alice here (implicit TLS) to alice at `dst`
-    /// (STARTTLS), trusting both test CAs, passwords in the environment.
-    fn copy_command(&self, mailport: &Path, dst: &dyn ImapServer) -> Command
-    where
-        Self: Sized,
-    {
-        mailport_command(mailport, "copy", self, dst)
+/// A borrowed server is one too: one source can serve several migrations.
+impl<T: ImapServer + ?Sized> ImapServer for &T {
+    fn imap_port(&self) -> u16 {
+        (**self).imap_port()
     }
-
-    /// `mailport SUBCOMMAND` with the same endpoints and credentials as
-    /// [`ImapServer::copy_command`].
-    fn mailport_command(&self, mailport: &Path, subcommand: &str, dst: &dyn ImapServer) -> Command
-    where
-        Self: Sized,
-    {
-        mailport_command(mailport, subcommand, self, dst)
+    fn imaps_port(&self) -> u16 {
+        (**self).imaps_port()
+    }
+    fn ca_pem(&self) -> &Path {
+        (**self).ca_pem()
+    }
+    fn password(&self, user: &str) -> &str {
+        (**self).password(user)
+    }
+    fn dir(&self) -> &Path {
+        (**self).dir()
+    }
+    fn log_tail(&self) -> String {
+        (**self).log_tail()
     }
 }
 
@@ -96,19 +100,12 @@ pub enum Transport {
     Plain,
 }
 
-/// `mailport SUBCOMMAND --from imaps://alice@src --to imap://alice@dst`, both
-/// CAs trusted, passwords in the environment, the state file in `src`'s temp dir.
-pub fn mailport_command(
-    mailport: &Path,
-    subcommand: &str,
-    src: &dyn ImapServer,
-    dst: &dyn ImapServer,
-) -> Command {
-    mailport_command_over(mailport, subcommand, src, dst, Transport::Tls)
-}
-
-/// [`mailport_command`], or with [`Transport::Plain`] both sides as plain
-/// `imap://` that stays plain (`--allow-plaintext --from-no-tls --to-no-tls`).
+/// `mailport SUBCOMMAND` from alice at `src` to alice at `dst`, passwords in
+/// the environment, the state file in `src`'s temp dir: with [`Transport::Tls`]
+/// implicit TLS to `src` and STARTTLS to `dst`, both CAs trusted; with
+/// [`Transport::Plain`] both sides plain `imap://` that stays plain
+/// (`--allow-plaintext --from-no-tls --to-no-tls`). For the benchmarks;
+/// tests use [`crate::cli::Migration`].
 pub fn mailport_command_over(
     mailport: &Path,
     subcommand: &str,

@@ -9,12 +9,13 @@ use mailport_imap::uidset;
 use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderKey, Outcome};
 
+use crate::error::MailboxError;
 use crate::ledger::{self, Ledger};
 use crate::plan::FolderPlan;
 use crate::progress::EventKind;
 use crate::share::{SharedFolder, Tally};
 use crate::source::SourceSession;
-use crate::throttle::{self, Backoff};
+use crate::throttle::Backoff;
 
 use super::connect::Pair;
 use super::folder::write_ledger;
@@ -229,13 +230,12 @@ async fn copy_batch(
     let mut pending: Vec<Pending> = Vec::new();
     let mut open = false;
 
-    let broken =
-        |out: &mut BatchOutcome, settled: &HashSet<u32>, side: Side, e: &mailport_imap::Error| {
-            let reason = format!("connection to the {side} lost: {e}");
-            let left = uids.iter().filter(|u| !settled.contains(u)).count() as u64;
-            out.failed.push((reason.clone(), left));
-            out.broken = Some(reason);
-        };
+    let broken = |out: &mut BatchOutcome, settled: &HashSet<u32>, side: Side, e: &MailboxError| {
+        let reason = format!("connection to the {side} lost: {e}");
+        let left = uids.iter().filter(|u| !settled.contains(u)).count() as u64;
+        out.failed.push((reason.clone(), left));
+        out.broken = Some(reason);
+    };
 
     if !fetch_sent {
         if let Err(e) = p.src.body_fetch_start(&uidset::compress(&uids)).await {
@@ -277,10 +277,10 @@ async fn copy_batch(
         if b.len > body_limit(meta.size) {
             // A server announcing far more than the message's size is broken or
             // hostile: do not read it, and do not trust this connection further.
-            let e = mailport_imap::Error::Malformed(format!(
+            let e = MailboxError::Imap(mailport_imap::Error::Malformed(format!(
                 "the source announced {} bytes for UID {} whose size is {} bytes",
                 b.len, meta.uid, meta.size
-            ));
+            )));
             broken(&mut out, &settled, Side::Source, &e);
             return out;
         }
@@ -368,7 +368,7 @@ async fn stream_body(
     buf: &mut [u8],
     index: usize,
     ctx: &Ctx,
-) -> Result<HeaderTap, (Side, mailport_imap::Error)> {
+) -> Result<HeaderTap, (Side, MailboxError)> {
     let mut tap = HeaderTap::default();
     loop {
         let n = match p.src.body_read(buf).await {
@@ -396,7 +396,7 @@ async fn finish(
     batch: &[MessageMeta],
     index: usize,
     ctx: &Ctx,
-) -> Result<(), mailport_imap::Error> {
+) -> Result<(), MailboxError> {
     match p.dst.append_finish().await {
         Ok(appenduid) => {
             let n = pending.len() as u64;
@@ -432,9 +432,9 @@ fn refused(
     settled: &mut HashSet<u32>,
     pending: &mut Vec<Pending>,
     batch: &[MessageMeta],
-    e: &mailport_imap::Error,
+    e: &MailboxError,
 ) {
-    if let Some(suggested) = throttle::pushback(e) {
+    if let Some(suggested) = e.pushback() {
         for pm in pending.drain(..) {
             settled.insert(pm.uid);
             if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
@@ -454,7 +454,7 @@ fn refused(
         return;
     }
     let reason = match e {
-        mailport_imap::Error::No { text, code, .. } => match code {
+        MailboxError::Imap(mailport_imap::Error::No { text, code, .. }) => match code {
             Some(c) => format!("destination refused it [{c}]: {text}"),
             None => format!("destination refused it: {text}"),
         },
@@ -477,7 +477,7 @@ fn body_limit(size: u64) -> u64 {
     size.saturating_mul(2).saturating_add(1 << 20)
 }
 
-async fn drain(src: &mut SourceSession, buf: &mut [u8]) -> Result<(), mailport_imap::Error> {
+async fn drain(src: &mut SourceSession, buf: &mut [u8]) -> Result<(), MailboxError> {
     while src.body_read(buf).await? > 0 {}
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::connector::SessionError;
 use crate::destination::{Destination, DestinationSession};
+use crate::error::MailboxError;
 use crate::ledger::Ledger;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::progress::EventKind;
@@ -13,7 +14,7 @@ use crate::source::{Source, SourceSession};
 use crate::throttle::Backoff;
 
 use super::run::Ctx;
-use crate::error::{EngineError, Side};
+use crate::error::{failed, EngineError, Side};
 
 pub(crate) struct Pair {
     pub(crate) src: SourceSession,
@@ -31,24 +32,26 @@ async fn opened<T: Enable>(
         .await
         .map_err(|source| EngineError::Session { side, source })?;
     if utf8 {
-        s.enable("UTF8=ACCEPT").await.map_err(utf8_error(side))?;
+        s.enable("UTF8=ACCEPT")
+            .await
+            .map_err(failed(side, "ENABLE UTF8=ACCEPT"))?;
     }
     Ok(s)
 }
 
 /// ENABLE on either side.
 trait Enable {
-    async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error>;
+    async fn enable(&mut self, what: &str) -> Result<Vec<String>, MailboxError>;
 }
 
 impl Enable for SourceSession {
-    async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error> {
+    async fn enable(&mut self, what: &str) -> Result<Vec<String>, MailboxError> {
         SourceSession::enable(self, what).await
     }
 }
 
 impl Enable for DestinationSession {
-    async fn enable(&mut self, what: &str) -> Result<Vec<String>, mailport_imap::Error> {
+    async fn enable(&mut self, what: &str) -> Result<Vec<String>, MailboxError> {
         DestinationSession::enable(self, what).await
     }
 }
@@ -140,17 +143,11 @@ pub(super) async fn connect_and_plan(
     let utf8 = first.src.has_capability("UTF8=ACCEPT") && first.dst.has_capability("UTF8=ACCEPT");
     if utf8 {
         let source = first.src.enable("UTF8=ACCEPT").await;
-        source.map_err(utf8_error(Side::Source))?;
+        source.map_err(failed(Side::Source, "ENABLE UTF8=ACCEPT"))?;
         let destination = first.dst.enable("UTF8=ACCEPT").await;
-        destination.map_err(utf8_error(Side::Destination))?;
+        destination.map_err(failed(Side::Destination, "ENABLE UTF8=ACCEPT"))?;
     }
-    let listing_err = |side: Side| {
-        move |source| EngineError::Imap {
-            side,
-            context: "listing folders".into(),
-            source,
-        }
-    };
+    let listing_err = |side: Side| failed(side, "listing folders");
     let src_listing = first
         .src
         .listing(utf8)
@@ -174,14 +171,4 @@ pub(crate) async fn open_listings(
     connect_and_plan(source, None, destination, opts, false)
         .await
         .map(|(p, plan, _)| (p, plan))
-}
-
-/// ENABLE UTF8=ACCEPT (RFC 6855): names then travel as UTF-8. The error
-/// of that command on `side`.
-pub(super) fn utf8_error(side: Side) -> impl FnOnce(mailport_imap::Error) -> EngineError {
-    move |source| EngineError::Imap {
-        side,
-        context: "ENABLE UTF8=ACCEPT".into(),
-        source,
-    }
 }

@@ -8,6 +8,7 @@ use mailport_store::{Entry, FolderKey, FolderState, Outcome};
 
 use crate::backing;
 use crate::destination::DestinationSession;
+use crate::error::MailboxError;
 use crate::ledger::{self, Known, Ledger};
 use crate::plan::FolderPlan;
 use crate::progress::{EventKind, Tell};
@@ -328,7 +329,7 @@ fn append_limit(s: &DestinationSession) -> Option<u64> {
 fn folder_error(
     mut report: FolderReport,
     what: &str,
-    e: &mailport_imap::Error,
+    e: &MailboxError,
 ) -> (FolderReport, FolderEnd) {
     report.error = Some(format!("{what}: {e}"));
     let end = if e.breaks_connection() {

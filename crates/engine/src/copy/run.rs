@@ -15,7 +15,7 @@ use crate::source::Source;
 use super::connect::connect_and_plan;
 use super::options::CopyOptions;
 use super::worker::worker;
-use crate::error::{EngineError, Side};
+use crate::error::{failed, EngineError, Side};
 use crate::progress::Progress;
 
 pub(super) struct Ctx {
@@ -59,14 +59,6 @@ pub(crate) async fn copy_as(
     )
     .await?;
     progress.planned(&plan);
-    let imap = |side: Side, context: &str| {
-        let context = context.to_string();
-        move |source| EngineError::Imap {
-            side,
-            context,
-            source,
-        }
-    };
 
     let mut report = Report {
         dry_run: opts.dry_run,
@@ -88,13 +80,9 @@ pub(crate) async fn copy_as(
                 None => {
                     let o = match first.dst.create(&wire).await {
                         Ok(()) => Ok(true),
-                        Err(mailport_imap::Error::No { code: Some(c), .. })
-                            if c == "ALREADYEXISTS" =>
-                        {
-                            Ok(false)
-                        }
+                        Err(e) if e.code() == Some("ALREADYEXISTS") => Ok(false),
                         Err(e) if e.breaks_connection() => {
-                            return Err(imap(Side::Destination, "creating folders")(e))
+                            return Err(failed(Side::Destination, "creating folders")(e))
                         }
                         Err(e) => Err(format!(
                             "cannot create destination folder {:?}: {e}",
@@ -118,7 +106,7 @@ pub(crate) async fn copy_as(
             match first.dst.subscribe(wire).await {
                 Ok(()) => report.subscriptions_added += 1,
                 Err(e) if e.breaks_connection() => {
-                    return Err(imap(Side::Destination, "subscribing")(e))
+                    return Err(failed(Side::Destination, "subscribing")(e))
                 }
                 Err(e) => tell.event(EventKind::NotSubscribed {
                     folder: name.clone(),

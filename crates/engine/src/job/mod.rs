@@ -22,7 +22,7 @@ use mailport_store::Store;
 use crate::connector::{Connector, Unreachable};
 use crate::copy::{copy_as, CopyOptions};
 use crate::destination::Destination;
-use crate::error::{EngineError, Side};
+use crate::error::{EngineError, ErrorKind, Side};
 use crate::ledger::Ledger;
 use crate::progress::{JobId, Phase, Progress, Tell};
 use crate::report::Report;
@@ -106,6 +106,16 @@ pub enum JobError {
 }
 
 impl JobError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            JobError::Invalid(_) => ErrorKind::Usage,
+            JobError::Unreachable(sides) => sides
+                .first()
+                .map_or(ErrorKind::Connection, |(_, e)| e.error.kind()),
+            JobError::Copy(e) | JobError::Verify(e) | JobError::Delete(e) => e.kind(),
+        }
+    }
+
     /// The side and error that ended the job, if one did.
     pub fn engine_error(&self) -> Option<&EngineError> {
         match self {
