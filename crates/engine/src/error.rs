@@ -88,6 +88,11 @@ impl MailboxError {
         }
     }
 
+    /// A Maildir, mbox or local file failed (not a server).
+    pub fn is_local(&self) -> bool {
+        matches!(self, MailboxError::Local(_) | MailboxError::Io(_))
+    }
+
     /// The response code of a refusal (`ALREADYEXISTS`, `OVERQUOTA`, ...).
     pub fn code(&self) -> Option<&str> {
         match self {

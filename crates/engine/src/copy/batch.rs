@@ -5,13 +5,12 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use mailport_imap::uidset;
+use mailport_imap::{uidset, BodyStart};
 use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderKey, Outcome};
 
 use crate::error::MailboxError;
 use crate::ledger::{self, Ledger};
-use crate::plan::FolderPlan;
 use crate::progress::EventKind;
 use crate::share::{SharedFolder, Tally};
 use crate::source::SourceSession;
@@ -76,7 +75,7 @@ pub(super) async fn run_batches(
                 .collect();
             tally.unrecorded |= !write_ledger(l, key, &intents, &ctx.tell).await;
         }
-        let out = copy_batch(p, folder, index, step, &mut buf, ctx).await;
+        let out = copy_batch(p, index, step, &mut buf, ctx).await;
         if let Some((l, key)) = ledger {
             tally.unrecorded |= !write_ledger(l, key, &out.records, &ctx.tell).await;
         }
@@ -209,155 +208,255 @@ fn flags_for_append(m: &MessageMeta) -> Vec<String> {
 /// destination to commit, so the two servers work at the same time.
 async fn copy_batch(
     p: &mut Pair,
-    folder: &FolderPlan,
     index: usize,
     step: Step<'_>,
     buf: &mut [u8],
     ctx: &Ctx,
 ) -> BatchOutcome {
-    let Step {
-        batch,
-        fetch_sent,
-        next,
-        multiappend,
-    } = step;
-    let mut out = BatchOutcome::default();
-    let by_uid: HashMap<u32, &MessageMeta> = batch.iter().map(|m| (m.uid, m)).collect();
-    let by_seq: HashMap<u32, u32> = batch.iter().map(|m| (m.seq, m.uid)).collect();
-    let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
-    let mut settled: HashSet<u32> = HashSet::new();
-    // Messages written into the APPEND command that is open now.
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut open = false;
+    let mut b = Batch::new(step.batch);
+    match b.stream(p, index, &step, buf, ctx).await {
+        Ok(()) => b.count_vanished(),
+        Err((side, e)) => b.broken(side, &e),
+    }
+    b.out
+}
 
-    let broken = |out: &mut BatchOutcome, settled: &HashSet<u32>, side: Side, e: &MailboxError| {
-        let reason = format!("connection to the {side} lost: {e}");
-        let left = uids.iter().filter(|u| !settled.contains(u)).count() as u64;
-        out.failed.push((reason.clone(), left));
-        out.broken = Some(reason);
-    };
+/// A session failure that ends the batch: the side, and its error.
+type Broken = (Side, MailboxError);
 
-    if !fetch_sent {
-        if let Err(e) = p.src.body_fetch_start(&uidset::compress(&uids)).await {
-            broken(&mut out, &settled, Side::Source, &e);
-            return out;
+/// One batch on its way: which messages are settled, which are written
+/// into the APPEND command open now, and the outcome so far.
+struct Batch<'a> {
+    by_uid: HashMap<u32, &'a MessageMeta>,
+    by_seq: HashMap<u32, u32>,
+    uids: Vec<u32>,
+    settled: HashSet<u32>,
+    /// Messages written into the APPEND command that is open now.
+    pending: Vec<Pending>,
+    open: bool,
+    out: BatchOutcome,
+}
+
+impl<'a> Batch<'a> {
+    fn new(batch: &'a [MessageMeta]) -> Batch<'a> {
+        Batch {
+            by_uid: batch.iter().map(|m| (m.uid, m)).collect(),
+            by_seq: batch.iter().map(|m| (m.seq, m.uid)).collect(),
+            uids: batch.iter().map(|m| m.uid).collect(),
+            settled: HashSet::new(),
+            pending: Vec::new(),
+            open: false,
+            out: BatchOutcome::default(),
         }
     }
-    loop {
-        let b = match p.src.body_next().await {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                if let Some(next) = next {
-                    let next_uids: Vec<u32> = next.iter().map(|m| m.uid).collect();
-                    if let Err(e) = p.src.body_fetch_start(&uidset::compress(&next_uids)).await {
-                        broken(&mut out, &settled, Side::Source, &e);
-                        return out;
-                    }
-                    out.next_fetch_sent = true;
-                }
-                break;
-            }
-            Err(e) => {
-                broken(&mut out, &settled, Side::Source, &e);
-                return out;
-            }
-        };
-        let uid = b.uid.or_else(|| by_seq.get(&b.seq).copied());
-        let Some(meta) = uid
-            .and_then(|u| by_uid.get(&u))
-            .filter(|m| !settled.contains(&m.uid))
-        else {
-            // Not one we asked for (or a repeat): read past it.
-            if let Err(e) = drain(&mut p.src, buf).await {
-                broken(&mut out, &settled, Side::Source, &e);
-                return out;
-            }
-            continue;
-        };
-        if b.len > body_limit(meta.size) {
-            // A server announcing far more than the message's size is broken or
-            // hostile: do not read it, and do not trust this connection further.
-            let e = MailboxError::Imap(mailport_imap::Error::Malformed(format!(
-                "the source announced {} bytes for UID {} whose size is {} bytes",
-                b.len, meta.uid, meta.size
-            )));
-            broken(&mut out, &settled, Side::Source, &e);
-            return out;
+
+    async fn stream(
+        &mut self,
+        p: &mut Pair,
+        index: usize,
+        step: &Step<'_>,
+        buf: &mut [u8],
+        ctx: &Ctx,
+    ) -> Result<(), Broken> {
+        let src = |e| (Side::Source, e);
+        let dst = |e| (Side::Destination, e);
+        let folder = &ctx.plan.folders[index];
+        if !step.fetch_sent {
+            let set = uidset::compress(&self.uids);
+            p.src.body_fetch_start(&set).await.map_err(src)?;
         }
-        ctx.opts.limits.message().await;
-        if !open {
-            if let Err(e) = p.dst.append_start(&folder.destination_wire).await {
-                broken(&mut out, &settled, Side::Destination, &e);
-                return out;
+        while let Some(body) = p.src.body_next().await.map_err(src)? {
+            let Some(meta) = self.wanted(&body) else {
+                // Not one we asked for (or a repeat): read past it.
+                drain(&mut p.src, buf).await.map_err(src)?;
+                continue;
+            };
+            if body.len > body_limit(meta.size) {
+                // A server announcing far more than the message's size is broken or
+                // hostile: do not read it, and do not trust this connection further.
+                return Err(src(MailboxError::Imap(mailport_imap::Error::Malformed(
+                    format!(
+                        "the source announced {} bytes for UID {} whose size is {} bytes",
+                        body.len, meta.uid, meta.size
+                    ),
+                ))));
             }
-            open = true;
-        }
-        // A refusal of this one message (the literal, or a Maildir that
-        // cannot be written mid-way: a full disk) fails it alone.
-        let refusal = match p
-            .dst
-            .append_message(&flags_for_append(meta), Some(&meta.internal_date), b.len)
-            .await
-        {
-            Ok(()) => match stream_body(p, buf, index, ctx).await {
-                Ok(tap) => {
-                    pending.push(Pending {
+            ctx.opts.limits.message().await;
+            if !self.open {
+                p.dst
+                    .append_start(&folder.destination_wire)
+                    .await
+                    .map_err(dst)?;
+                self.open = true;
+            }
+            let identity = match append(p, meta, body.len, buf, index, ctx).await? {
+                Ok(identity) => identity,
+                Err(refusal) => {
+                    // A refused literal ends the whole command.
+                    self.open = false;
+                    self.pending.push(Pending {
                         uid: meta.uid,
-                        len: b.len,
-                        identity: ctx.opts.identity.key(&tap.bytes, meta.size),
+                        len: body.len,
+                        identity: String::new(),
                     });
-                    None
+                    self.refused(&refusal);
+                    drain(&mut p.src, buf).await.map_err(src)?;
+                    continue;
                 }
-                Err((Side::Destination, e)) if !e.breaks_connection() => Some(e),
-                Err((side, e)) => {
-                    broken(&mut out, &settled, side, &e);
-                    return out;
-                }
-            },
-            Err(e) if !e.breaks_connection() => Some(e),
-            Err(e) => {
-                broken(&mut out, &settled, Side::Destination, &e);
-                return out;
-            }
-        };
-        if let Some(e) = refusal {
-            // A refused literal ends the whole command.
-            open = false;
-            pending.push(Pending {
+            };
+            self.pending.push(Pending {
                 uid: meta.uid,
-                len: b.len,
-                identity: String::new(),
+                len: body.len,
+                identity,
             });
-            refused(&mut out, &mut settled, &mut pending, batch, &e);
-            if let Err(e) = drain(&mut p.src, buf).await {
-                broken(&mut out, &settled, Side::Source, &e);
-                return out;
-            }
-            continue;
-        }
-        if !multiappend {
-            open = false;
-            if let Err(e) = finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await
-            {
-                broken(&mut out, &settled, Side::Destination, &e);
-                return out;
+            if !step.multiappend {
+                self.open = false;
+                self.finish(p, index, ctx).await.map_err(dst)?;
             }
         }
+        if let Some(next) = step.next {
+            let next_uids: Vec<u32> = next.iter().map(|m| m.uid).collect();
+            let set = uidset::compress(&next_uids);
+            p.src.body_fetch_start(&set).await.map_err(src)?;
+            self.out.next_fetch_sent = true;
+        }
+        if self.open {
+            self.finish(p, index, ctx).await.map_err(dst)?;
+        }
+        Ok(())
     }
-    if open {
-        if let Err(e) = finish(p, &mut out, &mut settled, &mut pending, batch, index, ctx).await {
-            broken(&mut out, &settled, Side::Destination, &e);
-            return out;
+
+    /// The message a FETCH response carries, if this batch asked for it and
+    /// has not settled it yet.
+    fn wanted(&self, body: &BodyStart) -> Option<&'a MessageMeta> {
+        let uid = body.uid.or_else(|| self.by_seq.get(&body.seq).copied())?;
+        self.by_uid
+            .get(&uid)
+            .copied()
+            .filter(|m| !self.settled.contains(&m.uid))
+    }
+
+    /// The connection to `side` broke: what is not settled fails with it.
+    fn broken(&mut self, side: Side, e: &MailboxError) {
+        let reason = match e.is_local() {
+            true => format!("the {side} could not be read: {e}"),
+            false => format!("connection to the {side} lost: {e}"),
+        };
+        let left = self.unsettled();
+        self.out.failed.push((reason.clone(), left));
+        self.out.broken = Some(reason);
+    }
+
+    fn unsettled(&self) -> u64 {
+        self.uids
+            .iter()
+            .filter(|u| !self.settled.contains(u))
+            .count() as u64
+    }
+
+    fn count_vanished(&mut self) {
+        let vanished = self.unsettled();
+        if vanished > 0 {
+            self.out.failed.push((
+                "message vanished from the source during the copy".into(),
+                vanished,
+            ));
         }
     }
-    let vanished = uids.iter().filter(|u| !settled.contains(u)).count() as u64;
-    if vanished > 0 {
-        out.failed.push((
-            "message vanished from the source during the copy".into(),
-            vanished,
-        ));
+
+    /// Ends the open APPEND; on success the pending messages are copied, on
+    /// a refusal they fail or are retried singly. Errs only when the
+    /// connection broke.
+    async fn finish(&mut self, p: &mut Pair, index: usize, ctx: &Ctx) -> Result<(), MailboxError> {
+        match p.dst.append_finish().await {
+            Ok(appenduid) => {
+                let n = self.pending.len() as u64;
+                // APPENDUID lists the new UIDs in the order of the messages.
+                let dest_uids = appenduid.filter(|a| a.uids.len() == self.pending.len());
+                for (i, pm) in self.pending.drain(..).enumerate() {
+                    self.settled.insert(pm.uid);
+                    self.out.copied += 1;
+                    self.out.copied_bytes += pm.len;
+                    if let Some(m) = self.by_uid.get(&pm.uid) {
+                        let mut e = ledger::settled(m, pm.identity, Outcome::Copied, None);
+                        e.dest_folder = Some(ctx.plan.folders[index].destination.clone());
+                        e.dest_uidvalidity = dest_uids.as_ref().map(|a| a.uidvalidity);
+                        e.dest_uid = dest_uids.as_ref().map(|a| a.uids[i]);
+                        self.out.records.push(e);
+                    }
+                }
+                ctx.progress.messages(index, n);
+                Ok(())
+            }
+            Err(e) if !e.breaks_connection() => {
+                self.refused(&e);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
-    out
+
+    /// The destination refused an APPEND command: a single message fails
+    /// with the server's reason; a batch is retried message by message; a
+    /// server pushing back gets the same messages again after a wait.
+    fn refused(&mut self, e: &MailboxError) {
+        let pending: Vec<Pending> = self.pending.drain(..).collect();
+        let metas = pending.iter().filter_map(|pm| self.by_uid.get(&pm.uid));
+        let metas: Vec<MessageMeta> = metas.map(|m| (*m).clone()).collect();
+        self.settled.extend(pending.iter().map(|pm| pm.uid));
+        if let Some(suggested) = e.pushback() {
+            self.out.pushed_back.extend(metas);
+            self.out.pushback = Some((suggested, e.to_string()));
+            return;
+        }
+        if pending.len() > 1 {
+            self.out.retry_singly.extend(metas);
+            return;
+        }
+        let reason = match e {
+            MailboxError::Imap(mailport_imap::Error::No { text, code, .. }) => match code {
+                Some(c) => format!("destination refused it [{c}]: {text}"),
+                None => format!("destination refused it: {text}"),
+            },
+            other => format!("destination refused it: {other}"),
+        };
+        for pm in pending {
+            self.out.failed.push((reason.clone(), 1));
+            if let Some(m) = self.by_uid.get(&pm.uid) {
+                let why = Some(reason.clone());
+                let mut entry = ledger::settled(m, pm.identity, Outcome::Failed, why);
+                entry.retryable = e.is_transient();
+                self.out.records.push(entry);
+            }
+        }
+    }
+}
+
+/// Writes one message into the open APPEND; its identity (from the header
+/// streamed by). `Ok(Err)`: the destination refused this message alone (the
+/// literal, or a Maildir that cannot be written mid-way: a full disk).
+async fn append(
+    p: &mut Pair,
+    meta: &MessageMeta,
+    len: u64,
+    buf: &mut [u8],
+    index: usize,
+    ctx: &Ctx,
+) -> Result<Result<String, MailboxError>, Broken> {
+    let started = p
+        .dst
+        .append_message(&flags_for_append(meta), Some(&meta.internal_date), len)
+        .await;
+    match started {
+        Ok(()) => {}
+        Err(e) if !e.breaks_connection() => return Ok(Err(e)),
+        Err(e) => return Err((Side::Destination, e)),
+    }
+    match stream_body(p, buf, index, ctx).await {
+        Ok(tap) => Ok(Ok(ctx.opts.identity.key(&tap.bytes, meta.size))),
+        Err((Side::Destination, e)) if !e.breaks_connection() => Ok(Err(e)),
+        Err(broken) => Err(broken),
+    }
 }
 
 /// Streams the current message's body from the source into the open
@@ -383,91 +482,6 @@ async fn stream_body(
             .map_err(|e| (Side::Destination, e))?;
         ctx.progress.bytes(index, n as u64);
         ctx.opts.limits.bytes(n as u64).await;
-    }
-}
-
-/// Ends the open APPEND; on success the pending messages are copied, on a
-/// refusal they fail or are retried singly. Errs only when the connection broke.
-async fn finish(
-    p: &mut Pair,
-    out: &mut BatchOutcome,
-    settled: &mut HashSet<u32>,
-    pending: &mut Vec<Pending>,
-    batch: &[MessageMeta],
-    index: usize,
-    ctx: &Ctx,
-) -> Result<(), MailboxError> {
-    match p.dst.append_finish().await {
-        Ok(appenduid) => {
-            let n = pending.len() as u64;
-            // APPENDUID lists the new UIDs in the order of the messages.
-            let dest_uids = appenduid.filter(|a| a.uids.len() == pending.len());
-            for (i, pm) in pending.drain(..).enumerate() {
-                settled.insert(pm.uid);
-                out.copied += 1;
-                out.copied_bytes += pm.len;
-                if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
-                    let mut e = ledger::settled(m, pm.identity, Outcome::Copied, None);
-                    e.dest_folder = Some(ctx.plan.folders[index].destination.clone());
-                    e.dest_uidvalidity = dest_uids.as_ref().map(|a| a.uidvalidity);
-                    e.dest_uid = dest_uids.as_ref().map(|a| a.uids[i]);
-                    out.records.push(e);
-                }
-            }
-            ctx.progress.messages(index, n);
-            Ok(())
-        }
-        Err(e) if !e.breaks_connection() => {
-            refused(out, settled, pending, batch, &e);
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// The destination refused an APPEND command: a single message fails with
-/// the server's reason; a batch is retried message by message.
-fn refused(
-    out: &mut BatchOutcome,
-    settled: &mut HashSet<u32>,
-    pending: &mut Vec<Pending>,
-    batch: &[MessageMeta],
-    e: &MailboxError,
-) {
-    if let Some(suggested) = e.pushback() {
-        for pm in pending.drain(..) {
-            settled.insert(pm.uid);
-            if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
-                out.pushed_back.push(m.clone());
-            }
-        }
-        out.pushback = Some((suggested, e.to_string()));
-        return;
-    }
-    if pending.len() > 1 {
-        for pm in pending.drain(..) {
-            settled.insert(pm.uid);
-            if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
-                out.retry_singly.push(m.clone());
-            }
-        }
-        return;
-    }
-    let reason = match e {
-        MailboxError::Imap(mailport_imap::Error::No { text, code, .. }) => match code {
-            Some(c) => format!("destination refused it [{c}]: {text}"),
-            None => format!("destination refused it: {text}"),
-        },
-        other => format!("destination refused it: {other}"),
-    };
-    for pm in pending.drain(..) {
-        settled.insert(pm.uid);
-        out.failed.push((reason.clone(), 1));
-        if let Some(m) = batch.iter().find(|m| m.uid == pm.uid) {
-            let mut entry = ledger::settled(m, pm.identity, Outcome::Failed, Some(reason.clone()));
-            entry.retryable = e.is_transient();
-            out.records.push(entry);
-        }
     }
 }
 

@@ -4,16 +4,18 @@
 
 use std::sync::Arc;
 
+use mailport_imap::MailboxStatus;
+use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderKey, FolderState, Outcome};
 
 use crate::backing;
 use crate::destination::DestinationSession;
 use crate::error::MailboxError;
-use crate::ledger::{self, Known, Ledger};
+use crate::ledger::{self, FlagUpdate, Known, Ledger};
 use crate::plan::FolderPlan;
 use crate::progress::{EventKind, Tell};
 use crate::report::FolderReport;
-use crate::share::{Preparing, SharedFolder};
+use crate::share::{Preparing, SharedFolder, Tally};
 use crate::sync;
 
 use super::batch::{into_batches, run_batches};
@@ -21,6 +23,9 @@ use super::connect::Pair;
 use super::options::CopyOptions;
 use super::run::Ctx;
 use super::worker::FolderEnd;
+
+/// The ledger of a folder generation: where it is kept, and its key.
+type FolderLedger<'a> = Option<(&'a Ledger, FolderKey)>;
 
 /// Copies one folder. Returns its report and whether to try again.
 pub(super) async fn copy_folder(
@@ -35,7 +40,7 @@ pub(super) async fn copy_folder(
         destination: folder.destination.clone(),
         ..Default::default()
     };
-    let status = match &ctx.opts.ledger {
+    let status = match ctx.opts.ledger {
         Some(_) => p.src.examine_condstore(&folder.source_wire).await,
         None => p.src.select(&folder.source_wire, true).await,
     };
@@ -52,30 +57,10 @@ pub(super) async fn copy_folder(
         messages: status.exists,
         complete: true,
     });
-    if let (Some(l), Some(now)) = (&ctx.opts.ledger, seen_now) {
-        if let Ok(Some(before)) = l.store.folder_state(&l.pair, &folder.source).await {
-            if before == now
-                && !ctx.opts.dry_run
-                && destination_unchanged(p, folder, now.uidvalidity, &ctx.opts).await
-            {
-                report.source_messages = u64::from(status.exists);
-                report.already_present = u64::from(status.exists);
-                report.unchanged = true;
-                return (report, FolderEnd::Done);
-            }
-        }
-    }
-    let metas = if status.exists == 0 {
-        Vec::new()
-    } else {
-        match p.src.fetch_meta("1:*", &[]).await {
-            Ok(m) => m,
-            Err(e) => return folder_error(report, "reading the source folder", &e),
-        }
-    };
-    report.source_messages = metas.len() as u64;
-    if let Some(e) = ctx.create_errors.get(&index) {
-        report.fail(e, metas.len() as u64);
+    if unchanged_since_last_pass(p, folder, seen_now, ctx).await {
+        report.source_messages = u64::from(status.exists);
+        report.already_present = u64::from(status.exists);
+        report.unchanged = true;
         return (report, FolderEnd::Done);
     }
     let ledger = ctx
@@ -83,7 +68,95 @@ pub(super) async fn copy_folder(
         .ledger
         .as_ref()
         .map(|l| (l, l.key(&folder.source, status.uidvalidity)));
-    let known = match &ledger {
+    let sorted = match sort_folder(p, index, &status, &ledger, ctx, &mut report).await {
+        Ok(s) => s,
+        Err(end) => return (report, end),
+    };
+    let bytes: u64 = sorted.to_copy.iter().map(|m| m.size).sum();
+    ctx.progress
+        .folder_started(index, sorted.to_copy.len() as u64, bytes);
+    if ctx.opts.dry_run {
+        report.to_copy = sorted.to_copy.len() as u64;
+        report.bytes = bytes;
+        return (report, FolderEnd::Done);
+    }
+    let mut unrecorded = false;
+    if let Some((l, key)) = &ledger {
+        unrecorded = !write_ledger(l, key, &sorted.records, &ctx.tell).await;
+    }
+    let copied = copy_messages(p, index, &status, sorted.to_copy, &ledger, preparing, ctx).await;
+    let appended = match copied.add_to(&mut report) {
+        Ok(appended) => appended,
+        Err(end) => return (report, end),
+    };
+    let settling = Settling {
+        source_uidvalidity: status.uidvalidity,
+        seen_now,
+        flag_updates: sorted.flag_updates,
+        gone: sorted.gone,
+        appended,
+        unrecorded: unrecorded || copied.unrecorded(),
+    };
+    settle(p, folder, settling, &ledger, ctx, report).await
+}
+
+/// The source folder is as the last complete pass left it (CONDSTORE) and
+/// so is the destination folder: nothing to read.
+async fn unchanged_since_last_pass(
+    p: &mut Pair,
+    folder: &FolderPlan,
+    seen_now: Option<FolderState>,
+    ctx: &Ctx,
+) -> bool {
+    let (Some(l), Some(now)) = (&ctx.opts.ledger, seen_now) else {
+        return false;
+    };
+    match l.store.folder_state(&l.pair, &folder.source).await {
+        Ok(Some(before)) if before == now && !ctx.opts.dry_run => {
+            destination_unchanged(p, folder, now.uidvalidity, &ctx.opts).await
+        }
+        _ => false,
+    }
+}
+
+/// A folder's source messages sorted: what to copy, and what the pass knows
+/// of the others.
+struct SortedFolder {
+    /// In UID order, within the destination's APPENDLIMIT.
+    to_copy: Vec<MessageMeta>,
+    flag_updates: Vec<FlagUpdate>,
+    /// Copied by us, deleted on the source since.
+    gone: Vec<Entry>,
+    /// Ledger entries of the messages settled without copying.
+    records: Vec<Entry>,
+}
+
+/// Reads the source folder's messages and sorts them against the ledger
+/// and the destination (module `backing`); counts in `report` what is
+/// there already, skipped or deleted on the destination.
+async fn sort_folder(
+    p: &mut Pair,
+    index: usize,
+    status: &MailboxStatus,
+    ledger: &FolderLedger<'_>,
+    ctx: &Ctx,
+    report: &mut FolderReport,
+) -> Result<SortedFolder, FolderEnd> {
+    let folder = &ctx.plan.folders[index];
+    let metas = if status.exists == 0 {
+        Vec::new()
+    } else {
+        match p.src.fetch_meta("1:*", &[]).await {
+            Ok(m) => m,
+            Err(e) => return Err(folder_failed(report, "reading the source folder", &e)),
+        }
+    };
+    report.source_messages = metas.len() as u64;
+    if let Some(e) = ctx.create_errors.get(&index) {
+        report.fail(e, metas.len() as u64);
+        return Err(FolderEnd::Done);
+    }
+    let known = match ledger {
         // A dry run does not create the folder, so nothing recorded holds.
         Some(_) if ctx.opts.dry_run && !folder.exists_on_destination => Known {
             rest: metas,
@@ -93,7 +166,7 @@ pub(super) async fn copy_folder(
             Ok(entries) => ledger::split(entries, metas, ctx.opts.recopy_deleted),
             Err(e) => {
                 report.error = Some(e.to_string());
-                return (report, FolderEnd::Done);
+                return Err(FolderEnd::Done);
             }
         },
         None => Known {
@@ -104,26 +177,20 @@ pub(super) async fn copy_folder(
     report.deleted_on_destination += known.deleted_on_destination;
     let gone = known.gone.clone();
     let mut records = Vec::new();
-    // A ledger write failed: the folder is not taken as finished.
-    let mut unrecorded = false;
-    let sorted = match backing::sort(
+    let sorted = backing::sort(
         p,
         folder,
         status.uidvalidity,
         known,
         &ctx.opts,
-        &mut report,
+        report,
         &mut records,
     )
     .await
-    {
-        Ok(s) => s,
-        Err((context, e)) => return folder_error(report, context, &e),
-    };
-    let to_copy = sorted.to_copy;
+    .map_err(|(context, e)| folder_failed(report, context, &e))?;
     let (to_copy, too_big): (Vec<_>, Vec<_>) = match append_limit(&p.dst) {
-        Some(limit) => to_copy.into_iter().partition(|m| m.size <= limit),
-        None => (to_copy, Vec::new()),
+        Some(limit) => sorted.to_copy.into_iter().partition(|m| m.size <= limit),
+        None => (sorted.to_copy, Vec::new()),
     };
     for m in &too_big {
         let reason = "larger than the destination's APPENDLIMIT";
@@ -135,18 +202,72 @@ pub(super) async fn copy_folder(
             Some(reason.into()),
         ));
     }
-    let bytes: u64 = to_copy.iter().map(|m| m.size).sum();
-    ctx.progress
-        .folder_started(index, to_copy.len() as u64, bytes);
-    if ctx.opts.dry_run {
-        report.to_copy = to_copy.len() as u64;
-        report.bytes = bytes;
-        return (report, FolderEnd::Done);
-    }
-    if let Some((l, key)) = &ledger {
-        unrecorded |= !write_ledger(l, key, &records, &ctx.tell).await;
+    Ok(SortedFolder {
+        to_copy,
+        flag_updates: sorted.flag_updates,
+        gone,
+        records,
+    })
+}
+
+/// What the batches of a folder did, this worker's and its helpers'.
+struct Copied {
+    own: Tally,
+    helped: Tally,
+    /// Messages left in batches nobody copied (this worker's connections broke).
+    left: u64,
+}
+
+impl Copied {
+    fn interrupted(&self) -> bool {
+        self.own.interrupted || self.helped.interrupted
     }
 
+    /// Counts what was copied and failed into `report`; the copies the
+    /// destination numbered, or how the folder attempt ends when the
+    /// batches did not all settle.
+    fn add_to(&self, report: &mut FolderReport) -> Result<Vec<(u32, u64)>, FolderEnd> {
+        report.helpers = self.helped.helpers;
+        let mut appended = Vec::new();
+        for t in [&self.own, &self.helped] {
+            appended.extend(t.appended.iter().copied());
+            report.copied += t.copied;
+            report.bytes += t.bytes;
+            for (reason, n) in &t.failed {
+                report.fail(reason, *n);
+            }
+        }
+        if let Some(reason) = &self.own.broken {
+            report.fail(reason, self.left);
+            return Err(FolderEnd::Reconnect);
+        }
+        if self.interrupted() {
+            // The folder stays incomplete: the next pass reads it again.
+            report.fail(crate::cancel::INTERRUPTED, self.left);
+            return Err(FolderEnd::Done);
+        }
+        if self.helped.broken.is_some() {
+            // A helper's batch may be in flight: another pass settles it.
+            return Err(FolderEnd::Retry);
+        }
+        Ok(appended)
+    }
+
+    fn unrecorded(&self) -> bool {
+        self.own.unrecorded || self.helped.unrecorded
+    }
+}
+
+/// Copies `to_copy` in batches, offered to idle workers as well.
+async fn copy_messages(
+    p: &mut Pair,
+    index: usize,
+    status: &MailboxStatus,
+    to_copy: Vec<MessageMeta>,
+    ledger: &FolderLedger<'_>,
+    preparing: &mut Preparing<'_>,
+    ctx: &Ctx,
+) -> Copied {
     let shared = Arc::new(SharedFolder::new(
         index,
         status.uidvalidity,
@@ -159,34 +280,33 @@ pub(super) async fn copy_folder(
     // Left over only when this worker's connections broke.
     let left: u64 = open.close().iter().map(|b| b.len() as u64).sum();
     let helped = shared.helpers_done().await;
-    let own_broken = own.broken.clone();
-    let helper_broken = helped.broken.is_some();
-    let interrupted = own.interrupted || helped.interrupted;
-    unrecorded |= own.unrecorded || helped.unrecorded;
-    report.helpers = helped.helpers;
-    let mut appended = Vec::new();
-    for t in [own, helped] {
-        appended.extend(t.appended);
-        report.copied += t.copied;
-        report.bytes += t.bytes;
-        for (reason, n) in t.failed {
-            report.fail(&reason, n);
-        }
-    }
-    if let Some(reason) = own_broken {
-        report.fail(&reason, left);
-        return (report, FolderEnd::Reconnect);
-    }
-    if interrupted {
-        // The folder stays incomplete: the next pass reads it again.
-        report.fail(crate::cancel::INTERRUPTED, left);
-        return (report, FolderEnd::Done);
-    }
-    if helper_broken {
-        // A helper's batch may be in flight: another pass settles it.
-        return (report, FolderEnd::Retry);
-    }
-    match backing::count_changed(&mut p.dst, folder, &appended).await {
+    Copied { own, helped, left }
+}
+
+/// What is left to do once a folder's messages are copied.
+struct Settling {
+    source_uidvalidity: u32,
+    seen_now: Option<FolderState>,
+    flag_updates: Vec<FlagUpdate>,
+    gone: Vec<Entry>,
+    appended: Vec<(u32, u64)>,
+    /// A ledger write failed: the folder is not taken as finished.
+    unrecorded: bool,
+}
+
+/// After the copy: copies the destination changed are counted, flags and
+/// (opt-in) deletions carried, and the folder's state saved last — a folder
+/// is only "settled" once everything before held and every outcome is in
+/// the ledger.
+async fn settle(
+    p: &mut Pair,
+    folder: &FolderPlan,
+    s: Settling,
+    ledger: &FolderLedger<'_>,
+    ctx: &Ctx,
+    mut report: FolderReport,
+) -> (FolderReport, FolderEnd) {
+    match backing::count_changed(&mut p.dst, folder, &s.appended).await {
         Ok(n) => report.changed_by_destination += n,
         Err(e) => ctx.tell.event(EventKind::Warning {
             text: format!(
@@ -195,11 +315,12 @@ pub(super) async fn copy_folder(
             ),
         }),
     }
+    let ledger_key = ledger.as_ref().map(|(l, key)| (*l, key));
     if let Err(e) = sync::carry_flags(
         &mut p.dst,
         folder,
-        sorted.flag_updates,
-        ledger.as_ref().map(|(l, key)| (*l, key)),
+        s.flag_updates,
+        ledger_key,
         &mut report,
         &ctx.tell,
     )
@@ -207,41 +328,40 @@ pub(super) async fn copy_folder(
     {
         return folder_error(report, "updating flags on the destination", &e);
     }
-    if let Some((l, key)) = &ledger {
-        // Deletions owed to a later --sync-deletes pass keep the folder open.
-        let deletes_owed = !gone.is_empty() && !ctx.opts.sync_deletes;
-        if ctx.opts.sync_deletes {
-            if let Err(e) =
-                sync::delete_gone(&mut p.dst, folder, gone, (l, key), &mut report, &ctx.tell).await
-            {
-                return folder_error(report, "deleting on the destination", &e);
-            }
+    let Some((l, key)) = ledger else {
+        return (report, FolderEnd::Done);
+    };
+    // Deletions owed to a later --sync-deletes pass keep the folder open.
+    let deletes_owed = !s.gone.is_empty() && !ctx.opts.sync_deletes;
+    if ctx.opts.sync_deletes {
+        if let Err(e) =
+            sync::delete_gone(&mut p.dst, folder, s.gone, (l, key), &mut report, &ctx.tell).await
+        {
+            return folder_error(report, "deleting on the destination", &e);
         }
-        // Saved last: a folder is only "settled" once everything above held
-        // and every outcome is in the ledger. Then the destination folder is
-        // remembered as it is now (whatever the source: a later pass need
-        // not read it while it stays so).
-        let settled = report.failed_total() == 0 && !unrecorded && !interrupted;
-        if settled {
-            remember_destination(p, folder, status.uidvalidity, l, &ctx.tell).await;
-        }
-        if let Some(now) = seen_now {
-            // The source may be skipped unread next time only when all its
-            // messages are there: an unchanged folder is reported as all
-            // present without reading.
-            let complete = settled
-                && report.copied + report.already_present == report.source_messages
-                && !deletes_owed;
-            let state = FolderState { complete, ..now };
-            if let Err(e) = l
-                .store
-                .set_folder_state(&l.pair, &folder.source, &state)
-                .await
-            {
-                ctx.tell.event(EventKind::StateNotSaved {
-                    error: e.to_string(),
-                });
-            }
+    }
+    // The destination folder is remembered as it is now (whatever the
+    // source: a later pass need not read it while it stays so).
+    let settled = report.failed_total() == 0 && !s.unrecorded;
+    if settled {
+        remember_destination(p, folder, s.source_uidvalidity, l, &ctx.tell).await;
+    }
+    if let Some(now) = s.seen_now {
+        // The source may be skipped unread next time only when all its
+        // messages are there: an unchanged folder is reported as all
+        // present without reading.
+        let complete = settled
+            && report.copied + report.already_present == report.source_messages
+            && !deletes_owed;
+        let state = FolderState { complete, ..now };
+        if let Err(e) = l
+            .store
+            .set_folder_state(&l.pair, &folder.source, &state)
+            .await
+        {
+            ctx.tell.event(EventKind::StateNotSaved {
+                error: e.to_string(),
+            });
         }
     }
     (report, FolderEnd::Done)
@@ -331,11 +451,16 @@ fn folder_error(
     what: &str,
     e: &MailboxError,
 ) -> (FolderReport, FolderEnd) {
+    let end = folder_failed(&mut report, what, e);
+    (report, end)
+}
+
+/// Records a folder-level failure; how the attempt ends.
+fn folder_failed(report: &mut FolderReport, what: &str, e: &MailboxError) -> FolderEnd {
     report.error = Some(format!("{what}: {e}"));
-    let end = if e.breaks_connection() {
+    if e.breaks_connection() {
         FolderEnd::Reconnect
     } else {
         FolderEnd::Retry
-    };
-    (report, end)
+    }
 }
