@@ -1,12 +1,17 @@
-//! `mailport`: the command-line front door.
+//! `mailport`: the command-line front door. `copy` parses flags, builds one
+//! `mailport_engine::Job` and renders its events and report (decision 007);
+//! `verify` and `check` reach the servers the same way and only read.
 //!
 //! - [`args`]: clap flags and their validation;
-//! - [`password`]: password channels (file, environment, prompt);
-//! - [`progress`]: bars on a terminal, log lines otherwise (stderr);
-//! - [`summary`]: the per-folder table or JSON (stdout).
+//! - [`credentials`], [`password`]: who logs in, and the password channels
+//!   (file, environment, prompt);
+//! - [`progress`]: bars on a terminal, log lines otherwise, events as
+//!   `mailport: warning: ...` (stderr);
+//! - [`summary`]: the per-folder table or JSON (stdout); [`check`]: what
+//!   `mailport check` shows.
 //!
-//! `anyhow` lives only here; the libraries return typed errors that the
-//! exit code is derived from.
+//! `anyhow` lives only here; the libraries return typed errors whose
+//! `ErrorKind` gives the exit code (docs/errors.md).
 
 mod args;
 mod check;

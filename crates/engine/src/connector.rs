@@ -1,41 +1,18 @@
 //! Opening an IMAP session on an endpoint: TCP, TLS or STARTTLS, login;
 //! finding a working port and security when the given ones do not connect.
 
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailport_imap::{Client, ClientConfig};
 use mailport_net::{
-    connect_tcp, route, ConnectError, Endpoint, MaybeTls, Scheme, Security, TlsConnector,
-    TlsOptions,
+    connect_tcp, route, Endpoint, MaybeTls, Scheme, Security, TlsConnector, TlsOptions,
 };
-use zeroize::Zeroizing;
 
-use crate::error::ErrorKind;
+use crate::error::SessionError;
 use crate::login::{log_in, Account, AuthMech, Credentials, LoginError};
-use crate::throttle;
 
 pub type ImapSession = Client<MaybeTls>;
-
-/// A password that never shows in logs or debug output and is wiped on drop.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Secret(Zeroizing::new(s))
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// Everything needed to log in to one side.
 #[derive(Clone)]
@@ -67,96 +44,6 @@ impl EndpointConfig {
             Err(SessionError::NoStartTls {
                 host: self.endpoint.host.clone(),
             })
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    #[error("login as {user:?} at {host} failed: {reason}")]
-    Auth {
-        user: String,
-        host: String,
-        reason: String,
-    },
-    #[error("cannot log in as {user:?} at {host}: {reason}")]
-    Login {
-        user: String,
-        host: String,
-        reason: String,
-    },
-    /// An endpoint that cannot be used as given: a login method without the
-    /// credential it needs, a POP3 URL as a destination.
-    #[error("{0}")]
-    Unusable(String),
-    /// A Maildir or mbox that cannot be opened.
-    #[error(transparent)]
-    Local(#[from] mailport_mailstore::Error),
-    #[error("{host}: {source}")]
-    Pop3 {
-        host: String,
-        source: mailport_pop3::Error,
-    },
-    #[error("{host} does not offer STARTTLS; use imaps:// or pass --allow-plaintext to send the password unencrypted")]
-    NoStartTls { host: String },
-    #[error("{host}: {source}")]
-    Imap {
-        host: String,
-        source: mailport_imap::Error,
-    },
-}
-
-impl SessionError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            SessionError::Connect(_) | SessionError::NoStartTls { .. } => ErrorKind::Connection,
-            SessionError::Auth { .. } | SessionError::Login { .. } | SessionError::Unusable(_) => {
-                ErrorKind::Login
-            }
-            SessionError::Local(_) => ErrorKind::LocalStore,
-            SessionError::Imap { source, .. } if source.breaks_connection() => {
-                ErrorKind::Connection
-            }
-            SessionError::Pop3 { source, .. } if source.breaks_connection() => {
-                ErrorKind::Connection
-            }
-            SessionError::Imap { .. } | SessionError::Pop3 { .. } => ErrorKind::Server,
-        }
-    }
-
-    /// Worth another attempt: the network or the server's availability failed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SessionError::Connect(c) => c.is_transient(),
-            SessionError::Imap { source, .. } => source.is_transient(),
-            SessionError::Pop3 { source, .. } => source.is_transient(),
-            SessionError::Auth { .. }
-            | SessionError::Login { .. }
-            | SessionError::Unusable(_)
-            | SessionError::Local(_)
-            | SessionError::NoStartTls { .. } => false,
-        }
-    }
-
-    /// The server pushed back at login (too many connections), with the
-    /// delay it suggested if any.
-    pub fn pushback(&self) -> Option<Option<Duration>> {
-        match self {
-            SessionError::Imap {
-                source: mailport_imap::Error::No { code, text, .. },
-                ..
-            }
-            | SessionError::Pop3 {
-                source: mailport_pop3::Error::Err { code, text, .. },
-                ..
-            } => throttle::pushback(code.as_deref(), text),
-            SessionError::Imap {
-                source: mailport_imap::Error::Bye(text),
-                ..
-            } => throttle::pushback(None, text),
-            _ => None,
         }
     }
 }

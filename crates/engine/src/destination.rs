@@ -14,12 +14,13 @@ use mailport_mail::date::parse_internal_date;
 use mailport_mail::MessageMeta;
 use mailport_mailstore::{Delivery, Layout, Maildir};
 
-use crate::connector::{Connector, ImapSession, SessionError};
+use crate::connector::{Connector, ImapSession};
 use crate::error::MailboxError;
+use crate::error::SessionError;
+use crate::flags::{self, FlagChange};
 use crate::ledger::Ledger;
 use crate::plan::Listing;
 use crate::source::{local_name, BodyReader, Local, SourceSession};
-use crate::sync::{self, FlagChange};
 
 /// A destination as given by the user.
 #[derive(Clone)]
@@ -133,7 +134,7 @@ impl DestinationSession {
     pub async fn change_flags(&mut self, changes: &[FlagChange]) -> Result<(), MailboxError> {
         match self {
             DestinationSession::Imap(s) => {
-                for (adding, flags, uids) in sync::flag_groups(changes) {
+                for (adding, flags, uids) in flags::flag_groups(changes) {
                     s.uid_store_flags(&uids, adding, &flags).await?;
                 }
                 Ok(())

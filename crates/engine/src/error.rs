@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use crate::connector::SessionError;
+use mailport_net::ConnectError;
+
 use crate::throttle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +202,96 @@ pub(crate) fn failed(
         side,
         context: context.to_string(),
         source,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("login as {user:?} at {host} failed: {reason}")]
+    Auth {
+        user: String,
+        host: String,
+        reason: String,
+    },
+    #[error("cannot log in as {user:?} at {host}: {reason}")]
+    Login {
+        user: String,
+        host: String,
+        reason: String,
+    },
+    /// An endpoint that cannot be used as given: a login method without the
+    /// credential it needs, a POP3 URL as a destination.
+    #[error("{0}")]
+    Unusable(String),
+    /// A Maildir or mbox that cannot be opened.
+    #[error(transparent)]
+    Local(#[from] mailport_mailstore::Error),
+    #[error("{host}: {source}")]
+    Pop3 {
+        host: String,
+        source: mailport_pop3::Error,
+    },
+    #[error("{host} does not offer STARTTLS; use imaps:// or pass --allow-plaintext to send the password unencrypted")]
+    NoStartTls { host: String },
+    #[error("{host}: {source}")]
+    Imap {
+        host: String,
+        source: mailport_imap::Error,
+    },
+}
+
+impl SessionError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SessionError::Connect(_) | SessionError::NoStartTls { .. } => ErrorKind::Connection,
+            SessionError::Auth { .. } | SessionError::Login { .. } | SessionError::Unusable(_) => {
+                ErrorKind::Login
+            }
+            SessionError::Local(_) => ErrorKind::LocalStore,
+            SessionError::Imap { source, .. } if source.breaks_connection() => {
+                ErrorKind::Connection
+            }
+            SessionError::Pop3 { source, .. } if source.breaks_connection() => {
+                ErrorKind::Connection
+            }
+            SessionError::Imap { .. } | SessionError::Pop3 { .. } => ErrorKind::Server,
+        }
+    }
+
+    /// Worth another attempt: the network or the server's availability failed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SessionError::Connect(c) => c.is_transient(),
+            SessionError::Imap { source, .. } => source.is_transient(),
+            SessionError::Pop3 { source, .. } => source.is_transient(),
+            SessionError::Auth { .. }
+            | SessionError::Login { .. }
+            | SessionError::Unusable(_)
+            | SessionError::Local(_)
+            | SessionError::NoStartTls { .. } => false,
+        }
+    }
+
+    /// The server pushed back at login (too many connections), with the
+    /// delay it suggested if any.
+    pub fn pushback(&self) -> Option<Option<Duration>> {
+        match self {
+            SessionError::Imap {
+                source: mailport_imap::Error::No { code, text, .. },
+                ..
+            }
+            | SessionError::Pop3 {
+                source: mailport_pop3::Error::Err { code, text, .. },
+                ..
+            } => throttle::pushback(code.as_deref(), text),
+            SessionError::Imap {
+                source: mailport_imap::Error::Bye(text),
+                ..
+            } => throttle::pushback(None, text),
+            _ => None,
+        }
     }
 }
 

@@ -8,8 +8,9 @@ use mailport_net::cert::CertInfo;
 use mailport_net::Fingerprint;
 use serde::Serialize;
 
-use crate::connector::{Connector, SessionError};
+use crate::connector::Connector;
 use crate::error::ErrorKind;
+use crate::error::SessionError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {

@@ -10,7 +10,8 @@
 //!   ledger key, connection cap, copy -> verify -> delete-after-verify;
 //!   [`progress`]: what a job tells its caller (counts, typed events with
 //!   the job's id, phases); [`error`]: how a job fails, by kind.
-//! - [`source`]: sources — IMAP, POP3 (`pop3_source`), Maildir, mbox;
+//! - [`source`]: sources — IMAP, POP3 (`pop3_source`), Maildir, mbox (UIDs
+//!   for stores without their own: `numbering`);
 //!   [`destination`]: destinations — IMAP, Maildir.
 //! - [`connector`]: connect, TLS/STARTTLS, route discovery; [`login`]:
 //!   password, OAuth token or admin impersonation; secrets redacted and wiped.
@@ -20,10 +21,10 @@
 //! - [`plan`]: the folder mapping with every rule unit-tested, and reading a
 //!   server's listing (namespace, folders, subscriptions).
 //! - [`identity`]: recognising a message already on the destination.
-//! - [`ledger`]: what the state store says a pass can skip or must update;
-//!   `backing`: whether the destination still holds what the ledger says,
-//!   and which messages are there already (identity, destination UIDs);
-//!   [`sync`] carries flag changes and (opt-in) deletions to copied messages.
+//! - [`ledger`]: what the state store says a pass can skip or must update
+//!   (the copy's `backing` step checks the destination still holds it);
+//!   [`sync`] carries flag changes ([`flags`]: grouped into few STOREs) and
+//!   (opt-in) deletions to copied messages.
 //! - [`mod@copy`]: the copy, split by step (options, run, connection pairs,
 //!   workers, one folder, batches streamed FETCH -> (MULTI)APPEND); `share`:
 //!   idle workers take batches of a big folder; [`throttle`]: servers
@@ -40,19 +41,20 @@
 //! engine never prints: it reports through [`Progress`] and returns a
 //! [`JobReport`] or a [`JobError`].
 
-mod backing;
 pub mod cancel;
 pub mod connector;
 pub mod copy;
 pub mod destination;
 pub mod error;
 pub mod fingerprint;
+pub mod flags;
 pub mod hierarchy;
 pub mod identity;
 pub mod inspect;
 pub mod job;
 pub mod ledger;
 pub mod login;
+mod numbering;
 pub mod plan;
 mod pop3_source;
 pub mod progress;
@@ -65,13 +67,13 @@ pub mod throttle;
 pub mod verify;
 
 pub use cancel::Cancel;
-pub use connector::{Connector, Discovery, EndpointConfig, Secret, SessionError, Unreachable};
+pub use connector::{Connector, Discovery, EndpointConfig, Unreachable};
 pub use copy::{copy, CopyOptions};
 pub use destination::{Destination, DestinationSession};
-pub use error::{EngineError, ErrorKind, MailboxError, Side};
+pub use error::{EngineError, ErrorKind, MailboxError, SessionError, Side};
 pub use job::{Job, JobError, JobReport};
 pub use ledger::Ledger;
-pub use login::{AdminStyle, AuthMech, Credentials, TokenSource};
+pub use login::{AdminStyle, AuthMech, Credentials, Secret, TokenSource};
 pub use mailport_store::Store;
 pub use progress::{Event, EventKind, JobId, NoProgress, Phase, Progress};
 pub use report::{FolderReport, Report};

@@ -3,13 +3,32 @@
 //! Policy lives here (which mechanism, which login string); the SASL bytes
 //! are the protocol crate's.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use mailport_imap::{Client, Error, Sasl};
 use tokio::io::{AsyncRead, AsyncWrite};
+use zeroize::Zeroizing;
 
-use crate::connector::Secret;
+/// A password that never shows in logs or debug output and is wiped on drop.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(Zeroizing::new(s))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
 
 /// How to log in to one side.
 #[derive(Clone, Debug)]

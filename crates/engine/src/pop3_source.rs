@@ -21,11 +21,12 @@ use mailport_pop3::{Client, ClientConfig};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::connector::{Connector, SessionError};
+use crate::connector::Connector;
 use crate::error::MailboxError;
+use crate::error::SessionError;
 use crate::ledger::Ledger;
 use crate::login::{AuthMech, Credentials};
-use crate::source::Numbering;
+use crate::numbering::Numbering;
 
 pub struct Pop3Source {
     client: Client<MaybeTls>,
@@ -157,7 +158,7 @@ async fn token_auth(
     client: &mut Client<MaybeTls>,
     mech: &str,
     ep: &mailport_net::Endpoint,
-    token: &crate::connector::Secret,
+    token: &crate::login::Secret,
 ) -> Result<(), mailport_pop3::Error> {
     let sasl = if mech == "OAUTHBEARER" {
         mailport_imap::Sasl::OAuthBearer {

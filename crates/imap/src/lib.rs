@@ -4,7 +4,10 @@
 //! - [`parse`]: sans-I/O response parser (complete responses, literals inline).
 //! - [`client`]: framing over any async stream, timeouts on every read, bounded
 //!   lines and buffered literals, streaming `BODY[]` FETCH and (MULTI)APPEND.
-//! - [`commands`]: NAMESPACE, LIST/LSUB, SELECT, CREATE, SUBSCRIBE, metadata FETCH.
+//! - [`commands`]: NAMESPACE, LIST/LSUB, SELECT, CREATE, SUBSCRIBE, metadata FETCH,
+//!   NOOP, STARTTLS, UID STORE of flags and UID EXPUNGE (in chunks a server's
+//!   line limit accepts).
+//! - [`error`]: the one error type, [`Error`].
 //! - [`uidset`]: sequence sets.
 //!
 //! This crate knows nothing of the engine: it moves bytes and reports what the

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::connector::SessionError;
 use crate::destination::{Destination, DestinationSession};
 use crate::error::MailboxError;
+use crate::error::SessionError;
 use crate::ledger::Ledger;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::progress::EventKind;

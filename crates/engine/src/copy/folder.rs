@@ -8,7 +8,7 @@ use mailport_imap::MailboxStatus;
 use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderKey, FolderState, Outcome};
 
-use crate::backing;
+use super::backing;
 use crate::destination::DestinationSession;
 use crate::error::MailboxError;
 use crate::ledger::{self, FlagUpdate, Known, Ledger};

@@ -9,7 +9,6 @@
 //! destination do its per-append bookkeeping once per batch; a batch the
 //! destination refuses is retried message by message so that one bad message
 //! does not fail its neighbours.
-
 //!
 //! - [`options`]: what the copy is asked to do, and which messages the
 //!   options leave out (it reports through [`crate::progress`] and fails
@@ -18,9 +17,12 @@
 //!   `connect`: connection pairs, reconnecting with back-off.
 //! - `worker`: folders owned one after the other, batches of others' helped
 //!   with; `folder`: one folder sorted against the ledger and the
-//!   destination (module `backing`), copied, flags and deletions carried;
+//!   destination, copied, flags and deletions carried; `backing`: whether
+//!   the destination still holds what the ledger says, and which messages
+//!   are there already (identity, destination UIDs);
 //!   `batch`: bodies streamed from FETCH into (MULTI)APPEND.
 
+mod backing;
 mod batch;
 mod connect;
 mod folder;
@@ -28,7 +30,7 @@ pub mod options;
 mod run;
 mod worker;
 
-pub(crate) use connect::{open_listings, Pair};
+pub(crate) use connect::open_listings;
 pub(crate) use options::skip_reason;
 pub use options::CopyOptions;
 pub use run::copy;

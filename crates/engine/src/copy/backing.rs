@@ -26,7 +26,8 @@ use mailport_imap::uidset;
 use mailport_mail::MessageMeta;
 use mailport_store::{Entry, FolderState, Outcome};
 
-use crate::copy::{skip_reason, CopyOptions, Pair};
+use super::connect::Pair;
+use super::options::{skip_reason, CopyOptions};
 use crate::destination::DestinationSession;
 use crate::error::MailboxError;
 use crate::fingerprint;
