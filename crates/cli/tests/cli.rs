@@ -218,7 +218,16 @@ async fn refused_message_fails_alone_and_exit_code_says_so() {
         .filter(|m| m.raw.len() > 100 << 10)
         .count();
     assert!(big >= 1);
-    let j = m.copy_ending(1, &[]);
+    let out = m.run(m.command("copy").arg("--json"), 1);
+    let j = summary(&out);
+    // Each refusal is said as it happens, with the server's reason.
+    let said: Vec<_> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("mailport: warning: ") && l.contains(": message UID"))
+        .filter(|l| l.contains("not copied: destination refused it"))
+        .map(String::from)
+        .collect();
+    assert_eq!(said.len(), big, "{}", text(&out));
     let t = &j["totals"];
     assert_eq!(t["failed"].as_u64().unwrap() as usize, big, "{j:#}");
     assert_eq!(

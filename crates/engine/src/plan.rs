@@ -47,6 +47,9 @@ pub struct FolderPlan {
     pub exists_on_destination: bool,
     /// Why the destination name differs from the source name, if it does.
     pub note: Option<String>,
+    /// The destination cannot hold the name as mapped: another was made up.
+    #[serde(skip)]
+    pub renamed: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -162,6 +165,7 @@ pub fn build(source: &Listing, destination: &Listing, opts: &PlanOptions) -> Pla
         let name = display(path);
         let role = role_by_index.get(&i).copied();
         let mut note = None;
+        let mut renamed = false;
         let mut merge_ok = false;
         let target = if let Some(p) = user_rule(&name, &opts.folder_map) {
             note = Some("mapped by --folder-map".to_string());
@@ -178,6 +182,7 @@ pub fn build(source: &Listing, destination: &Listing, opts: &PlanOptions) -> Pla
         };
         let (mut target, changed) = destination.hierarchy.sanitize(&target);
         if changed {
+            renamed = true;
             note = Some(format!(
                 "renamed: a level contained the destination's separator {:?}",
                 destination
@@ -211,6 +216,7 @@ pub fn build(source: &Listing, destination: &Listing, opts: &PlanOptions) -> Pla
                     }
                     n += 1;
                 }
+                renamed = true;
                 note = Some(format!(
                     "renamed: collides case-insensitively with {owner:?}"
                 ));
@@ -229,6 +235,7 @@ pub fn build(source: &Listing, destination: &Listing, opts: &PlanOptions) -> Pla
             role,
             exists_on_destination: exists,
             note,
+            renamed,
         });
     }
 
@@ -417,6 +424,9 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("collides"));
+        assert!(find(&p, "work").renamed && !find(&p, "Work").renamed);
+        // Mapped or matched to an existing folder is not a rename.
+        assert!(!find(&p, "Archive").renamed && !find(&p, "Spam").renamed);
         assert_eq!(find(&p, "Archive").destination, "Old Mail");
         assert_eq!(find(&p, "Archive/2020").destination, "Old Mail/2020");
         // Junk by name on both sides, and an existing name in another case.

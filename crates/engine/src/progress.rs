@@ -70,6 +70,20 @@ pub enum EventKind {
         /// Why the given address (first) and other routes tried failed.
         why: String,
     },
+    /// A folder goes to a destination folder of another name than the plan
+    /// would give it (a separator in a name, a case-insensitive collision).
+    FolderRenamed {
+        source: String,
+        destination: String,
+        why: String,
+    },
+    /// The destination refused a message for good (its reason is in the
+    /// report too); the copy goes on.
+    MessageRefused {
+        folder: String,
+        uid: u32,
+        reason: String,
+    },
     /// Connecting failed for a reason that may pass; trying again.
     Retrying { error: String, wait: Duration },
     /// A server refused more connections; the job goes on with fewer.
@@ -100,7 +114,10 @@ pub enum EventKind {
 impl EventKind {
     /// Notes are good news with advice; the rest are warnings.
     pub fn is_note(&self) -> bool {
-        matches!(self, EventKind::RouteFound { .. })
+        matches!(
+            self,
+            EventKind::RouteFound { .. } | EventKind::FolderRenamed { .. }
+        )
     }
 }
 
@@ -122,6 +139,16 @@ impl fmt::Display for EventKind {
                     Side::Destination => "to",
                 }
             ),
+            EventKind::FolderRenamed {
+                source,
+                destination,
+                why,
+            } => write!(f, "folder {source:?} goes to {destination:?} ({why})"),
+            EventKind::MessageRefused {
+                folder,
+                uid,
+                reason,
+            } => write!(f, "{folder}: message UID {uid} not copied: {reason}"),
             EventKind::Retrying { error, wait } => {
                 write!(f, "{error}; trying again in {:.1} s", secs(wait))
             }

@@ -85,6 +85,13 @@ pub(super) async fn run_batches(
                 .filter(|e| e.outcome == Outcome::Copied)
                 .filter_map(|e| Some((e.dest_uid?, e.size))),
         );
+        for e in out.records.iter().filter(|e| e.outcome == Outcome::Failed) {
+            ctx.tell.event(EventKind::MessageRefused {
+                folder: folder.source.clone(),
+                uid: e.uid,
+                reason: e.reason.clone().unwrap_or_default(),
+            });
+        }
         prefetched = out.next_fetch_sent;
         tally.batches += 1;
         tally.copied += out.copied;

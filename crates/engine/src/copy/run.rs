@@ -59,6 +59,15 @@ pub(crate) async fn copy_as(
     )
     .await?;
     progress.planned(&plan);
+    for f in &plan.folders {
+        if let Some(why) = f.note.as_ref().filter(|_| f.renamed) {
+            tell.event(EventKind::FolderRenamed {
+                source: f.source.clone(),
+                destination: f.destination.clone(),
+                why: why.clone(),
+            });
+        }
+    }
 
     let mut report = Report {
         dry_run: opts.dry_run,
