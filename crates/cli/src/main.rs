@@ -674,18 +674,15 @@ impl Progress for Shown {
 
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
     let opts = options(&a.selection)?;
-    let (mut source, mut destination) = sides(&a.sides, false)?;
+    let (source, destination) = sides(&a.sides, false)?;
     let endpoints = endpoints(&source, &destination);
-    job::discover(
-        source.server_mut(),
-        destination.imap_mut(),
-        Arc::new(progress::Lines::new(false)),
-    )
-    .await
-    .map_err(|e| job_failure(e, &endpoints))?;
-    let report = mailport_engine::verify::verify(source, destination, &opts, a.quick)
+    let mut job = Job::new(source, destination);
+    job.options = opts;
+    // The report is printed once at the end (table or JSON), not per phase.
+    let report = job
+        .verify_only(Arc::new(progress::Lines::new(false)), a.quick)
         .await
-        .map_err(|e| job_failure(JobError::Verify(e), &endpoints))?;
+        .map_err(|e| job_failure(e, &endpoints))?;
     if let Some(path) = &a.manifest {
         let mut text = String::new();
         for line in &report.manifest {

@@ -235,7 +235,7 @@ impl Job {
 }
 
 /// Reaches the servers among `source` and `destination` (as a job does
-/// first), for front doors that only read (verify, check).
+/// first), for front doors that only read (check).
 pub async fn discover(
     source: Option<&mut Connector>,
     destination: Option<&mut Connector>,
@@ -245,6 +245,28 @@ pub async fn discover(
     discover::discover(source, destination, &tell)
         .await
         .map_err(JobError::Unreachable)
+}
+
+impl Job {
+    /// Only verifies (`mailport verify`, a project's verify pass): reaches
+    /// both sides as [`Job::run`] does, then reads them in full (`quick`:
+    /// identities only, no bodies). Changes nothing and needs no state.
+    pub async fn verify_only(
+        mut self,
+        progress: Arc<dyn Progress>,
+        quick: bool,
+    ) -> Result<VerifyReport, JobError> {
+        let tell = Tell::new(self.id.clone(), progress.clone());
+        discover::discover(self.source.server_mut(), self.destination.imap_mut(), &tell)
+            .await
+            .map_err(JobError::Unreachable)?;
+        progress.phase(Phase::Verifying);
+        let v = verify::verify(self.source, self.destination, &self.options, quick)
+            .await
+            .map_err(JobError::Verify)?;
+        progress.phase(Phase::Verified(&v));
+        Ok(v)
+    }
 }
 
 /// `wanted` connections per side, capped by `per_host`: each worker opens
