@@ -8,6 +8,11 @@
 //!   runner that records the version in `schema_version`.
 //! - [`Store::record`] writes a batch of outcomes in one transaction; the
 //!   engine calls it only after the destination confirmed the batch.
+//! - `projects`: projects, their mailboxes (settings, encrypted secrets,
+//!   state), passes, and the leases workers share mailboxes by
+//!   ([`Store::claim`], [`Store::renew`], [`Store::finish`]).
+//! - Errors: [`StoreError`] (the database's, or invalid content; a store
+//!   written by a newer mailport is refused).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,7 +21,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+mod projects;
 mod uids;
+pub use projects::{Finish, MailboxRow, MailboxState, PassRow, ProjectRow};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 pub use uids::UidRepair;
@@ -30,6 +37,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (3, include_str!("../migrations/0003_source_uids.sql")),
     (4, include_str!("../migrations/0004_unique_source_uids.sql")),
+    (5, include_str!("../migrations/0005_projects.sql")),
 ];
 
 /// Migration before which shared UIDs are renumbered (see [`uids`]).
@@ -234,6 +242,12 @@ impl Store {
             .iter()
             .map(|r| r.get::<i64, _>(0))
             .collect();
+        let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+        if let Some(newer) = done.iter().copied().filter(|v| *v > known).max() {
+            return Err(StoreError::Invalid(format!(
+                "it was written by a newer mailport (schema {newer}; this one knows up to {known}): upgrade mailport on this machine"
+            )));
+        }
         for (version, sql) in MIGRATIONS {
             if done.contains(version) {
                 continue;

@@ -1,0 +1,212 @@
+//! Projects, mailboxes, passes and leases on both engines: SQLite and a
+//! private PostgreSQL. Many claimers at once never hold the same mailbox.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use mailport_store::{Finish, MailboxRow, MailboxState, PassRow, ProjectRow, Store};
+
+fn mailbox(login: &str, size: i64) -> MailboxRow {
+    MailboxRow {
+        project: "acme".into(),
+        login: login.into(),
+        source_auth: "password".into(),
+        source_secret: Some(format!("sealed:{login}")),
+        destination_login: login.into(),
+        destination_auth: "admin".into(),
+        overrides: "{}".into(),
+        state: MailboxState::NotStarted.as_str().into(),
+        size_hint: size,
+        ..Default::default()
+    }
+}
+
+async fn exercise(store: Store) {
+    store
+        .create_project(&ProjectRow {
+            name: "acme".into(),
+            settings: "{\"from\":\"imaps://old\"}".into(),
+            key_check: "sealed:check".into(),
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    let again = store
+        .create_project(&ProjectRow {
+            name: "acme".into(),
+            settings: "{}".into(),
+            key_check: "x".into(),
+            created_at: 2,
+        })
+        .await;
+    assert!(again.unwrap_err().to_string().contains("exists already"));
+
+    // 60 mailboxes; importing twice updates in place.
+    let rows: Vec<MailboxRow> = (0..60)
+        .map(|i| mailbox(&format!("user{i:02}@acme.example"), i))
+        .collect();
+    store.put_mailboxes(&rows).await.unwrap();
+    store.put_mailboxes(&rows).await.unwrap();
+    assert_eq!(store.mailboxes("acme").await.unwrap().len(), 60);
+    let counts = store.projects().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![("acme".into(), vec![("not-started".into(), 60)])]
+    );
+
+    let all = [MailboxState::NotStarted];
+    assert_eq!(store.queue("acme", &all, &[], "full").await.unwrap(), 60);
+
+    // Eight claimers at once: every mailbox claimed exactly once, biggest first.
+    let claimed = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (store, claimed) = (store.clone(), claimed.clone());
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("worker-{w}");
+            while let Some(m) = store.claim("acme", &owner, 100, 200).await.unwrap() {
+                assert_eq!(m.lease_owner.as_deref(), Some(owner.as_str()));
+                claimed.lock().unwrap().push((m.login.clone(), m.size_hint));
+                let (ours, stop) = store.renew("acme", &m.login, &owner, 300).await.unwrap();
+                assert!(ours && !stop);
+                let done = Finish {
+                    state: MailboxState::Completed,
+                    error: None,
+                    retryable: false,
+                    not_before: 0,
+                    size_hint: Some(m.size_hint + 1000),
+                    good: true,
+                };
+                assert!(store.finish("acme", &m.login, &owner, &done).await.unwrap());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let claimed = claimed.lock().unwrap().clone();
+    let unique: HashSet<_> = claimed.iter().map(|(l, _)| l.clone()).collect();
+    assert_eq!(
+        claimed.len(),
+        60,
+        "a mailbox was claimed twice or not at all"
+    );
+    assert_eq!(unique.len(), 60);
+    let rows = store.mailboxes("acme").await.unwrap();
+    assert!(rows
+        .iter()
+        .all(|m| m.state == "completed" && m.lease_owner.is_none()));
+    assert!(rows
+        .iter()
+        .all(|m| m.size_hint >= 1000 && m.last_good_at.is_some()));
+
+    // A dead worker's lease expires and another takes the mailbox over;
+    // the dead one can no longer renew or finish it.
+    store
+        .queue(
+            "acme",
+            &[MailboxState::Completed],
+            &["user59@acme.example".into()],
+            "delta",
+        )
+        .await
+        .unwrap();
+    let m = store
+        .claim("acme", "dead", 1000, 1100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.login, "user59@acme.example");
+    assert_eq!(m.pass.as_deref(), Some("delta"));
+    assert!(store
+        .claim("acme", "other", 1050, 1150)
+        .await
+        .unwrap()
+        .is_none());
+    let taken = store
+        .claim("acme", "other", 1101, 1200)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.login, m.login);
+    assert_eq!(
+        store.renew("acme", &m.login, "dead", 1300).await.unwrap(),
+        (false, false)
+    );
+    let failed = Finish {
+        state: MailboxState::Failed,
+        error: Some("login refused".into()),
+        retryable: false,
+        not_before: 0,
+        size_hint: None,
+        good: false,
+    };
+    assert!(!store
+        .finish("acme", &m.login, "dead", &failed)
+        .await
+        .unwrap());
+    // Stop is seen by the lease holder's next renewal.
+    assert_eq!(store.request_stop("acme", &[]).await.unwrap(), 1);
+    assert_eq!(
+        store.renew("acme", &m.login, "other", 1300).await.unwrap(),
+        (true, true)
+    );
+    assert!(store
+        .finish("acme", &m.login, "other", &failed)
+        .await
+        .unwrap());
+    let row = store.mailbox("acme", &m.login).await.unwrap().unwrap();
+    assert_eq!(row.state().unwrap(), MailboxState::Failed);
+    assert_eq!((row.attempts, row.stop_requested), (1, false));
+
+    // New credentials make a mailbox that failed for them runnable again.
+    let mut fixed = mailbox(&m.login, 0);
+    fixed.source_secret = Some("sealed:new".into());
+    store.put_mailboxes(&[fixed]).await.unwrap();
+    let row = store.mailbox("acme", &m.login).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state().unwrap(), row.error, row.attempts),
+        (MailboxState::NotStarted, None, 0)
+    );
+    assert_eq!(row.size_hint, 1059, "the size seen stays");
+
+    let pass = PassRow {
+        project: "acme".into(),
+        login: m.login.clone(),
+        started_at: 1_700_000_000_000,
+        kind: "full".into(),
+        duration_ms: 1234,
+        source_messages: 10,
+        copied: 9,
+        failed: 1,
+        outcome: "failed".into(),
+        ..Default::default()
+    };
+    store.record_pass(&pass).await.unwrap();
+    assert_eq!(
+        store.passes("acme", Some(&m.login)).await.unwrap(),
+        vec![pass]
+    );
+
+    assert!(store.remove_mailbox("acme", &m.login).await.unwrap());
+    assert!(store.passes("acme", None).await.unwrap().is_empty());
+    store.delete_project("acme", "project:acme:").await.unwrap();
+    assert!(store.project("acme").await.unwrap().is_none());
+    assert!(store.mailboxes("acme").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    exercise(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres() {
+    let pg = mailport_testbed::postgres::Postgres::start()
+        .unwrap_or_else(|e| panic!("PostgreSQL must start for this test: {e}"));
+    exercise(Store::open(&pg.url()).await.unwrap()).await;
+}
