@@ -422,31 +422,10 @@ fn state_key(s: &str) -> Result<String, String> {
     }
 }
 
-/// Parses `25M`, `1G`, `500k`, `1024`.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last()? {
-        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&s[..i], 1 << 20),
-        (i, 'g' | 'G') => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    num.trim().parse::<u64>().ok()?.checked_mul(mult)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1024"), Some(1024));
-        assert_eq!(parse_size("25M"), Some(25 << 20));
-        assert_eq!(parse_size("1g"), Some(1 << 30));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_size(""), None);
-    }
 
     #[test]
     fn cli_is_consistent() {

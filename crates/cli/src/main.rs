@@ -28,13 +28,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
-use mailport_engine::identity::IdentityRule;
 use mailport_engine::job::{self, Address, State, StateKey, Use};
-use mailport_engine::plan::PlanOptions;
-use mailport_engine::throttle::{Limits, RateLimit};
 use mailport_engine::{
-    Cancel, Connector, CopyOptions, Destination, EndpointConfig, EngineError, ErrorKind, Job,
-    JobError, Phase, Progress, SessionError, Side, Source, Store,
+    Cancel, Connector, CopyOptions, CopySettings, Destination, EndpointConfig, EngineError,
+    ErrorKind, Job, JobError, Phase, Progress, SessionError, Side, Source, Store,
 };
 use mailport_mailstore::Layout;
 use mailport_net::{
@@ -154,81 +151,31 @@ where
     }
 }
 
-fn regex(flag: &str, s: &Option<String>) -> Result<Option<regex::Regex>, Failure> {
-    s.as_deref()
-        .map(|r| {
-            regex::Regex::new(r)
-                .map_err(|e| Failure::Usage(anyhow!("{flag} {r:?} is not a valid regex: {e}")))
-        })
-        .transpose()
-}
-
-fn date(flag: &str, s: &Option<String>) -> Result<Option<i64>, Failure> {
-    s.as_deref()
-        .map(|d| {
-            mailport_mail::date::parse_ymd(d).ok_or_else(|| {
-                Failure::Usage(anyhow!("{flag} {d:?} is not a date; write YYYY-MM-DD"))
-            })
-        })
-        .transpose()
-}
-
-/// Validates the folder and message selection into engine options (no network yet).
-fn options(a: &Selection) -> Result<CopyOptions, Failure> {
-    let mut folder_map = Vec::new();
-    for rule in &a.folder_map {
-        let (from, to) = rule
-            .split_once('=')
-            .filter(|(f, t)| !f.is_empty() && !t.is_empty())
-            .ok_or_else(|| {
-                Failure::Usage(anyhow!(
-                    "--folder-map {rule:?} must look like SRC=DST, e.g. 'Archiv=Archive'"
-                ))
-            })?;
-        folder_map.push((
-            from.trim_matches('/').to_string(),
-            to.trim_matches('/').to_string(),
-        ));
-    }
-    if let Some(f) = &a.to_folder {
-        folder_map.push(("INBOX".to_string(), f.trim_matches('/').to_string()));
-    }
-    let max_size = a
-        .max_size
-        .as_deref()
-        .map(|s| {
-            args::parse_size(s).ok_or_else(|| {
-                Failure::Usage(anyhow!(
-                    "--max-size {s:?} is not a size; write e.g. 25M, 1G or 1048576"
-                ))
-            })
-        })
-        .transpose()?;
-    let (since, before) = (date("--since", &a.since)?, date("--before", &a.before)?);
-    if let (Some(s), Some(b)) = (since, before) {
-        if s >= b {
-            return Err(Failure::Usage(anyhow!(
-                "--since must be earlier than --before"
-            )));
-        }
-    }
-    Ok(CopyOptions {
-        max_size,
-        since,
-        before,
+/// The folder and message selection as engine settings (validated later,
+/// with the other copy settings, by [`CopySettings::to_options`]).
+fn selection(a: &Selection) -> CopySettings {
+    CopySettings {
+        include: a.include.clone(),
+        exclude: a.exclude.clone(),
+        folder_map: a.folder_map.clone(),
+        to_folder: a.to_folder.clone(),
+        max_size: a.max_size.clone(),
+        since: a.since.clone(),
+        before: a.before.clone(),
         skip_deleted: a.skip_deleted,
         identity: match a.identity {
-            args::Identity::Strict => IdentityRule::Strict,
-            args::Identity::MessageId => IdentityRule::MessageId,
-            args::Identity::Headers => IdentityRule::Headers,
-        },
-        plan: PlanOptions {
-            include: regex("--include", &a.include)?,
-            exclude: regex("--exclude", &a.exclude)?,
-            folder_map,
-        },
+            args::Identity::Strict => "strict",
+            args::Identity::MessageId => "message-id",
+            args::Identity::Headers => "headers",
+        }
+        .into(),
         ..Default::default()
-    })
+    }
+}
+
+/// Validated engine options (no network yet).
+fn options(s: &CopySettings) -> Result<CopyOptions, Failure> {
+    s.to_options().map_err(|e| Failure::Usage(anyhow!(e)))
 }
 
 /// Validates both addresses, obtains the passwords and builds the sides.
@@ -351,23 +298,6 @@ fn endpoints(source: &Source, destination: &Destination) -> Vec<(Side, Endpoint)
         v.push((Side::Destination, c.config.endpoint.clone()));
     }
     v
-}
-
-fn limits(a: &CopyArgs) -> Result<Limits, Failure> {
-    let bytes = match &a.max_bytes_per_second {
-        None => None,
-        Some(s) => Some(RateLimit::new(
-            args::parse_size(s).filter(|&n| n > 0).ok_or_else(|| {
-                Failure::Usage(anyhow!(
-                    "--max-bytes-per-second: {s:?} is not a size like 500K or 10M"
-                ))
-            })?,
-        )),
-    };
-    Ok(Limits {
-        bytes,
-        messages: a.max_messages_per_second.map(RateLimit::new),
-    })
 }
 
 /// The flag prefix of a side: `--from-...` or `--to-...`.
@@ -500,13 +430,17 @@ fn certificate_advice(side: Side, ep: &Endpoint, d: &CertDiagnosis) -> String {
 }
 
 async fn run_copy(a: CopyArgs) -> Result<bool, Failure> {
-    let mut opts = options(&a.selection)?;
-    opts.connections = usize::from(a.connections);
-    opts.batch_messages = usize::from(a.batch);
+    let settings = CopySettings {
+        connections: a.connections,
+        batch: a.batch,
+        max_bytes_per_second: a.max_bytes_per_second.clone(),
+        max_messages_per_second: a.max_messages_per_second,
+        sync_deletes: a.sync_deletes,
+        recopy_deleted: a.recopy_deleted,
+        ..selection(&a.selection)
+    };
+    let mut opts = options(&settings)?;
     opts.dry_run = a.dry_run;
-    opts.limits = Arc::new(limits(&a)?);
-    opts.sync_deletes = a.sync_deletes;
-    opts.recopy_deleted = a.recopy_deleted;
     if a.sync_deletes && a.no_state {
         return Err(Failure::Usage(anyhow!(
             "--sync-deletes needs the state file; drop --no-state"
@@ -673,7 +607,7 @@ impl Progress for Shown {
 }
 
 async fn run_verify(a: VerifyArgs) -> Result<bool, Failure> {
-    let opts = options(&a.selection)?;
+    let opts = options(&selection(&a.selection))?;
     let (source, destination) = sides(&a.sides, false)?;
     let endpoints = endpoints(&source, &destination);
     let mut job = Job::new(source, destination);

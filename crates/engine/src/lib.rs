@@ -68,7 +68,7 @@ pub mod verify;
 
 pub use cancel::Cancel;
 pub use connector::{Connector, Discovery, EndpointConfig, Unreachable};
-pub use copy::{copy, CopyOptions};
+pub use copy::{copy, CopyOptions, CopySettings};
 pub use destination::{Destination, DestinationSession};
 pub use error::{EngineError, ErrorKind, MailboxError, SessionError, Side};
 pub use job::{Job, JobError, JobReport};

@@ -12,7 +12,8 @@
 //!
 //! - [`options`]: what the copy is asked to do, and which messages the
 //!   options leave out (it reports through [`crate::progress`] and fails
-//!   with [`crate::error`]).
+//!   with [`crate::error`]); [`settings`]: the options as users write them
+//!   (flags, a project's settings), validated into options one way.
 //! - `run`: plan, create folders, run the workers, collect the report;
 //!   `connect`: connection pairs, reconnecting with back-off.
 //! - `worker`: folders owned one after the other, batches of others' helped
@@ -28,6 +29,7 @@ mod connect;
 mod folder;
 pub mod options;
 mod run;
+pub mod settings;
 mod worker;
 
 pub(crate) use connect::open_listings;
@@ -35,3 +37,4 @@ pub(crate) use options::skip_reason;
 pub use options::CopyOptions;
 pub use run::copy;
 pub(crate) use run::copy_as;
+pub use settings::CopySettings;
