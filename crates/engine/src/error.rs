@@ -193,6 +193,22 @@ impl EngineError {
     }
 }
 
+/// An error and its causes on one line, without the repetition that arises
+/// when an error's message already includes its cause's ("copy failed:
+/// source: login as \"dan\" at host failed: ...").
+pub fn in_words(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut kept: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !kept.last().is_some_and(|last| last.contains(&text)) {
+            kept.push(text);
+        }
+        next = cause.source();
+    }
+    kept.join(": ")
+}
+
 /// The error of a command on `side`'s open session, with what it was doing.
 pub(crate) fn failed(
     side: Side,

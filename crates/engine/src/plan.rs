@@ -108,6 +108,11 @@ fn selectable(e: &ListEntry) -> bool {
 
 fn user_rule(name: &str, rules: &[(String, String)]) -> Option<Vec<String>> {
     for (from, to) in rules {
+        // An empty source puts every folder under `to` (a project's
+        // per-mailbox destination prefix).
+        if from.is_empty() {
+            return Some(parse_display(&format!("{to}/{name}")));
+        }
         if name == from
             || (from.eq_ignore_ascii_case("INBOX") && name.eq_ignore_ascii_case("INBOX"))
         {
@@ -429,6 +434,16 @@ mod tests {
         assert!(!find(&p, "Archive").renamed && !find(&p, "Spam").renamed);
         assert_eq!(find(&p, "Archive").destination, "Old Mail");
         assert_eq!(find(&p, "Archive/2020").destination, "Old Mail/2020");
+        let prefixed = PlanOptions {
+            folder_map: vec![(String::new(), "Imported".into())],
+            ..Default::default()
+        };
+        let p2 = build(&src, &dst, &prefixed);
+        assert_eq!(
+            find(&p2, "Archive/2020").destination,
+            "Imported/Archive/2020"
+        );
+        assert_eq!(find(&p2, "INBOX").destination, "Imported/INBOX");
         // Junk by name on both sides, and an existing name in another case.
         assert_eq!(find(&p, "Spam").destination, "spam");
     }
