@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::project_args::{MailboxCommand, ProjectCommand, RunArgs, StatusArgs, Where, WorkerArgs};
 use clap::{Args, Parser, Subcommand};
 use mailport_net::Fingerprint;
 
@@ -38,6 +39,60 @@ pub enum Command {
     /// Connect and log in to one or both servers and show what they are and hold; changes nothing.
     #[command(after_long_help = CHECK_HELP, mut_arg("to", |a| a.required(false)))]
     Check(CheckArgs),
+    /// Projects: many mailboxes moved with one set of settings (docs/projects.md).
+    Project {
+        #[command(flatten)]
+        place: Where,
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+    /// A project's mailboxes: import a CSV, add, remove, check their credentials.
+    Mailbox {
+        #[command(flatten)]
+        place: Where,
+        #[command(subcommand)]
+        command: MailboxCommand,
+    },
+    /// Move a project's mailboxes: a pool of workers in this process until none is left.
+    Run {
+        #[command(flatten)]
+        place: Where,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Join a project's run from another machine (state on PostgreSQL, key in MAILPORT_KEY).
+    Worker {
+        #[command(flatten)]
+        place: Where,
+        #[command(flatten)]
+        args: WorkerArgs,
+    },
+    /// Where every mailbox of a project is, or one mailbox's history.
+    Status {
+        #[command(flatten)]
+        place: Where,
+        #[command(flatten)]
+        args: StatusArgs,
+    },
+    /// Stop a project's running mailboxes after the batch in flight (all, or these logins).
+    Stop {
+        #[command(flatten)]
+        place: Where,
+        project: String,
+        logins: Vec<String>,
+    },
+    /// Queue failed or stopped mailboxes again for the next `run` (after fixing the cause).
+    Retry {
+        #[command(flatten)]
+        place: Where,
+        project: String,
+        /// The failed mailboxes.
+        #[arg(long, required_unless_present = "stopped")]
+        failed: bool,
+        /// The stopped mailboxes.
+        #[arg(long)]
+        stopped: bool,
+    },
 }
 
 const CHECK_HELP: &str = "\

@@ -18,6 +18,8 @@ mod check;
 mod credentials;
 mod password;
 mod progress;
+mod project_args;
+mod projects;
 mod summary;
 
 use std::io::IsTerminal;
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Copy(a) => a.sides.debug,
         Command::Verify(a) => a.sides.debug,
         Command::Check(a) => a.sides.debug,
+        _ => false,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -91,6 +94,22 @@ fn main() -> ExitCode {
         Command::Copy(a) => runtime.block_on(run_copy(a)),
         Command::Verify(a) => runtime.block_on(run_verify(a)),
         Command::Check(a) => runtime.block_on(run_check(a)),
+        Command::Project { place, command } => runtime.block_on(projects::project(&place, command)),
+        Command::Mailbox { place, command } => runtime.block_on(projects::mailbox(&place, command)),
+        Command::Run { place, args } => runtime.block_on(projects::run(&place, args)),
+        Command::Worker { place, args } => runtime.block_on(projects::worker(&place, args)),
+        Command::Status { place, args } => runtime.block_on(projects::status(&place, args)),
+        Command::Stop {
+            place,
+            project,
+            logins,
+        } => runtime.block_on(projects::stop(&place, &project, &logins)),
+        Command::Retry {
+            place,
+            project,
+            failed,
+            stopped,
+        } => runtime.block_on(projects::retry(&place, &project, failed, stopped)),
     };
     match outcome {
         Ok(clean) => ExitCode::from(if clean { 0 } else { 1 }),

@@ -192,7 +192,7 @@ pub enum ImportError {
     #[error("line {line} is not a header of {}; start the file with a header naming the columns, for example {}", .format.prose(), header_example(*.format))]
     NoHeader { line: usize, format: Format },
     #[error(
-        "unknown column `{column}` in the header on line {line}; the known columns are {known}"
+        "unknown column `{column}` in the header on line {line}; rename or remove it (the known columns are {known})"
     )]
     UnknownColumn {
         line: usize,
@@ -217,7 +217,9 @@ pub struct Parsed {
     pub bad: Vec<BadRow>,
 }
 
-/// Reads a mailbox list; `format` `None` recognises it from the first line.
+/// `format` is `None` unless the admin said which: the first line tells.
+/// Only whole-file problems are errors; bad rows are collected instead, so
+/// that one run shows everything to fix.
 pub fn parse(bytes: &[u8], format: Option<Format>) -> Result<Parsed, ImportError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let offset = e.valid_up_to();
@@ -449,12 +451,20 @@ fn parse_csv(text: &str, first_line: usize, parsed: &mut Parsed) -> Result<(), I
         counted = start;
         line
     };
-    let Some(Ok(header)) = records.next() else {
+    let Some(Ok(mut header)) = records.next() else {
         return Err(ImportError::NoHeader {
             line: first_line,
             format: parsed.format,
         });
     };
+    // Spreadsheets add unnamed columns after the last one.
+    while header
+        .iter()
+        .next_back()
+        .is_some_and(|name| name.trim().is_empty())
+    {
+        header.truncate(header.len() - 1);
+    }
     let index = map_header(&header, parsed.format, first_line)?;
     let mut seen = HashMap::new();
     for record in records {

@@ -23,5 +23,5 @@ pub mod settings;
 
 pub use key::{KeyError, ProjectKey};
 pub use project::{Pass, Project, ProjectError};
-pub use runner::{run, RunOptions, RunProgress, RunSummary};
+pub use runner::{run, verify_credentials, RunOptions, RunProgress, RunSummary};
 pub use settings::{Admin, Overrides, Settings};

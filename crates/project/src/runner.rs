@@ -346,6 +346,71 @@ fn conclude(m: &MailboxRow, ended: &Ended, row: &mut PassRow) -> Finish {
     }
 }
 
+/// Logs in to both sides of every mailbox that has its credentials (or
+/// the `only` ones), `at_once` at a time; records a pass for each and
+/// leaves every mailbox's state as it was.
+pub async fn verify_credentials(
+    project: Arc<Project>,
+    only: &[String],
+    at_once: usize,
+) -> Result<Vec<PassRow>, ProjectError> {
+    let rows: Vec<MailboxRow> = project
+        .store
+        .mailboxes(&project.name)
+        .await?
+        .into_iter()
+        .filter(|m| only.is_empty() || only.contains(&m.login))
+        .filter(|m| m.state != MailboxState::WaitingForCredentials.as_str())
+        .collect();
+    let gate = Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in rows {
+        let (project, gate) = (project.clone(), gate.clone());
+        tasks.spawn(async move {
+            let _turn = gate.acquire_owned().await;
+            let started_at = now_ms();
+            let clock = Instant::now();
+            let quiet: Arc<dyn RunProgress> = Arc::new(Quiet);
+            let ended = run_pass(
+                &project,
+                &m,
+                &Pass::VerifyCredentials,
+                Cancel::default(),
+                &quiet,
+            )
+            .await;
+            let mut row = PassRow {
+                project: project.name.clone(),
+                login: m.login.clone(),
+                started_at,
+                kind: Pass::VerifyCredentials.name().into(),
+                duration_ms: clock.elapsed().as_millis() as i64,
+                ..Default::default()
+            };
+            conclude(&m, &ended, &mut row);
+            project.store.record_pass(&row).await?;
+            Ok::<_, ProjectError>(row)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(row) => out.push(row?),
+            Err(e) => {
+                return Err(ProjectError::Invalid(format!(
+                    "a credential check stopped unexpectedly: {e}"
+                )))
+            }
+        }
+    }
+    out.sort_by(|a, b| a.login.cmp(&b.login));
+    Ok(out)
+}
+
+struct Quiet;
+
+impl RunProgress for Quiet {}
+
 /// Seconds before another attempt: 30, 60, 120...
 fn back_off(attempts: i64) -> i64 {
     30 << attempts.clamp(0, 6)

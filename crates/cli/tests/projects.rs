@@ -1,0 +1,273 @@
+//! `mailport project/mailbox/run/status` as an admin uses them, on real
+//! Dovecots: a project created with a master user on the destination, a
+//! CSV imported (a bad file refused whole, with line numbers), credentials
+//! checked, a run with three workers, a delta pass; secrets never in any
+//! output nor in the state file.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use mailport_testbed::cli::text;
+use mailport_testbed::session;
+use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
+
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
+const USERS: [&str; 4] = ["ann", "ben", "cat", "dan"];
+const ADMIN_PASSWORD: &str = "migrator-Secret9";
+
+fn password(user: &str) -> String {
+    format!("{user}-pw-Zq7")
+}
+
+fn mailport(state: &Path, args: &[&str]) -> Output {
+    Command::new(MAILPORT)
+        .stdin(Stdio::null())
+        .args(args)
+        .arg("--state")
+        .arg(state)
+        .env("MAILPORT_TO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("MAILPORT_KEY")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    text(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organisation_moves_with_project_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let masters = dir.path().join("master-users");
+    std::fs::write(&masters, format!("migrator:{{PLAIN}}{ADMIN_PASSWORD}\n")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), password(u))).collect();
+    let src = Dovecot::start(DovecotOptions {
+        users: users.clone(),
+        ..Default::default()
+    })
+    .expect("source Dovecot must start");
+    let dst = Dovecot::start(DovecotOptions {
+        users,
+        extra_conf: format!(
+            "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
+            masters.display()
+        ),
+        ..Default::default()
+    })
+    .expect("destination Dovecot must start");
+    let mut expected = std::collections::HashMap::new();
+    for (i, user) in USERS.iter().enumerate() {
+        let corpus = Corpus::generate(&CorpusOptions {
+            inbox_messages: 6 + i,
+            large_attachment: 10_000,
+            seed: 40 + i as u64,
+        });
+        let mut c = session::login(src.imap_port, user, &password(user))
+            .await
+            .unwrap();
+        session::load(&mut c, &corpus).await.unwrap();
+        expected.insert(user.to_string(), corpus.message_count() as u64);
+    }
+    let state = dir.path().join("state.db");
+    let from = format!("imap://127.0.0.1:{}", src.imap_port);
+    let to = format!("imap://127.0.0.1:{}", dst.imap_port);
+    let out = mailport(
+        &state,
+        &[
+            "project",
+            "create",
+            "acme",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--to-admin",
+            "migrator",
+            "--to-admin-style",
+            "dovecot-master",
+            "--from-tls-ca",
+            src.ca_pem().to_str().unwrap(),
+            "--to-tls-ca",
+            dst.ca_pem().to_str().unwrap(),
+            "--verify",
+        ],
+    );
+    let said = ok(&out);
+    let key = dir.path().join("keys/acme.key");
+    assert!(said.contains(key.to_str().unwrap()), "{said}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // A file with bad rows is refused whole, each row named by its line.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "source_login,source_password\nann,x\nben@,y\nann,z\n").unwrap();
+    let out = mailport(
+        &state,
+        &["mailbox", "import", "acme", bad.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("line 4"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    let out = mailport(&state, &["status", "acme", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 0, "{rows}");
+
+    // The good file: dan's password is wrong.
+    let users = dir.path().join("users.csv");
+    std::fs::write(
+        &users,
+        format!(
+            "source_login,source_password\nann,{}\nben,{}\ncat,{}\ndan,not-his-password\n",
+            password("ann"),
+            password("ben"),
+            password("cat")
+        ),
+    )
+    .unwrap();
+    let said = ok(&mailport(
+        &state,
+        &["mailbox", "import", "acme", users.to_str().unwrap()],
+    ));
+    assert!(
+        said.contains("4 mailboxes imported (4 new, 0 updated"),
+        "{said}"
+    );
+    // Importing again updates in place.
+    let said = ok(&mailport(
+        &state,
+        &["mailbox", "import", "acme", users.to_str().unwrap()],
+    ));
+    assert!(said.contains("(0 new, 4 updated"), "{said}");
+
+    let out = mailport(&state, &["mailbox", "verify-credentials", "acme"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("3 mailboxes logged in on both sides, 1 failed"),
+        "{said}"
+    );
+    assert!(said.contains("dan: source"), "{said}");
+
+    let out = mailport(&state, &["run", "acme", "--workers", "3"]);
+    assert_eq!(out.status.code(), Some(1), "dan fails: {}", text(&out));
+    let run_output = text(&out);
+    let out = mailport(&state, &["status", "acme", "--json"]);
+    let status_output = text(&out);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for row in rows.as_array().unwrap() {
+        let login = row["login"].as_str().unwrap();
+        let want = if login == "dan" {
+            "failed"
+        } else {
+            "completed"
+        };
+        assert_eq!(row["state"], want, "{row}");
+    }
+    for user in ["ann", "ben", "cat"] {
+        let out = mailport(&state, &["status", "acme", user, "--json"]);
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let passes = j["passes"].as_array().unwrap();
+        let full = passes.iter().find(|p| p["kind"] == "full").unwrap();
+        assert_eq!(full["copied"].as_u64(), Some(expected[user]), "{j}");
+        assert_eq!(full["outcome"], "ok", "{j}");
+        let (a, b) = (
+            session::snapshot(
+                &mut session::login(src.imap_port, user, &password(user))
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap(),
+            session::snapshot(
+                &mut session::login(dst.imap_port, user, &password(user))
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(a.folders, b.folders, "{user}");
+    }
+
+    // Fixed password, then a delta pass: dan copied, nobody twice.
+    std::fs::write(
+        &users,
+        format!(
+            "source_login,source_password\nann,{}\nben,{}\ncat,{}\ndan,{}\n",
+            password("ann"),
+            password("ben"),
+            password("cat"),
+            password("dan")
+        ),
+    )
+    .unwrap();
+    ok(&mailport(
+        &state,
+        &["mailbox", "import", "acme", users.to_str().unwrap()],
+    ));
+    let out = mailport(&state, &["run", "acme", "--pass", "delta"]);
+    let delta_output = ok(&out);
+    let out = mailport(&state, &["status", "acme", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "completed"),
+        "{rows}"
+    );
+    for user in ["ann", "ben"] {
+        let out = mailport(&state, &["status", "acme", user, "--json"]);
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let delta = j["passes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["kind"] == "delta")
+            .cloned();
+        assert_eq!(delta.unwrap()["copied"], 0, "{j}");
+    }
+
+    // No secret anywhere: outputs, status, the state file.
+    let show = ok(&mailport(&state, &["project", "show", "acme"]));
+    let mut everything = [run_output, status_output, delta_output, show].join("\n");
+    let mut bytes = std::fs::read(&state).unwrap();
+    for extra in ["-wal", "-shm"] {
+        let mut p = state.clone().into_os_string();
+        p.push(extra);
+        bytes.extend(std::fs::read(p).unwrap_or_default());
+    }
+    everything.push_str(&String::from_utf8_lossy(&bytes));
+    for secret in USERS
+        .iter()
+        .map(|u| password(u))
+        .chain([ADMIN_PASSWORD.to_string()])
+    {
+        assert!(!everything.contains(&secret), "{secret} leaked");
+    }
+
+    // A wrong key is refused in one line naming where it came from.
+    let other = dir.path().join("other.key");
+    mailport_project::ProjectKey::generate()
+        .write_new(&other)
+        .unwrap();
+    let out = mailport(
+        &state,
+        &["status", "acme", "--key-file", other.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("other.key") && err.contains("not the key of project"),
+        "{err}"
+    );
+}
