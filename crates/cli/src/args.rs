@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::project_args::{MailboxCommand, ProjectCommand, RunArgs, StatusArgs, Where, WorkerArgs};
+use crate::project_args::{
+    MailboxCommand, ProjectCommand, ReportFormat, RunArgs, StatusArgs, Where, WorkerArgs,
+};
 use clap::{Args, Parser, Subcommand};
 use mailport_net::Fingerprint;
 
@@ -73,6 +75,17 @@ pub enum Command {
         place: Where,
         #[command(flatten)]
         args: StatusArgs,
+    },
+    /// A project's report: per mailbox and total, as CSV, JSON or one HTML page.
+    Report {
+        #[command(flatten)]
+        place: Where,
+        project: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Csv)]
+        format: ReportFormat,
+        /// Write to this file (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Stop a project's running mailboxes after the batch in flight (all, or these logins).
     Stop {

@@ -99,6 +99,17 @@ fn main() -> ExitCode {
         Command::Run { place, args } => runtime.block_on(projects::run(&place, args)),
         Command::Worker { place, args } => runtime.block_on(projects::worker(&place, args)),
         Command::Status { place, args } => runtime.block_on(projects::status(&place, args)),
+        Command::Report {
+            place,
+            project,
+            format,
+            output,
+        } => runtime.block_on(projects::report(
+            &place,
+            &project,
+            format,
+            output.as_deref(),
+        )),
         Command::Stop {
             place,
             project,

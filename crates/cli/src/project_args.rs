@@ -182,3 +182,13 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// For spreadsheets (the last line is the total).
+    Csv,
+    /// For scripts.
+    Json,
+    /// One self-contained page: the table, totals, failures by reason.
+    Html,
+}

@@ -20,7 +20,8 @@ use crate::args::AdminStyleArg;
 use crate::password;
 use crate::progress::said;
 use crate::project_args::{
-    CreateArgs, MailboxCommand, PassArg, ProjectCommand, RunArgs, StatusArgs, Where, WorkerArgs,
+    CreateArgs, MailboxCommand, PassArg, ProjectCommand, ReportFormat, RunArgs, StatusArgs, Where,
+    WorkerArgs,
 };
 use crate::summary::{count, human_bytes};
 use crate::Failure;
@@ -636,5 +637,33 @@ pub async fn retry(w: &Where, project: &str, failed: bool, stopped: bool) -> Res
         "{project}: {} queued again; `mailport run {project}` copies them",
         count(n, "mailbox")
     );
+    Ok(true)
+}
+
+pub async fn report(
+    w: &Where,
+    project: &str,
+    format: ReportFormat,
+    output: Option<&Path>,
+) -> Result<bool, Failure> {
+    use mailport_project::report;
+    let p = open_project(w, project).await?;
+    let failed = |e: mailport_store::StoreError| project_failure(e.into());
+    let rows = p.store.mailboxes(project).await.map_err(failed)?;
+    let passes = p.store.passes(project, None).await.map_err(failed)?;
+    let r = report::build(project, &rows, &passes);
+    let text = match format {
+        ReportFormat::Csv => report::to_csv(&r),
+        ReportFormat::Json => report::to_json(&r),
+        ReportFormat::Html => report::to_html(&r),
+    };
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            std::fs::write(path, text)
+                .map_err(|e| Failure::Usage(anyhow!("cannot write {}: {e}", path.display())))?;
+            eprintln!("{project}: report written to {}", path.display());
+        }
+    }
     Ok(true)
 }

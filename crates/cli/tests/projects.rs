@@ -237,9 +237,42 @@ async fn an_organisation_moves_with_project_commands() {
         assert_eq!(delta.unwrap()["copied"], 0, "{j}");
     }
 
-    // No secret anywhere: outputs, status, the state file.
+    // The report: totals equal what the sources held (counted above over IMAP).
+    let out = mailport(&state, &["report", "acme", "--format", "csv"]);
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    let total: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    assert_eq!(total[0], "total", "{csv}");
+    let sources: u64 = expected.values().sum();
+    assert_eq!(
+        total[3].parse::<u64>().unwrap(),
+        sources,
+        "source messages: {csv}"
+    );
+    assert_eq!(
+        total[4].parse::<u64>().unwrap(),
+        sources,
+        "copied over all passes: {csv}"
+    );
+    let html = dir.path().join("report.html");
+    ok(&mailport(
+        &state,
+        &[
+            "report",
+            "acme",
+            "--format",
+            "html",
+            "-o",
+            html.to_str().unwrap(),
+        ],
+    ));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<td class=\"text\">ann</td>") && page.contains("Migration report: acme")
+    );
+
+    // No secret anywhere: outputs, status, reports, the state file.
     let show = ok(&mailport(&state, &["project", "show", "acme"]));
-    let mut everything = [run_output, status_output, delta_output, show].join("\n");
+    let mut everything = [run_output, status_output, delta_output, show, csv, page].join("\n");
     let mut bytes = std::fs::read(&state).unwrap();
     for extra in ["-wal", "-shm"] {
         let mut p = state.clone().into_os_string();

@@ -12,12 +12,14 @@
 //!   their secrets sealed; the engine's job for a mailbox and a [`Pass`].
 //! - [`runner`]: workers claiming mailboxes by lease, running their passes,
 //!   recording them.
+//! - [`report`]: per mailbox and total, as CSV, JSON or one HTML page.
 //!
 //! Errors: [`ProjectError`] (store, key, invalid settings), [`KeyError`].
 
 pub mod csv_import;
 pub mod key;
 pub mod project;
+pub mod report;
 pub mod runner;
 pub mod settings;
 

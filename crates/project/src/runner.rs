@@ -277,6 +277,7 @@ fn conclude(m: &MailboxRow, ended: &Ended, row: &mut PassRow) -> Finish {
         }
         Ended::Verified(v) => {
             let ok = v.is_ok();
+            row.verified = Some(if ok { "ok" } else { "failed" }.into());
             row.outcome = if ok { "ok" } else { "failed" }.into();
             row.detail = (!ok).then(|| "verify found messages missing or different".into());
             Finish {
@@ -296,6 +297,11 @@ fn conclude(m: &MailboxRow, ended: &Ended, row: &mut PassRow) -> Finish {
             row.skipped = t.skipped as i64;
             row.failed = t.failed as i64;
             row.bytes = t.bytes as i64;
+            row.reasons = reasons(&r.copy);
+            row.verified = r
+                .verify
+                .as_ref()
+                .map(|v| if v.is_ok() { "ok" } else { "failed" }.into());
             let size_hint = Some(m.size_hint.max(t.bytes as i64));
             if r.copy.interrupted {
                 row.outcome = "interrupted".into();
@@ -410,6 +416,27 @@ pub async fn verify_credentials(
 struct Quiet;
 
 impl RunProgress for Quiet {}
+
+/// Skipped and failed messages by reason, over all folders, as the pass
+/// record keeps them.
+fn reasons(r: &mailport_engine::Report) -> String {
+    let mut skipped = std::collections::BTreeMap::<String, u64>::new();
+    let mut failed = std::collections::BTreeMap::<String, u64>::new();
+    for f in &r.folders {
+        for (why, n) in &f.skipped {
+            *skipped.entry(why.clone()).or_default() += n;
+        }
+        for (why, n) in &f.failed {
+            *failed.entry(why.clone()).or_default() += n;
+        }
+        if let Some(e) = &f.error {
+            *failed
+                .entry(format!("folder {}: {e}", f.source))
+                .or_default() += 0;
+        }
+    }
+    serde_json::json!({ "skipped": skipped, "failed": failed }).to_string()
+}
 
 /// Seconds before another attempt: 30, 60, 120...
 fn back_off(attempts: i64) -> i64 {

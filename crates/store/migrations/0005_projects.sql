@@ -52,5 +52,7 @@ CREATE TABLE passes (
     bytes BIGINT NOT NULL,
     outcome TEXT NOT NULL,
     detail TEXT,
+    reasons TEXT NOT NULL,
+    verified TEXT,
     PRIMARY KEY (project, login, started_at, kind)
 );

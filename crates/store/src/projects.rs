@@ -134,6 +134,11 @@ pub struct PassRow {
     /// `ok`, `failed`, `interrupted`.
     pub outcome: String,
     pub detail: Option<String>,
+    /// Skipped and failed messages by reason, as JSON
+    /// (`{"skipped": {"reason": n}, "failed": {...}}`).
+    pub reasons: String,
+    /// The verify that ended the pass: `ok`, `failed`, or none.
+    pub verified: Option<String>,
 }
 
 const MAILBOX_COLUMNS: &str = "project, login, source_auth, source_secret, destination_login, \
@@ -591,8 +596,8 @@ impl Store {
     pub async fn record_pass(&self, p: &PassRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO passes (project, login, started_at, kind, duration_ms, source_messages, copied, \
-             already_present, skipped, failed, bytes, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             already_present, skipped, failed, bytes, outcome, detail, reasons, verified) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (project, login, started_at, kind) DO NOTHING",
         )
         .bind(&p.project)
@@ -608,6 +613,8 @@ impl Store {
         .bind(p.bytes)
         .bind(&p.outcome)
         .bind(&p.detail)
+        .bind(&p.reasons)
+        .bind(&p.verified)
         .execute(&self.pool)
         .await
         .map_err(db("write"))?;
@@ -621,7 +628,7 @@ impl Store {
         login: Option<&str>,
     ) -> Result<Vec<PassRow>, StoreError> {
         let cols = "project, login, started_at, kind, duration_ms, source_messages, copied, \
-                    already_present, skipped, failed, bytes, outcome, detail";
+                    already_present, skipped, failed, bytes, outcome, detail, reasons, verified";
         let q = match login {
             Some(l) => sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {cols} FROM passes WHERE project = $1 AND login = $2 ORDER BY started_at"
@@ -656,6 +663,8 @@ impl Store {
                     bytes: r.try_get(10).map_err(go)?,
                     outcome: r.try_get(11).map_err(go)?,
                     detail: r.try_get(12).map_err(go)?,
+                    reasons: r.try_get(13).map_err(go)?,
+                    verified: r.try_get(14).map_err(go)?,
                 })
             })
             .collect()
