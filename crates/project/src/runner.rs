@@ -106,7 +106,7 @@ async fn worker(
             .claim(&project.name, owner, t, t + lease)
             .await?
         else {
-            if !waiting_for_back_off(project).await? {
+            if !work_left(project).await? {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -122,13 +122,14 @@ async fn worker(
     }
 }
 
-/// Whether a queued mailbox waits for its back-off to pass (then the
-/// worker waits too rather than ending the run early).
-async fn waiting_for_back_off(project: &Project) -> Result<bool, ProjectError> {
+/// Whether a mailbox may still need a worker: one queued (waiting for its
+/// back-off), or one running elsewhere, whose worker may die and leave it
+/// to be taken over when its lease expires. The run ends when none is left.
+async fn work_left(project: &Project) -> Result<bool, ProjectError> {
     let rows = project.store.mailboxes(&project.name).await?;
-    Ok(rows
-        .iter()
-        .any(|m| m.state == MailboxState::Queued.as_str() && m.not_before > now()))
+    Ok(rows.iter().any(|m| {
+        m.state == MailboxState::Queued.as_str() || m.state == MailboxState::Running.as_str()
+    }))
 }
 
 /// One claimed mailbox: its pass run under a renewed lease, recorded, and

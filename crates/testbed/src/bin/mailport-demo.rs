@@ -1,6 +1,7 @@
 //! `scripts/demo`: two private Dovecot servers on loopback, a generated
 //! mailbox on the first, `mailport copy` to the second with progress, the
-//! summary, and an independent check that both sides hold the same mail.
+//! summary, and an independent check that both sides hold the same mail;
+//! then a project of several mailboxes moved by workers, with its report.
 //!
 //! Usage: mailport-demo [PATH-TO-mailport] [--keep]   (mailport: default next to this binary)
 //!
@@ -126,13 +127,116 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
         count("already_present"),
         if no_dups { "yes" } else { "NO" }
     );
-    let success = status.success() && ok && no_dups && out.status.success();
+    let project_ok = project_demo(&mailport).await?;
+    let success = status.success() && ok && no_dups && out.status.success() && project_ok;
     if keep {
         keep_running(&mailport, &args, &old, &new, dir.keep());
         std::mem::forget(old);
         std::mem::forget(new);
     }
     Ok(success)
+}
+
+/// A project: four mailboxes from a CSV, moved by three workers with one
+/// command, then the report and an independent check of every mailbox.
+async fn project_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
+    const USERS: [&str; 4] = ["bob", "carol", "dave", "erin"];
+    let pw = |u: &str| format!("{u}-Demo-pw");
+    let options = || DovecotOptions {
+        users: USERS.iter().map(|u| (u.to_string(), pw(u))).collect(),
+        ..Default::default()
+    };
+    println!(
+        "== A project: {} mailboxes from a CSV file, moved by three workers",
+        USERS.len()
+    );
+    let (old, new) = (Dovecot::start(options())?, Dovecot::start(options())?);
+    for (i, user) in USERS.iter().enumerate() {
+        let corpus = Corpus::generate(&CorpusOptions {
+            inbox_messages: 40 + 20 * i,
+            large_attachment: 500_000,
+            seed: 300 + i as u64,
+        });
+        let mut c = session::login(old.imap_port, user, &pw(user)).await?;
+        session::load(&mut c, &corpus).await?;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("mailport-project-demo")
+        .tempdir()?;
+    let state = dir.path().join("state.db").display().to_string();
+    let csv = dir.path().join("users.csv");
+    let rows: Vec<String> = USERS
+        .iter()
+        .map(|u| format!("{u},{},{u},{}", pw(u), pw(u)))
+        .collect();
+    std::fs::write(
+        &csv,
+        format!(
+            "source_login,source_password,destination_login,destination_password\n{}\n",
+            rows.join("\n")
+        ),
+    )?;
+    let steps: Vec<Vec<String>> = vec![
+        vec![
+            "project".into(),
+            "create".into(),
+            "demo-org".into(),
+            "--from".into(),
+            format!("imap://127.0.0.1:{}", old.imap_port),
+            "--to".into(),
+            format!("imap://127.0.0.1:{}", new.imap_port),
+            "--from-tls-ca".into(),
+            old.certs.ca_pem.display().to_string(),
+            "--to-tls-ca".into(),
+            new.certs.ca_pem.display().to_string(),
+            "--verify".into(),
+        ],
+        vec![
+            "mailbox".into(),
+            "import".into(),
+            "demo-org".into(),
+            csv.display().to_string(),
+        ],
+        vec![
+            "run".into(),
+            "demo-org".into(),
+            "--workers".into(),
+            "3".into(),
+        ],
+        vec![
+            "report".into(),
+            "demo-org".into(),
+            "--format".into(),
+            "csv".into(),
+        ],
+    ];
+    let mut ok = true;
+    for step in steps {
+        println!("== Running: mailport {} --state {state}", step.join(" "));
+        let status = Command::new(mailport)
+            .args(&step)
+            .args(["--state", &state])
+            .status()?;
+        ok &= status.success();
+    }
+    println!(
+        "== Checking every mailbox independently (SHA-256 of every message, flags, INTERNALDATE)"
+    );
+    for user in USERS {
+        let a =
+            session::snapshot(&mut session::login(old.imap_port, user, &pw(user)).await?).await?;
+        let b =
+            session::snapshot(&mut session::login(new.imap_port, user, &pw(user)).await?).await?;
+        let same = a.differences(&b, &[]).is_empty();
+        ok &= same;
+        let n: usize = a.folders.values().map(Vec::len).sum();
+        println!(
+            "   {} {:<8} {n:>4} messages",
+            if same { "OK  " } else { "DIFF" },
+            user
+        );
+    }
+    Ok(ok)
 }
 
 /// Leaves the servers and files where they are and says how to use them.
