@@ -334,6 +334,28 @@ impl Project {
         .map_err(|e| ProjectError::Invalid(format!("{side} TLS settings: {e}")))
     }
 
+    /// How many mailboxes may run at once on all workers of all machines so
+    /// that no host sees more than `--max-connections-per-host`: each
+    /// running mailbox holds `--connections` to each side's host (twice
+    /// that when both sides are one host).
+    pub fn running_limit(&self) -> Option<i64> {
+        let cap = i64::from(self.settings.max_connections_per_host?);
+        let per_mailbox = i64::from(self.settings.copy.connections.max(1));
+        let same_host = match (
+            settings::server(&self.settings.from),
+            settings::server(&self.settings.to),
+        ) {
+            (Ok(a), Ok(b)) => a.host.eq_ignore_ascii_case(&b.host),
+            _ => false,
+        };
+        let per_mailbox = if same_host {
+            2 * per_mailbox
+        } else {
+            per_mailbox
+        };
+        Some((cap / per_mailbox).max(1))
+    }
+
     /// Seals an admin's password for `side` of this project.
     pub fn seal_admin(key: &ProjectKey, project: &str, side: &str, password: &str) -> String {
         key.seal(password, &format!("{project}/admin/{side}"))

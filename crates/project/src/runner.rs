@@ -103,7 +103,12 @@ async fn worker(
         let t = now();
         let Some(m) = project
             .store
-            .claim(&project.name, owner, t, t + lease)
+            .claim(
+                &project.name,
+                owner,
+                (t, t + lease),
+                project.running_limit(),
+            )
             .await?
         else {
             if !work_left(project).await? {

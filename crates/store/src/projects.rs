@@ -468,37 +468,62 @@ impl Store {
 
     /// Takes the biggest queued mailbox whose back-off has passed, or a
     /// running one whose worker's lease expired (a dead worker: the ledger
-    /// lets the new one resume), for `owner` until `until`. None: nothing to
-    /// take now.
+    /// lets the new one resume), for `owner` until `until`. With
+    /// `at_most_running`, only while fewer mailboxes run under live leases
+    /// (all workers on all machines together: a per-host connection cap).
+    /// None: nothing to take now.
     pub async fn claim(
         &self,
         project: &str,
         owner: &str,
-        now: i64,
-        until: i64,
+        (now, until): (i64, i64),
+        at_most_running: Option<i64>,
     ) -> Result<Option<MailboxRow>, StoreError> {
         let lock = match self.params {
             Params::Numbered => " FOR UPDATE SKIP LOCKED",
             Params::Anonymous => "",
+        };
+        let cap = match at_most_running {
+            Some(_) => {
+                " AND (SELECT COUNT(*) FROM mailboxes WHERE project = $4 \
+                        AND state = 'running' AND lease_until >= $3) < $5"
+            }
+            None => "",
         };
         let sql = format!(
             "UPDATE mailboxes SET state = 'running', lease_owner = $1, lease_until = $2, updated_at = $3 \
              WHERE project = $4 AND login = (SELECT login FROM mailboxes \
                WHERE project = $4 AND ((state = 'queued' AND not_before <= $3) \
                  OR (state = 'running' AND lease_until < $3)) \
-               ORDER BY size_hint DESC, login LIMIT 1{lock}) \
+               ORDER BY size_hint DESC, login LIMIT 1{lock}){cap} \
              RETURNING {MAILBOX_COLUMNS}"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut tx = self.pool.begin().await.map_err(db("claim"))?;
+        if at_most_running.is_some() && self.params == Params::Numbered {
+            // Claims count the running mailboxes one at a time (on SQLite
+            // the single writer does that already).
+            sqlx::query("SELECT name FROM projects WHERE name = $1 FOR UPDATE")
+                .bind(project)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("claim"))?;
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(until)
             .bind(now)
-            .bind(project)
-            .fetch_optional(&self.pool)
+            .bind(project);
+        if let Some(n) = at_most_running {
+            q = q.bind(n);
+        }
+        let row = q
+            .fetch_optional(&mut *tx)
             .await
             .map_err(db("claim"))?
             .map(|r| mailbox(&r))
-            .transpose()
+            .transpose()?;
+        tx.commit().await.map_err(db("claim"))?;
+        Ok(row)
     }
 
     /// Extends `owner`'s lease; false when it is no longer `owner`'s (it

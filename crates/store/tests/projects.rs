@@ -64,7 +64,7 @@ async fn exercise(store: Store) {
         let (store, claimed) = (store.clone(), claimed.clone());
         tasks.push(tokio::spawn(async move {
             let owner = format!("worker-{w}");
-            while let Some(m) = store.claim("acme", &owner, 100, 200).await.unwrap() {
+            while let Some(m) = store.claim("acme", &owner, (100, 200), None).await.unwrap() {
                 assert_eq!(m.lease_owner.as_deref(), Some(owner.as_str()));
                 claimed.lock().unwrap().push((m.login.clone(), m.size_hint));
                 let (ours, stop) = store.renew("acme", &m.login, &owner, 300).await.unwrap();
@@ -112,19 +112,19 @@ async fn exercise(store: Store) {
         .await
         .unwrap();
     let m = store
-        .claim("acme", "dead", 1000, 1100)
+        .claim("acme", "dead", (1000, 1100), None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(m.login, "user59@acme.example");
     assert_eq!(m.pass.as_deref(), Some("delta"));
     assert!(store
-        .claim("acme", "other", 1050, 1150)
+        .claim("acme", "other", (1050, 1150), None)
         .await
         .unwrap()
         .is_none());
     let taken = store
-        .claim("acme", "other", 1101, 1200)
+        .claim("acme", "other", (1101, 1200), None)
         .await
         .unwrap()
         .unwrap();
@@ -186,6 +186,60 @@ async fn exercise(store: Store) {
     assert_eq!(
         store.passes("acme", Some(&m.login)).await.unwrap(),
         vec![pass]
+    );
+
+    // A cap on running mailboxes holds across claimers at once.
+    let all = [MailboxState::Completed, MailboxState::NotStarted];
+    store.queue("acme", &all, &[], "delta").await.unwrap();
+    let peak = Arc::new(Mutex::new((0usize, 0usize)));
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let (store, peak) = (store.clone(), peak.clone());
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("capped-{w}");
+            loop {
+                let t = 5000;
+                match store
+                    .claim("acme", &owner, (t, t + 100), Some(2))
+                    .await
+                    .unwrap()
+                {
+                    Some(m) => {
+                        {
+                            let mut p = peak.lock().unwrap();
+                            p.0 += 1;
+                            p.1 = p.1.max(p.0);
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        peak.lock().unwrap().0 -= 1;
+                        let done = Finish {
+                            state: MailboxState::Completed,
+                            error: None,
+                            retryable: false,
+                            not_before: 0,
+                            size_hint: None,
+                            good: true,
+                        };
+                        store.finish("acme", &m.login, &owner, &done).await.unwrap();
+                    }
+                    None => {
+                        let left = store.mailboxes("acme").await.unwrap();
+                        if !left.iter().any(|m| m.state == "queued") {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (_, most) = *peak.lock().unwrap();
+    assert!(
+        most <= 2 && most >= 1,
+        "{most} mailboxes ran at once under a cap of 2"
     );
 
     assert!(store.remove_mailbox("acme", &m.login).await.unwrap());
