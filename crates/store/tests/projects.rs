@@ -238,7 +238,7 @@ async fn exercise(store: Store) {
     }
     let (_, most) = *peak.lock().unwrap();
     assert!(
-        most <= 2 && most >= 1,
+        (1..=2).contains(&most),
         "{most} mailboxes ran at once under a cap of 2"
     );
 
