@@ -2,6 +2,7 @@
 //! (or JSON) out. Secrets never reach the output: `project show` masks
 //! them and status shows none.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -405,11 +406,117 @@ impl RunProgress for Lines {
     }
 }
 
+/// On a terminal: an overall bar (mailboxes done of queued, messages,
+/// bytes, rate, ETA) and a line per running mailbox.
+struct Bars {
+    multi: indicatif::MultiProgress,
+    overall: indicatif::ProgressBar,
+    running:
+        std::sync::Mutex<std::collections::HashMap<String, (indicatif::ProgressBar, u64, u64)>>,
+    messages: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Bars {
+    fn new(total: u64) -> Bars {
+        use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+        let overall = multi.add(ProgressBar::new(total));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} mailboxes {msg} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        overall.set_prefix("total");
+        overall.enable_steady_tick(Duration::from_millis(250));
+        Bars {
+            multi,
+            overall,
+            running: Default::default(),
+            messages: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn totals(&self) {
+        let secs = self.overall.elapsed().as_secs_f64().max(0.001);
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        self.overall.set_message(format!(
+            "· {} messages, {} ({}/s)",
+            self.messages.load(Ordering::Relaxed),
+            human_bytes(bytes),
+            human_bytes((bytes as f64 / secs) as u64)
+        ));
+    }
+
+    fn finish(&self) {
+        self.overall.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+impl RunProgress for Bars {
+    fn started(&self, login: &str, pass: &str) {
+        let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
+        bar.set_message(format!("{login}: {pass} pass"));
+        bar.enable_steady_tick(Duration::from_millis(250));
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(login.into(), (bar, 0, 0));
+    }
+    fn finished(&self, login: &str, state: MailboxState, pass: &PassRow) {
+        if let Some((bar, _, _)) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(login)
+        {
+            bar.finish_and_clear();
+        }
+        let detail = pass
+            .detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        let _ = self.multi.println(format!(
+            "{login}: {state} — {} copied, {} already there, {} failed{detail}",
+            pass.copied, pass.already_present, pass.failed
+        ));
+        self.overall.inc(1);
+        self.totals();
+    }
+    fn event(&self, event: &Event) {
+        let _ = self
+            .multi
+            .println(format!("{} ({})", said(event), event.job));
+    }
+    fn copied(&self, login: &str, messages: u64, bytes: u64) {
+        self.messages.fetch_add(messages, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Some((bar, m, b)) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(login)
+        {
+            *m += messages;
+            *b += bytes;
+            bar.set_message(format!("{login}: {m} messages, {}", human_bytes(*b)));
+        }
+        if messages > 0 {
+            self.totals();
+        }
+    }
+}
+
 async fn run_workers(
     p: Arc<Project>,
     workers: u16,
     lease: u64,
-    what: &str,
+    queued: u64,
 ) -> Result<Vec<(String, MailboxState, PassRow)>, Failure> {
     let cancel = Cancel::default();
     let stopper = cancel.clone();
@@ -424,10 +531,16 @@ async fn run_workers(
         std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
         std::process::id()
     );
-    let progress = Arc::new(Lines {
-        messages: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
-    });
+    let bars = std::io::stderr()
+        .is_terminal()
+        .then(|| Arc::new(Bars::new(queued)));
+    let progress: Arc<dyn RunProgress> = match &bars {
+        Some(b) => b.clone(),
+        None => Arc::new(Lines {
+            messages: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }),
+    };
     let summary = mailport_project::run(
         p,
         RunOptions {
@@ -439,9 +552,11 @@ async fn run_workers(
         progress,
     )
     .await
-    .map_err(project_failure)?;
-    let _ = what;
-    Ok(summary.passes)
+    .map_err(project_failure);
+    if let Some(b) = &bars {
+        b.finish();
+    }
+    Ok(summary?.passes)
 }
 
 pub async fn run(w: &Where, a: RunArgs) -> Result<bool, Failure> {
@@ -483,7 +598,7 @@ pub async fn run(w: &Where, a: RunArgs) -> Result<bool, Failure> {
         count(queued, "mailbox"),
         pass.name()
     );
-    let summary = run_workers(p.clone(), a.workers, a.lease, pass.name()).await?;
+    let summary = run_workers(p.clone(), a.workers, a.lease, queued).await?;
     print_run(&summary);
     Ok(summary
         .iter()
@@ -492,7 +607,15 @@ pub async fn run(w: &Where, a: RunArgs) -> Result<bool, Failure> {
 
 pub async fn worker(w: &Where, a: WorkerArgs) -> Result<bool, Failure> {
     let p = Arc::new(open_project(w, &a.project).await?);
-    let summary = run_workers(p, a.workers, a.lease, "worker").await?;
+    let queued = p
+        .store
+        .mailboxes(&a.project)
+        .await
+        .map_err(|e| project_failure(e.into()))?
+        .iter()
+        .filter(|m| m.state == MailboxState::Queued.as_str())
+        .count() as u64;
+    let summary = run_workers(p, a.workers, a.lease, queued).await?;
     print_run(&summary);
     Ok(summary
         .iter()
