@@ -45,9 +45,16 @@ async fn login(d: &Dovecot, user: &str) -> Session {
 #[derive(Default)]
 struct Seen {
     finished: Mutex<Vec<(String, MailboxState, PassRow)>>,
+    events: Mutex<Vec<String>>,
 }
 
 impl RunProgress for Seen {
+    fn event(&self, event: &mailport_engine::Event) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("{}: {}", event.job, event.kind));
+    }
     fn finished(&self, login: &str, state: MailboxState, pass: &PassRow) {
         self.finished
             .lock()
@@ -76,6 +83,10 @@ async fn run_all(project: &Arc<Project>, pass: Pass) -> HashMap<String, (Mailbox
     )
     .await
     .unwrap();
+    // Three workers share the SQLite file: none of their writes may fail
+    // for a lock another left behind.
+    let events = seen.events.lock().unwrap().clone();
+    assert!(!events.iter().any(|e| e.contains("locked")), "{events:#?}");
     let finished = seen.finished.lock().unwrap().clone();
     finished.into_iter().map(|(l, s, p)| (l, (s, p))).collect()
 }

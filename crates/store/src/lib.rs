@@ -199,8 +199,10 @@ impl Store {
                     if sqlite {
                         // WAL lets readers and the writer proceed together; the
                         // busy timeout makes concurrent workers wait, not fail.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        // The timeout first: switching a connection to WAL takes a
+                        // lock too, and another connection may be writing.
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                     }
                     Ok(())
@@ -343,8 +345,9 @@ impl Store {
         let row = sqlx::query("SELECT uidvalidity, highest_modseq, uidnext, message_count, complete FROM folder_state WHERE pair = $1 AND folder = $2")
             .bind(pair)
             .bind(folder)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await
+            .map(|rows| rows.into_iter().next())
             .map_err(db("read"))?;
         let Some(r) = row else { return Ok(None) };
         let num =
@@ -396,14 +399,18 @@ impl Store {
         destination_folder: &str,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
+        lock_for_writing(&mut tx).await?;
         let done: i64 = sqlx::query(
             "SELECT COUNT(*) FROM ledger WHERE pair = $1 AND folder = $2 AND outcome IN ('copied', 'already-present')",
         )
         .bind(pair)
         .bind(folder)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db("read"))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Invalid("a query returned no row".into()))?
         .try_get(0)
         .map_err(db("read"))?;
         sqlx::query("DELETE FROM ledger WHERE pair = $1 AND folder = $2")
@@ -431,6 +438,22 @@ impl Store {
         }
         tx.commit().await.map_err(db("write"))
     }
+}
+
+/// Takes the database's write lock at the start of a transaction that reads
+/// before it writes. SQLite (WAL) cannot turn a read transaction into a
+/// write transaction once another connection has written since it read: it
+/// fails at once with "database is locked" instead of waiting its turn. A
+/// write first makes the transaction wait for the lock, then read what is
+/// current. (PostgreSQL needs nothing: the statement changes no row.)
+pub(crate) async fn lock_for_writing(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE schema_version SET version = version WHERE 1 = 0")
+        .execute(&mut **tx)
+        .await
+        .map_err(db("write"))?;
+    Ok(())
 }
 
 /// Deletes the remembered state of `folder` and that of the destination

@@ -228,8 +228,9 @@ impl Store {
             "SELECT name, settings, key_check, created_at FROM projects WHERE name = $1",
         )
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
+        .map(|rows| rows.into_iter().next())
         .map_err(db("read"))?;
         row.map(|r| {
             Ok(ProjectRow {
@@ -307,6 +308,7 @@ impl Store {
     /// them, or waited for them, can run again. Its history stays.
     pub async fn put_mailboxes(&self, rows: &[MailboxRow]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
+        crate::lock_for_writing(&mut tx).await?;
         let t = crate::now();
         for m in rows {
             let old = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -314,8 +316,9 @@ impl Store {
             )))
             .bind(&m.project)
             .bind(&m.login)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
+            .map(|rows| rows.into_iter().next())
             .map_err(db("read"))?
             .map(|r| mailbox(&r))
             .transpose()?;
@@ -393,8 +396,9 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project)
             .bind(login)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await
+            .map(|rows| rows.into_iter().next())
             .map_err(db("read"))?
             .map(|r| mailbox(&r))
             .transpose()
@@ -504,8 +508,9 @@ impl Store {
             // the single writer does that already).
             sqlx::query("SELECT name FROM projects WHERE name = $1 FOR UPDATE")
                 .bind(project)
-                .fetch_optional(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
+                .map(|rows| rows.into_iter().next())
                 .map_err(db("claim"))?;
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -516,11 +521,14 @@ impl Store {
         if let Some(n) = at_most_running {
             q = q.bind(n);
         }
+        // Every row fetched: SQLite finishes (and unlocks) an UPDATE ...
+        // RETURNING only once it is stepped to its end.
         let row = q
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db("claim"))?
-            .map(|r| mailbox(&r))
+            .first()
+            .map(mailbox)
             .transpose()?;
         tx.commit().await.map_err(db("claim"))?;
         Ok(row)
@@ -544,10 +552,10 @@ impl Store {
         .bind(project)
         .bind(login)
         .bind(owner)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db("write"))?;
-        match row {
+        match row.first() {
             None => Ok((false, false)),
             Some(r) => Ok((true, r.try_get::<i64, _>(0).map_err(db("read"))? != 0)),
         }

@@ -120,9 +120,11 @@ impl Store {
         .bind(pair)
         .bind(folder)
         .bind(n)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db("write"))?
+        .first()
+        .ok_or_else(|| StoreError::Invalid("no UID reserved".into()))?
         .try_get(0)
         .map_err(db("write"))?;
         let first = end - n;
@@ -191,9 +193,12 @@ pub(crate) async fn repair_shared_uids(
             sqlx::query("SELECT MAX(uid) FROM source_uids WHERE pair = $1 AND folder = $2")
                 .bind(&pair)
                 .bind(&folder)
-                .fetch_one(&mut **tx)
+                .fetch_all(&mut **tx)
                 .await
                 .map_err(db("repair"))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::Invalid("a query returned no row".into()))?
                 .try_get(0)
                 .map_err(db("repair"))?;
         for (i, key) in keys.iter().enumerate() {

@@ -264,3 +264,64 @@ async fn postgres() {
         .unwrap_or_else(|e| panic!("PostgreSQL must start for this test: {e}"));
     exercise(Store::open(&pg.url()).await.unwrap()).await;
 }
+
+/// Many writers on one SQLite file at once, each with transactions that
+/// read before they write (forgetting a folder counts its rows first;
+/// importing mailboxes reads the old rows): none may fail with "database is
+/// locked" (SQLite cannot turn a stale read transaction into a write one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_at_once_wait_their_turn_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    store
+        .create_project(&ProjectRow {
+            name: "acme".into(),
+            settings: "{}".into(),
+            key_check: "x".into(),
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..15 {
+                let key = mailport_store::FolderKey {
+                    pair: format!("pair-{w}"),
+                    folder: "INBOX".into(),
+                    uidvalidity: 1,
+                };
+                let entries: Vec<mailport_store::Entry> = (1..=20)
+                    .map(|uid| mailport_store::Entry {
+                        uid,
+                        identity: format!("id-{uid}"),
+                        size: 10,
+                        flags: Vec::new(),
+                        outcome: mailport_store::Outcome::Copied,
+                        reason: None,
+                        retryable: false,
+                        dest_folder: Some("INBOX".into()),
+                        dest_uidvalidity: Some(1),
+                        dest_uid: Some(uid),
+                    })
+                    .collect();
+                store.record(&key, &entries).await.unwrap();
+                store
+                    .forget_folder(&key.pair, "INBOX", "INBOX")
+                    .await
+                    .unwrap();
+                store
+                    .put_mailboxes(&[mailbox(&format!("w{w}r{round}"), 1)])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.mailboxes("acme").await.unwrap().len(), 8 * 15);
+}
