@@ -1,7 +1,9 @@
-//! A small organisation moved as a project, on real Dovecots: mailboxes
-//! imported from a CSV (the destination reached by a Dovecot master user,
-//! one wrong password, one waiting for its user), run by three workers,
-//! then run again as a delta pass. The state file holds no password.
+//! An organisation of 50 mailboxes moved as a project, on real Dovecots:
+//! imported from a CSV (every third source mailbox reached by the source's
+//! master user, the others by their passwords; the destination by its
+//! master user; one wrong password; one waiting for its user), run by four
+//! workers with verify, then run again as a delta pass. The report's totals
+//! equal the sources', counted over IMAP. The state file holds no password.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,22 +16,28 @@ use mailport_store::{MailboxState, PassRow, Store};
 use mailport_testbed::session::{self, Session};
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
 
-const USERS: [&str; 5] = ["ann", "ben", "cat", "dan", "eve"];
+/// 50 users; `u07` has a wrong password in the file, `u08` none yet.
+fn all_users() -> Vec<String> {
+    (0..50).map(|i| format!("u{i:02}")).collect()
+}
+
+const WRONG: &str = "u07";
+const WAITING: &str = "u08";
 
 fn password(user: &str) -> String {
     format!("{user}-pw-Zq7")
 }
 
-fn dovecot(master: Option<&std::path::Path>) -> Dovecot {
-    let extra_conf = match master {
-        Some(file) => format!(
-            "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
-            file.display()
-        ),
-        None => String::new(),
-    };
+fn dovecot(master: &std::path::Path) -> Dovecot {
+    let extra_conf = format!(
+        "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
+        master.display()
+    );
     Dovecot::start(DovecotOptions {
-        users: USERS.iter().map(|u| (u.to_string(), password(u))).collect(),
+        users: all_users()
+            .iter()
+            .map(|u| (u.clone(), password(u)))
+            .collect(),
         extra_conf,
         ..Default::default()
     })
@@ -74,7 +82,7 @@ async fn run_all(project: &Arc<Project>, pass: Pass) -> HashMap<String, (Mailbox
     run(
         project.clone(),
         RunOptions {
-            workers: 3,
+            workers: 4,
             owner: "test".into(),
             lease: Duration::from_secs(30),
             cancel: Cancel::default(),
@@ -92,7 +100,8 @@ async fn run_all(project: &Arc<Project>, pass: Pass) -> HashMap<String, (Mailbox
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_small_organisation_moves_then_a_delta_pass_copies_only_what_is_new() {
+async fn fifty_mailboxes_move_then_a_delta_pass_copies_only_what_is_new() {
+    let users = all_users();
     let dir = tempfile::tempdir().unwrap();
     let masters = dir.path().join("master-users");
     std::fs::write(&masters, "migrator:{PLAIN}migrator-Secret9\n").unwrap();
@@ -100,33 +109,34 @@ async fn a_small_organisation_moves_then_a_delta_pass_copies_only_what_is_new() 
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    let src = dovecot(None);
-    let dst = dovecot(Some(&masters));
+    let src = dovecot(&masters);
+    let dst = dovecot(&masters);
     let mut counts = HashMap::new();
-    for (i, user) in USERS.iter().enumerate() {
+    for (i, user) in users.iter().enumerate() {
         let corpus = Corpus::generate(&CorpusOptions {
-            inbox_messages: 8 + i,
-            large_attachment: 20_000,
+            inbox_messages: 2 + i % 5,
+            large_attachment: 0,
             seed: 100 + i as u64,
         });
         session::load(&mut login(&src, user).await, &corpus)
             .await
             .unwrap();
-        counts.insert(user.to_string(), corpus.message_count() as i64);
+        counts.insert(user.clone(), corpus.message_count() as i64);
     }
 
     let state_file = dir.path().join("state.db");
     let store = Store::open_sqlite(&state_file).await.unwrap();
     let key = ProjectKey::generate();
+    let admin = |side: &str| Admin {
+        login: "migrator".into(),
+        style: "dovecot-master".into(),
+        secret: Project::seal_admin(&key, "acme", side, "migrator-Secret9"),
+    };
     let settings = Settings {
         from: format!("imap://127.0.0.1:{}", src.imap_port),
         to: format!("imap://127.0.0.1:{}", dst.imap_port),
-        from_admin: None,
-        to_admin: Some(Admin {
-            login: "migrator".into(),
-            style: "dovecot-master".into(),
-            secret: Project::seal_admin(&key, "acme", "destination", "migrator-Secret9"),
-        }),
+        from_admin: Some(admin("source")),
+        to_admin: Some(admin("destination")),
         copy: Default::default(),
         verify: true,
         max_connections_per_host: None,
@@ -141,12 +151,16 @@ async fn a_small_organisation_moves_then_a_delta_pass_copies_only_what_is_new() 
         .unwrap();
 
     // No destination password column: the project's admin logs in there.
-    let csv = format!(
-        "source_login,source_password\r\nann,{}\r\nben,{}\r\ncat,\"{}\"\r\ndan,wrong-password\r\neve,\r\n",
-        password("ann"),
-        password("ben"),
-        password("cat")
-    );
+    let mut csv = String::from("source_login,source_password\r\n");
+    for (i, user) in users.iter().enumerate() {
+        let cell = match user.as_str() {
+            WRONG => "wrong-password".to_string(),
+            WAITING => String::new(),
+            _ if i % 3 == 0 => "-".to_string(),
+            _ => format!("\"{}\"", password(user)),
+        };
+        csv.push_str(&format!("{user},{cell}\r\n"));
+    }
     let parsed = csv_import::parse(csv.as_bytes(), None).unwrap();
     assert!(parsed.bad.is_empty(), "{:?}", parsed.bad);
     let rows: Vec<_> = parsed
@@ -154,15 +168,24 @@ async fn a_small_organisation_moves_then_a_delta_pass_copies_only_what_is_new() 
         .iter()
         .map(|r| project.mailbox_row(r).unwrap())
         .collect();
+    assert_eq!(rows.iter().filter(|r| r.source_auth == "admin").count(), 17);
     project.store.put_mailboxes(&rows).await.unwrap();
     let project = Arc::new(project);
 
     let first = run_all(&project, Pass::Full).await;
-    for user in ["ann", "ben", "cat"] {
-        let (state, pass) = &first[user];
+    let movable: Vec<&String> = users
+        .iter()
+        .filter(|u| *u != WRONG && *u != WAITING)
+        .collect();
+    for user in &movable {
+        let (state, pass) = &first[user.as_str()];
         assert_eq!(*state, MailboxState::Completed, "{user}: {pass:?}");
-        assert_eq!(pass.copied, counts[user], "{user}: {pass:?}");
-        assert_eq!(pass.outcome, "ok");
+        assert_eq!(pass.copied, counts[user.as_str()], "{user}: {pass:?}");
+        assert_eq!(
+            (pass.outcome.as_str(), pass.verified.as_deref()),
+            ("ok", Some("ok")),
+            "{user}"
+        );
         let (a, b) = (
             session::snapshot(&mut login(&src, user).await)
                 .await
@@ -174,20 +197,42 @@ async fn a_small_organisation_moves_then_a_delta_pass_copies_only_what_is_new() 
         assert_eq!(a.differences(&b, &[]), Vec::<String>::new(), "{user}");
     }
     // A wrong password fails with the server's reason and is not retried.
-    let (state, pass) = &first["dan"];
+    let (state, pass) = &first[WRONG];
     assert_eq!(*state, MailboxState::Failed, "{pass:?}");
-    let dan = project.store.mailbox("acme", "dan").await.unwrap().unwrap();
-    assert!(!dan.retryable, "a refused password is not retried: {dan:?}");
+    let wrong = project.store.mailbox("acme", WRONG).await.unwrap().unwrap();
     assert!(
-        dan.error.as_deref().unwrap_or("").contains("dan"),
-        "{dan:?}"
+        !wrong.retryable,
+        "a refused password is not retried: {wrong:?}"
     );
+    assert!(
+        wrong.error.as_deref().unwrap_or("").contains(WRONG),
+        "{wrong:?}"
+    );
+    assert_eq!(wrong.attempts, 1, "tried once");
     // Waiting for its user's password: never queued, never run.
-    assert!(!first.contains_key("eve"));
-    let eve = project.store.mailbox("acme", "eve").await.unwrap().unwrap();
-    assert_eq!(eve.state().unwrap(), MailboxState::WaitingForCredentials);
+    assert!(!first.contains_key(WAITING));
+    let waiting = project
+        .store
+        .mailbox("acme", WAITING)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        waiting.state().unwrap(),
+        MailboxState::WaitingForCredentials
+    );
 
-    // New mail for ann; the second run is a delta pass for everyone.
+    // The report's totals are the sources', counted over IMAP.
+    let report = mailport_project::report::build(
+        "acme",
+        &project.store.mailboxes("acme").await.unwrap(),
+        &project.store.passes("acme", None).await.unwrap(),
+    );
+    let sources: i64 = movable.iter().map(|u| counts[u.as_str()]).sum();
+    assert_eq!(report.total.source_messages as i64, sources);
+    assert_eq!(report.total.copied as i64, sources);
+
+    // New mail for u01; the second run is a delta pass for everyone.
     let extra = Corpus::generate(&CorpusOptions {
         inbox_messages: 1,
         large_attachment: 0,
@@ -203,16 +248,16 @@ async fn a_small_organisation_moves_then_a_delta_pass_copies_only_what_is_new() 
         folders: inbox_only,
     };
     let new_messages = one.message_count() as i64;
-    session::load(&mut login(&src, "ann").await, &one)
+    session::load(&mut login(&src, "u01").await, &one)
         .await
         .unwrap();
     let second = run_all(&project, Pass::Delta).await;
-    assert_eq!(second["ann"].1.copied, new_messages, "{:?}", second["ann"]);
-    for user in ["ben", "cat"] {
-        assert_eq!(second[user].1.copied, 0, "{user}: copied twice");
-        assert_eq!(second[user].0, MailboxState::Completed);
+    assert_eq!(second["u01"].1.copied, new_messages, "{:?}", second["u01"]);
+    for user in movable.iter().filter(|u| u.as_str() != "u01") {
+        assert_eq!(second[user.as_str()].1.copied, 0, "{user}: copied twice");
+        assert_eq!(second[user.as_str()].0, MailboxState::Completed);
     }
-    let history = project.store.passes("acme", Some("ann")).await.unwrap();
+    let history = project.store.passes("acme", Some("u01")).await.unwrap();
     let kinds: Vec<_> = history.iter().map(|p| p.kind.as_str()).collect();
     assert_eq!(kinds, vec!["full", "delta"]);
 
@@ -226,7 +271,7 @@ async fn a_small_organisation_moves_then_a_delta_pass_copies_only_what_is_new() 
         bytes.extend(std::fs::read(p).unwrap_or_default());
     }
     let text = String::from_utf8_lossy(&bytes);
-    for secret in USERS
+    for secret in users
         .iter()
         .map(|u| password(u))
         .chain(["migrator-Secret9".into()])

@@ -103,3 +103,24 @@ async fn postgres() {
     // Opening again runs no migration twice.
     exercise(Store::open(&pg.url()).await.unwrap()).await;
 }
+
+/// A worker meeting a store that a newer mailport migrated refuses it in
+/// one line instead of writing rows that version does not expect.
+#[tokio::test]
+async fn a_store_written_by_a_newer_mailport_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(Store::open_sqlite(&path).await.unwrap());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (99, 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let e = Store::open_sqlite(&path).await.err().unwrap().to_string();
+    assert!(e.contains("newer mailport") && e.contains("99"), "{e}");
+    assert!(e.contains("upgrade mailport"), "{e}");
+}

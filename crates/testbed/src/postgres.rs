@@ -114,6 +114,23 @@ impl Postgres {
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
+
+    /// Everything the database holds, as `pg_dump` writes it (to grep a
+    /// dump for what must not be in it).
+    pub fn dump(&self) -> Result<String, HarnessError> {
+        let out = Command::new(self.bin.join("pg_dump"))
+            .arg("--dbname")
+            .arg(self.url())
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(HarnessError::Start(format!(
+                "pg_dump failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }
 
 impl Drop for Postgres {
