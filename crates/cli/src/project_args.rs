@@ -148,9 +148,10 @@ pub enum PassArg {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     pub project: String,
-    /// Mailboxes at once.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub workers: u16,
+    /// Mailboxes at once. Default: two per CPU core, and no more than the project's
+    /// --max-connections-per-host lets run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
     #[arg(long, value_enum, default_value_t = PassArg::Full)]
     pub pass: PassArg,
     /// With --pass prestage: only messages received before this date (YYYY-MM-DD).
@@ -167,9 +168,9 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
     pub project: String,
-    /// Mailboxes at once on this machine.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub workers: u16,
+    /// Mailboxes at once on this machine (default as for `run`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..))]
     pub lease: u64,
 }

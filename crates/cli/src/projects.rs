@@ -559,6 +559,16 @@ async fn run_workers(
     Ok(summary?.passes)
 }
 
+/// `--workers`, or two per CPU core (copies wait on servers more than on
+/// this machine), never more than the per-host cap lets run at once.
+fn workers(given: Option<u16>, p: &Project) -> u16 {
+    given.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cap = p.running_limit().map_or(usize::MAX, |n| n.max(1) as usize);
+        (2 * cores).min(cap).clamp(1, 256) as u16
+    })
+}
+
 pub async fn run(w: &Where, a: RunArgs) -> Result<bool, Failure> {
     let pass = match (a.pass, &a.before) {
         (PassArg::Full, None) => Pass::Full,
@@ -598,7 +608,8 @@ pub async fn run(w: &Where, a: RunArgs) -> Result<bool, Failure> {
         count(queued, "mailbox"),
         pass.name()
     );
-    let summary = run_workers(p.clone(), a.workers, a.lease, queued).await?;
+    let workers = workers(a.workers, &p);
+    let summary = run_workers(p.clone(), workers, a.lease, queued).await?;
     print_run(&summary);
     Ok(summary
         .iter()
@@ -615,7 +626,8 @@ pub async fn worker(w: &Where, a: WorkerArgs) -> Result<bool, Failure> {
         .iter()
         .filter(|m| m.state == MailboxState::Queued.as_str())
         .count() as u64;
-    let summary = run_workers(p, a.workers, a.lease, queued).await?;
+    let workers = workers(a.workers, &p);
+    let summary = run_workers(p, workers, a.lease, queued).await?;
     print_run(&summary);
     Ok(summary
         .iter()

@@ -214,8 +214,24 @@ async fn an_organisation_moves_with_project_commands() {
         &state,
         &["mailbox", "import", "acme", users.to_str().unwrap()],
     ));
-    let out = mailport(&state, &["run", "acme", "--pass", "delta"]);
+    // On a terminal (a pseudo-terminal from `script`): the overall bar.
+    let out = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{MAILPORT} run acme --pass delta --state {}",
+            state.display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .env("MAILPORT_TO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("MAILPORT_KEY")
+        .output()
+        .expect("script (util-linux) gives mailport a terminal");
     let delta_output = ok(&out);
+    assert!(
+        delta_output.contains("/4 mailboxes"),
+        "no progress bar on a terminal: {delta_output}"
+    );
     let out = mailport(&state, &["status", "acme", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
