@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mailport_store::{Finish, MailboxRow, MailboxState, ProjectRow, Store};
+use mailport_testbed::cli::users_csv;
 use mailport_testbed::postgres::Postgres;
 use mailport_testbed::session;
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
@@ -127,18 +128,7 @@ fn project(
         dst.ca_pem().to_str().unwrap(),
     ]);
     let csv = dir.join("users.csv");
-    let rows: Vec<String> = users
-        .iter()
-        .map(|u| format!("{u},{},{u},{}", password(u), password(u)))
-        .collect();
-    std::fs::write(
-        &csv,
-        format!(
-            "source_login,source_password,destination_login,destination_password\n{}\n",
-            rows.join("\n")
-        ),
-    )
-    .unwrap();
+    std::fs::write(&csv, users_csv(users, password)).unwrap();
     run(&["mailbox", "import", "bench", csv.to_str().unwrap()]);
     let started = Instant::now();
     run(&["run", "bench", "--workers", &workers.to_string()]);

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mailport_testbed::cli::text;
+use mailport_testbed::cli::{text, users_csv};
 use mailport_testbed::postgres::Postgres;
 use mailport_testbed::session;
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
@@ -27,6 +27,15 @@ fn command(state: &str, args: &[&str]) -> Command {
         .args(["--state", state])
         .env_remove("MAILPORT_KEY");
     c
+}
+
+/// `mailport status acme [LOGIN] --json`, parsed (null while the store is busy).
+fn status(state: &str, key: &Path, login: Option<&str>) -> serde_json::Value {
+    let mut args = vec!["status", "acme"];
+    args.extend(login);
+    args.extend(["--json", "--key-file", key.to_str().unwrap()]);
+    let out = command(state, &args).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
 }
 
 fn spawn(mut c: Command, log: &Path) -> Child {
@@ -90,18 +99,7 @@ async fn workers_on_three_processes_one_killed_move_every_mailbox_once() {
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let csv = dir.path().join("users.csv");
-    let rows: Vec<String> = USERS
-        .iter()
-        .map(|u| format!("{u},{},{u},{}", password(u), password(u)))
-        .collect();
-    std::fs::write(
-        &csv,
-        format!(
-            "source_login,source_password,destination_login,destination_password\n{}\n",
-            rows.join("\n")
-        ),
-    )
-    .unwrap();
+    std::fs::write(&csv, users_csv(&USERS, password)).unwrap();
     let out = command(
         &state,
         &[
@@ -137,19 +135,7 @@ async fn workers_on_three_processes_one_killed_move_every_mailbox_once() {
     // The workers start once the mailboxes are queued.
     let queued = Instant::now();
     loop {
-        let out = command(
-            &state,
-            &[
-                "status",
-                "acme",
-                "--json",
-                "--key-file",
-                key.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
-        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let j = status(&state, &key, None);
         if j.as_array()
             .is_some_and(|a| a.iter().any(|m| m["state"] == "queued"))
         {
@@ -157,8 +143,7 @@ async fn workers_on_three_processes_one_killed_move_every_mailbox_once() {
         }
         assert!(
             queued.elapsed() < Duration::from_secs(60),
-            "nothing queued: {}",
-            text(&out)
+            "nothing queued: {j}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -176,19 +161,7 @@ async fn workers_on_three_processes_one_killed_move_every_mailbox_once() {
     let started = Instant::now();
     let mut killed = false;
     while started.elapsed() < Duration::from_secs(120) {
-        let out = command(
-            &state,
-            &[
-                "status",
-                "acme",
-                "--json",
-                "--key-file",
-                key.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
-        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let j = status(&state, &key, None);
         let pid = doomed.id().to_string();
         let holds = j.as_array().is_some_and(|a| {
             a.iter().any(|m| {
@@ -221,60 +194,19 @@ async fn workers_on_three_processes_one_killed_move_every_mailbox_once() {
         .join("\n");
     assert!(run_status.success() || other_status.success(), "{logs}");
 
-    let out = command(
-        &state,
-        &[
-            "status",
-            "acme",
-            "--json",
-            "--key-file",
-            key.to_str().unwrap(),
-        ],
-    )
-    .output()
-    .unwrap();
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j = status(&state, &key, None);
     for m in j.as_array().unwrap() {
         assert_eq!(m["state"], "completed", "{m}\n{logs}");
     }
     // Each mailbox exactly once on the destination, byte for byte.
     for user in USERS {
-        let (a, b) = (
-            session::snapshot(
-                &mut session::login(src.imap_port, user, &password(user))
-                    .await
-                    .unwrap(),
-            )
-            .await
-            .unwrap(),
-            session::snapshot(
-                &mut session::login(dst.imap_port, user, &password(user))
-                    .await
-                    .unwrap(),
-            )
-            .await
-            .unwrap(),
-        );
-        assert_eq!(
-            a.differences(&b, &[]),
-            Vec::<String>::new(),
-            "{user}\n{logs}"
-        );
+        let diff =
+            session::mailbox_differences(src.imap_port, dst.imap_port, user, &password(user))
+                .await
+                .unwrap();
+        assert_eq!(diff, Vec::<String>::new(), "{user}\n{logs}");
         // Passes of one mailbox never overlap: never two workers at once.
-        let out = command(
-            &state,
-            &[
-                "status",
-                "acme",
-                user,
-                "--json",
-                "--key-file",
-                key.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
-        let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let h = status(&state, &key, Some(user));
         let mut spans: Vec<(i64, i64)> = h["passes"]
             .as_array()
             .unwrap()

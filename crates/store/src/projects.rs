@@ -145,11 +145,16 @@ const MAILBOX_COLUMNS: &str = "project, login, source_auth, source_secret, desti
      destination_auth, destination_secret, overrides, state, pass, error, retryable, attempts, \
      not_before, size_hint, lease_owner, lease_until, stop_requested, last_good_at, updated_at";
 
-fn mailbox(r: &AnyRow) -> Result<MailboxRow, StoreError> {
-    let go = |e| StoreError::Db {
+/// A column that cannot be read as its type.
+fn unreadable(source: sqlx::Error) -> StoreError {
+    StoreError::Db {
         what: "read".into(),
-        source: e,
-    };
+        source,
+    }
+}
+
+fn mailbox(r: &AnyRow) -> Result<MailboxRow, StoreError> {
+    let go = unreadable;
     Ok(MailboxRow {
         project: r.try_get(0).map_err(go)?,
         login: r.try_get(1).map_err(go)?,
@@ -701,10 +706,7 @@ impl Store {
             .map_err(db("read"))?
             .iter()
             .map(|r| {
-                let go = |e| StoreError::Db {
-                    what: "read".into(),
-                    source: e,
-                };
+                let go = unreadable;
                 Ok(PassRow {
                     project: r.try_get(0).map_err(go)?,
                     login: r.try_get(1).map_err(go)?,

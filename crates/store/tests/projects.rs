@@ -265,16 +265,18 @@ async fn postgres() {
     exercise(Store::open(&pg.url()).await.unwrap()).await;
 }
 
-/// Many writers on one SQLite file at once, each with transactions that
-/// read before they write (forgetting a folder counts its rows first;
-/// importing mailboxes reads the old rows): none may fail with "database is
-/// locked" (SQLite cannot turn a stale read transaction into a write one).
+/// Many writers on one SQLite file at once, through two stores as two
+/// processes would (`mailport run` and `mailport mailbox import` beside it),
+/// each with transactions that read before they write (forgetting a folder
+/// counts its rows first; importing mailboxes reads the old rows): none may
+/// fail with "database is locked" (SQLite cannot turn a stale read
+/// transaction into a write one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_at_once_wait_their_turn_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("state.db"))
-        .await
-        .unwrap();
+    let path = dir.path().join("state.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let other = Store::open_sqlite(&path).await.unwrap();
     store
         .create_project(&ProjectRow {
             name: "acme".into(),
@@ -286,7 +288,11 @@ async fn writers_at_once_wait_their_turn_on_sqlite() {
         .unwrap();
     let mut tasks = Vec::new();
     for w in 0..8 {
-        let store = store.clone();
+        let store = if w % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
         tasks.push(tokio::spawn(async move {
             for round in 0..15 {
                 let key = mailport_store::FolderKey {

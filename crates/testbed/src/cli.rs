@@ -286,3 +286,15 @@ impl<S: ImapServer, D: ImapServer> Migration<S, D> {
         )
     }
 }
+
+/// A project's mailbox file in mailport's format: each user with its
+/// password on both sides (`password(user)`).
+pub fn users_csv(users: &[impl AsRef<str>], password: impl Fn(&str) -> String) -> String {
+    let mut csv =
+        String::from("source_login,source_password,destination_login,destination_password\n");
+    for u in users {
+        let u = u.as_ref();
+        csv.push_str(&format!("{u},{p},{u},{p}\n", p = password(u)));
+    }
+    csv
+}

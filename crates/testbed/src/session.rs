@@ -209,6 +209,20 @@ pub async fn snapshot(c: &mut Session) -> Result<Snapshot, Error> {
     Ok(snap)
 }
 
+/// How the mailbox of `user` on the server at `dst_port` differs from the
+/// one at `src_port` (logged in with `password` on both): empty when it
+/// holds every folder with the same messages, each once, in any order.
+pub async fn mailbox_differences(
+    src_port: u16,
+    dst_port: u16,
+    user: &str,
+    password: &str,
+) -> Result<Vec<String>, Error> {
+    let a = snapshot(&mut login(src_port, user, password).await?).await?;
+    let b = snapshot(&mut login(dst_port, user, password).await?).await?;
+    Ok(a.differences(&b, &[]))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -165,17 +165,7 @@ async fn project_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::e
         .tempdir()?;
     let state = dir.path().join("state.db").display().to_string();
     let csv = dir.path().join("users.csv");
-    let rows: Vec<String> = USERS
-        .iter()
-        .map(|u| format!("{u},{},{u},{}", pw(u), pw(u)))
-        .collect();
-    std::fs::write(
-        &csv,
-        format!(
-            "source_login,source_password,destination_login,destination_password\n{}\n",
-            rows.join("\n")
-        ),
-    )?;
+    std::fs::write(&csv, mailport_testbed::cli::users_csv(&USERS, pw))?;
     let steps: Vec<Vec<String>> = vec![
         vec![
             "project".into(),
