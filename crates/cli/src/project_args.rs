@@ -25,6 +25,19 @@ pub enum ProjectCommand {
     /// Create a project: the servers, how to log in for users, and the copy options every
     /// mailbox gets. Writes the project key (printed path; keep it safe).
     Create(Box<CreateArgs>),
+    /// Change who logs in for users: add or replace a side's admin (its password:
+    /// MAILPORT_FROM_ADMIN_PASSWORD / MAILPORT_TO_ADMIN_PASSWORD or a prompt).
+    Update {
+        name: String,
+        #[arg(long, value_name = "LOGIN")]
+        from_admin: Option<String>,
+        #[arg(long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
+        from_admin_style: AdminStyleArg,
+        #[arg(long, value_name = "LOGIN")]
+        to_admin: Option<String>,
+        #[arg(long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
+        to_admin_style: AdminStyleArg,
+    },
     /// List the projects in the state store, with their mailboxes by state.
     List,
     /// Every setting of a project (secrets masked).

@@ -86,6 +86,41 @@ fn style(s: AdminStyleArg) -> &'static str {
 pub async fn project(w: &Where, command: ProjectCommand) -> Result<bool, Failure> {
     match command {
         ProjectCommand::Create(a) => create(w, *a).await,
+        ProjectCommand::Update {
+            name,
+            from_admin,
+            from_admin_style,
+            to_admin,
+            to_admin_style,
+        } => {
+            let p = open_project(w, &name).await?;
+            let mut settings = p.settings.clone();
+            if let Some(a) = admin(
+                &p.key,
+                &name,
+                from_admin.as_ref(),
+                from_admin_style,
+                "source",
+            )? {
+                settings.from_admin = Some(a);
+            }
+            if let Some(a) = admin(
+                &p.key,
+                &name,
+                to_admin.as_ref(),
+                to_admin_style,
+                "destination",
+            )? {
+                settings.to_admin = Some(a);
+            }
+            let json = serde_json::to_string(&settings).map_err(|e| Failure::Usage(anyhow!(e)))?;
+            p.store
+                .update_project_settings(&name, &json)
+                .await
+                .map_err(|e| project_failure(e.into()))?;
+            println!("updated project {name}");
+            Ok(true)
+        }
         ProjectCommand::List => {
             let (store, _) = open_store(w).await?;
             let projects = store
@@ -137,35 +172,44 @@ pub async fn project(w: &Where, command: ProjectCommand) -> Result<bool, Failure
     }
 }
 
+/// A side's admin, its password asked for (MAILPORT_FROM_ADMIN_PASSWORD or
+/// MAILPORT_TO_ADMIN_PASSWORD, else a prompt) and sealed with the key.
+fn admin(
+    key: &ProjectKey,
+    project: &str,
+    login: Option<&String>,
+    st: AdminStyleArg,
+    side: &str,
+) -> Result<Option<Admin>, Failure> {
+    let Some(login) = login else { return Ok(None) };
+    let env = match side {
+        "source" => "MAILPORT_FROM_ADMIN_PASSWORD",
+        _ => "MAILPORT_TO_ADMIN_PASSWORD",
+    };
+    let pw = password::obtain(None, env, env, side, login).map_err(Failure::Usage)?;
+    Ok(Some(Admin {
+        login: login.clone(),
+        style: style(st).into(),
+        secret: Project::seal_admin(key, project, side, pw.expose()),
+    }))
+}
+
 async fn create(w: &Where, a: CreateArgs) -> Result<bool, Failure> {
     let (store, dir) = open_store(w).await?;
     let key = ProjectKey::generate();
-    let admin = |login: &Option<String>, st: AdminStyleArg, side: &str, env: &str, flag: &str| {
-        login
-            .as_ref()
-            .map(|l| {
-                let pw = password::obtain(None, env, flag, side, l).map_err(Failure::Usage)?;
-                Ok::<_, Failure>(Admin {
-                    login: l.clone(),
-                    style: style(st).into(),
-                    secret: Project::seal_admin(&key, &a.name, side, pw.expose()),
-                })
-            })
-            .transpose()
-    };
     let from_admin = admin(
-        &a.from_admin,
+        &key,
+        &a.name,
+        a.from_admin.as_ref(),
         a.from_admin_style,
         "source",
-        "MAILPORT_FROM_ADMIN_PASSWORD",
-        "MAILPORT_FROM_ADMIN_PASSWORD",
     )?;
     let to_admin = admin(
-        &a.to_admin,
+        &key,
+        &a.name,
+        a.to_admin.as_ref(),
         a.to_admin_style,
         "destination",
-        "MAILPORT_TO_ADMIN_PASSWORD",
-        "MAILPORT_TO_ADMIN_PASSWORD",
     )?;
     let settings = Settings {
         from: a.from.clone(),

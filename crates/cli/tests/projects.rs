@@ -106,6 +106,34 @@ async fn an_organisation_moves_with_project_commands() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
+    // '-' means admin impersonation: refused while the project has no source admin.
+    let admin_row = dir.path().join("admin.csv");
+    std::fs::write(&admin_row, "source_login,source_password\nann,-\n").unwrap();
+    let out = mailport(
+        &state,
+        &["mailbox", "import", "acme", admin_row.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("mailport project update acme --from-admin LOGIN"),
+        "{}",
+        text(&out)
+    );
+    // Admins can be changed later (the password again from the environment).
+    let said = ok(&mailport(
+        &state,
+        &[
+            "project",
+            "update",
+            "acme",
+            "--to-admin",
+            "migrator",
+            "--to-admin-style",
+            "dovecot-master",
+        ],
+    ));
+    assert!(said.contains("updated project acme"), "{said}");
+
     // A file with bad rows is refused whole, each row named by its line.
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "source_login,source_password\nann,x\nben@,y\nann,z\n").unwrap();

@@ -235,7 +235,8 @@ impl Project {
                     "--to-admin"
                 };
                 return Err(format!(
-                    "the {side} password '-' means admin impersonation, but the project has no {flag} (add it with `mailport project update`, or give the password)"
+                    "the {side} password '-' means admin impersonation, but the project has no {flag} (add one: mailport project update {} {flag} LOGIN; or give the password)",
+                    self.name
                 ));
             }
             Credential::AskUser => ("ask".into(), None),

@@ -395,6 +395,10 @@ auth_mechanisms = {mechanisms}
 mail_location = {location}
 mail_max_userip_connections = 100
 mail_fsync = {fsync}
+# flock, not fcntl: the kernel's fcntl deadlock detection answers EDEADLK when several
+# imap processes of one user chain their locks on the list index, and Dovecot panics
+# ("Resource deadlock avoided"), seen under parallel copies into a fresh account.
+lock_method = flock
 passdb {{
   driver = passwd-file
   args = {r}/passwd
