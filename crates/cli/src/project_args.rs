@@ -129,6 +129,10 @@ pub enum MailboxCommand {
         /// The destination login (default: the same).
         #[arg(long, value_name = "LOGIN")]
         destination_login: Option<String>,
+        /// Log in to the destination with the user's own password (MAILPORT_TO_PASSWORD or a
+        /// prompt) instead of the project's --to-admin.
+        #[arg(long)]
+        destination_password: bool,
         /// Only folders matching this regex.
         #[arg(long, value_name = "REGEX")]
         folders: Option<String>,

@@ -337,31 +337,41 @@ pub async fn mailbox(w: &Where, command: MailboxCommand) -> Result<bool, Failure
             admin,
             ask_user,
             destination_login,
+            destination_password,
             folders,
             destination_prefix,
         } => {
             let p = open_project(w, &project).await?;
+            let user_password = |env: &str, side: &str, user: &str| {
+                password::obtain(None, env, env, side, user)
+                    .map(|pw| {
+                        csv_import::Credential::Password(zeroize::Zeroizing::new(
+                            pw.expose().to_string(),
+                        ))
+                    })
+                    .map_err(Failure::Usage)
+            };
             let source_credential = if admin {
                 csv_import::Credential::Admin
             } else if ask_user {
                 csv_import::Credential::AskUser
             } else {
-                let pw = password::obtain(
-                    None,
-                    "MAILPORT_FROM_PASSWORD",
-                    "MAILPORT_FROM_PASSWORD",
-                    "source",
-                    &login,
-                )
-                .map_err(Failure::Usage)?;
-                csv_import::Credential::Password(zeroize::Zeroizing::new(pw.expose().to_string()))
+                user_password("MAILPORT_FROM_PASSWORD", "source", &login)?
+            };
+            let destination_credential = match destination_password {
+                true => user_password(
+                    "MAILPORT_TO_PASSWORD",
+                    "destination",
+                    destination_login.as_deref().unwrap_or(&login),
+                )?,
+                false => csv_import::Credential::Admin,
             };
             let row = csv_import::ImportRow {
                 line: 0,
                 source_login: login.clone(),
                 source_credential,
                 destination_login,
-                destination_credential: csv_import::Credential::Admin,
+                destination_credential,
                 folders,
                 destination_prefix,
                 source_host: None,

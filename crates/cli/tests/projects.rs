@@ -320,6 +320,40 @@ async fn an_organisation_moves_with_project_commands() {
         assert!(!everything.contains(&secret), "{secret} leaked");
     }
 
+    // One mailbox with the user's own password on the destination too: a
+    // delta pass through it copies nothing twice.
+    let out = Command::new(MAILPORT)
+        .stdin(Stdio::null())
+        .args([
+            "mailbox",
+            "add",
+            "acme",
+            "ben",
+            "--destination-password",
+            "--state",
+        ])
+        .arg(&state)
+        .env("MAILPORT_FROM_PASSWORD", password("ben"))
+        .env("MAILPORT_TO_PASSWORD", password("ben"))
+        .output()
+        .unwrap();
+    ok(&out);
+    let out = mailport(&state, &["status", "acme", "ben", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["mailbox"]["destination_auth"], "password", "{j}");
+    ok(&mailport(
+        &state,
+        &["run", "acme", "--only", "ben", "--pass", "delta"],
+    ));
+    let out = mailport(&state, &["status", "acme", "ben", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = j["passes"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (last["kind"].as_str(), last["copied"].as_i64()),
+        (Some("delta"), Some(0)),
+        "{j}"
+    );
+
     // A wrong key is refused in one line naming where it came from.
     let other = dir.path().join("other.key");
     mailport_project::ProjectKey::generate()
