@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
+use mailport_engine::error::in_words;
 use mailport_engine::job::{self, Address, State, StateKey, Use};
 use mailport_engine::{
     Cancel, Connector, CopyOptions, CopySettings, Destination, EndpointConfig, EngineError,
@@ -136,7 +137,7 @@ fn report_failure(f: &Failure) -> u8 {
             2
         }
         Failure::Failed(kind, e) => {
-            eprintln!("mailport: {}", render(e));
+            eprintln!("mailport: {}", in_words(e.as_ref()));
             kind.exit_code()
         }
         // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
@@ -338,20 +339,6 @@ fn flag(side: Side) -> &'static str {
     }
 }
 
-/// An error and its causes on one line each, without the repetition that
-/// arises when an error's message already includes its source's.
-fn render(e: &anyhow::Error) -> String {
-    let mut kept: Vec<String> = Vec::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if kept.last().is_some_and(|last| last.contains(&text)) {
-            continue;
-        }
-        kept.push(text);
-    }
-    kept.join(": ")
-}
-
 /// A job that failed, in words, with certificate advice when a refused
 /// certificate is the cause (a server may change certificates mid-run).
 fn job_failure(e: JobError, endpoints: &[(Side, Endpoint)]) -> Failure {
@@ -377,7 +364,7 @@ fn job_failure(e: JobError, endpoints: &[(Side, Endpoint)]) -> Failure {
                         _ => None,
                     }
                     .cloned();
-                    let words = render(&anyhow::Error::new(e));
+                    let words = in_words(&e);
                     format!("{side}: {words}{}", advice(side, d.as_ref()))
                 })
                 .collect();
@@ -396,7 +383,7 @@ fn job_failure(e: JobError, endpoints: &[(Side, Endpoint)]) -> Failure {
                     .or_else(|| c.downcast_ref::<ConnectError>()?.certificate())
             });
             let advice = side.map(|s| advice(s, diagnosis)).unwrap_or_default();
-            Failure::Failed(kind, anyhow!("{}{advice}", render(&e)))
+            Failure::Failed(kind, anyhow!("{}{advice}", in_words(e.as_ref())))
         }
     }
 }
@@ -707,12 +694,9 @@ async fn run_check(a: CheckArgs) -> Result<bool, Failure> {
                 Side::Destination => job::discover(None, Some(&mut c), progress).await,
             };
             reached.map_err(|e| job_failure(e, &endpoints))?;
-            mailport_engine::inspect::inspect(&c).await.map_err(|e| {
-                Failure::Failed(
-                    e.kind(),
-                    anyhow!("{side}: {}", render(&anyhow::Error::new(e))),
-                )
-            })
+            mailport_engine::inspect::inspect(&c)
+                .await
+                .map_err(|e| Failure::Failed(e.kind(), anyhow!("{side}: {}", in_words(&e))))
         }
         .await;
         match found {

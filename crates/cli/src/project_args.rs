@@ -84,9 +84,22 @@ pub struct CreateArgs {
     /// Verify every mailbox after its full pass.
     #[arg(long)]
     pub verify: bool,
-    /// Open at most this many connections to one host, per mailbox.
+    /// Open at most this many connections to one host, all workers of all machines
+    /// together (fewer mailboxes run at once).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_connections_per_host: Option<u16>,
+    /// Run at most this many mailboxes at once, all workers of all machines together.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_running: Option<u32>,
+    /// Copy at most this many bytes per second for the whole project (K, M, G suffixes),
+    /// shared by the mailboxes that may run at once (needs --max-running or
+    /// --max-connections-per-host).
+    #[arg(long, value_name = "SIZE")]
+    pub max_bytes_per_second: Option<String>,
+    /// Copy at most this many messages per second for the whole project, shared like
+    /// --max-bytes-per-second.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages_per_second: Option<u64>,
     /// Trust the CA certificates in this PEM file for the source.
     #[arg(long, value_name = "FILE")]
     pub from_tls_ca: Option<PathBuf>,

@@ -219,10 +219,13 @@ async fn create(w: &Where, a: CreateArgs) -> Result<bool, Failure> {
         copy: CopySettings {
             connections: a.connections,
             batch: a.batch,
+            max_bytes_per_second: a.max_bytes_per_second.clone(),
+            max_messages_per_second: a.max_messages_per_second,
             ..crate::selection(&a.selection)
         },
         verify: a.verify,
         max_connections_per_host: a.max_connections_per_host,
+        max_running: a.max_running,
         tls: mailport_project::settings::Tls {
             from_ca: a.from_tls_ca.clone(),
             to_ca: a.to_tls_ca.clone(),

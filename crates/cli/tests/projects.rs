@@ -98,6 +98,29 @@ async fn an_organisation_moves_with_project_commands() {
         ],
     );
     let said = ok(&out);
+
+    // A project-wide rate limit is shared by the mailboxes that may run at
+    // once: without a cap on them it cannot hold, and create says so.
+    let limited = |extra: &[&str]| {
+        let mut args = vec!["project", "create", "slow", "--from", &from, "--to", &to];
+        args.extend_from_slice(extra);
+        mailport(&state, &args)
+    };
+    let out = limited(&["--max-bytes-per-second", "4M"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--max-running N"), "{}", text(&out));
+    ok(&limited(&[
+        "--max-bytes-per-second",
+        "4M",
+        "--max-running",
+        "2",
+    ]));
+    let show = ok(&mailport(&state, &["project", "show", "slow"]));
+    assert!(
+        show.contains("\"max_bytes_per_second\": \"4M\"") && show.contains("\"max_running\": 2"),
+        "{show}"
+    );
+    ok(&mailport(&state, &["project", "delete", "slow", "--yes"]));
     let key = dir.path().join("keys/acme.key");
     assert!(said.contains(key.to_str().unwrap()), "{said}");
     {

@@ -100,7 +100,10 @@ impl Project {
         settings::server(&settings.from)
             .map_err(|e| ProjectError::Invalid(format!("--from: {e}")))?;
         settings::server(&settings.to).map_err(|e| ProjectError::Invalid(format!("--to: {e}")))?;
-        settings.copy.to_options().map_err(ProjectError::Invalid)?;
+        settings
+            .copy_for_one_mailbox()
+            .and_then(|c| c.to_options())
+            .map_err(ProjectError::Invalid)?;
         store
             .create_project(&ProjectRow {
                 name: name.into(),
@@ -254,7 +257,10 @@ impl Project {
         let mut job = Job::new(source, Destination::Imap(destination));
         job.id = JobId::from(m.login.as_str());
         let overrides: Overrides = serde_json::from_str(&m.overrides).unwrap_or_default();
-        let mut copy = self.settings.copy.clone();
+        let mut copy = self
+            .settings
+            .copy_for_one_mailbox()
+            .map_err(ProjectError::Invalid)?;
         if let Some(f) = overrides.folders {
             copy.include = Some(f);
         }
@@ -335,26 +341,10 @@ impl Project {
         .map_err(|e| ProjectError::Invalid(format!("{side} TLS settings: {e}")))
     }
 
-    /// How many mailboxes may run at once on all workers of all machines so
-    /// that no host sees more than `--max-connections-per-host`: each
-    /// running mailbox holds `--connections` to each side's host (twice
-    /// that when both sides are one host).
+    /// How many mailboxes may run at once on all workers of all machines
+    /// (see [`Settings::running_limit`]).
     pub fn running_limit(&self) -> Option<i64> {
-        let cap = i64::from(self.settings.max_connections_per_host?);
-        let per_mailbox = i64::from(self.settings.copy.connections.max(1));
-        let same_host = match (
-            settings::server(&self.settings.from),
-            settings::server(&self.settings.to),
-        ) {
-            (Ok(a), Ok(b)) => a.host.eq_ignore_ascii_case(&b.host),
-            _ => false,
-        };
-        let per_mailbox = if same_host {
-            2 * per_mailbox
-        } else {
-            per_mailbox
-        };
-        Some((cap / per_mailbox).max(1))
+        self.settings.running_limit()
     }
 
     /// Seals an admin's password for `side` of this project.

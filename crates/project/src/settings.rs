@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use mailport_engine::copy::settings::parse_size;
 use mailport_engine::{AdminStyle, CopySettings};
 use mailport_net::Endpoint;
 use serde::{Deserialize, Serialize};
@@ -25,10 +26,65 @@ pub struct Settings {
     /// Verify every mailbox after its full pass.
     #[serde(default)]
     pub verify: bool,
+    /// At most this many connections to one host, all workers of all
+    /// machines together.
     #[serde(default)]
     pub max_connections_per_host: Option<u16>,
+    /// At most this many mailboxes at once, all workers of all machines
+    /// together.
+    #[serde(default)]
+    pub max_running: Option<u32>,
     #[serde(default)]
     pub tls: Tls,
+}
+
+impl Settings {
+    /// How many mailboxes may run at once on all workers of all machines:
+    /// `--max-running`, and few enough that no host sees more than
+    /// `--max-connections-per-host` (each running mailbox holds
+    /// `--connections` to each side's host, twice that when both sides are
+    /// one host).
+    pub fn running_limit(&self) -> Option<i64> {
+        let by_connections = self.max_connections_per_host.map(|cap| {
+            let per_side = i64::from(self.copy.connections.max(1));
+            let same_host = match (server(&self.from), server(&self.to)) {
+                (Ok(a), Ok(b)) => a.host.eq_ignore_ascii_case(&b.host),
+                _ => false,
+            };
+            let per_mailbox = if same_host { 2 * per_side } else { per_side };
+            (i64::from(cap) / per_mailbox).max(1)
+        });
+        let by_count = self.max_running.map(|n| i64::from(n.max(1)));
+        match (by_connections, by_count) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The copy settings of one running mailbox: the project's, with its
+    /// rate limits divided among the mailboxes that may run at once, so
+    /// that they hold for the whole project on every machine.
+    pub fn copy_for_one_mailbox(&self) -> Result<CopySettings, String> {
+        let mut copy = self.copy.clone();
+        let limited = copy.max_bytes_per_second.is_some() || copy.max_messages_per_second.is_some();
+        if !limited {
+            return Ok(copy);
+        }
+        let share = self.running_limit().ok_or(
+            "a project's rate limit is shared by the mailboxes that may run at once: \
+             give --max-running N (or --max-connections-per-host N) too",
+        )? as u64;
+        if let Some(b) = &copy.max_bytes_per_second {
+            let total = parse_size(b).filter(|&n| n > 0).ok_or_else(|| {
+                format!("--max-bytes-per-second: {b:?} is not a size like 500K or 10M")
+            })?;
+            copy.max_bytes_per_second = Some((total / share).max(1).to_string());
+        }
+        if let Some(m) = copy.max_messages_per_second {
+            copy.max_messages_per_second = Some((m / share).max(1));
+        }
+        Ok(copy)
+    }
 }
 
 /// An administrator who logs in for every user of one side.
@@ -125,9 +181,48 @@ mod tests {
             copy: CopySettings::default(),
             verify: true,
             max_connections_per_host: Some(20),
+            max_running: None,
             tls: Tls::default(),
         };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn the_running_limit_and_rates_hold_for_the_whole_project() {
+        let mut s = Settings {
+            from: "imaps://old.example".into(),
+            to: "imaps://new.example".into(),
+            from_admin: None,
+            to_admin: None,
+            copy: CopySettings {
+                connections: 4,
+                max_bytes_per_second: Some("10M".into()),
+                max_messages_per_second: Some(100),
+                ..CopySettings::default()
+            },
+            verify: false,
+            max_connections_per_host: None,
+            max_running: None,
+            tls: Tls::default(),
+        };
+        assert_eq!(s.running_limit(), None);
+        assert!(s
+            .copy_for_one_mailbox()
+            .unwrap_err()
+            .contains("--max-running"));
+        s.max_connections_per_host = Some(20);
+        assert_eq!(s.running_limit(), Some(5));
+        let one = s.copy_for_one_mailbox().unwrap();
+        assert_eq!(one.max_bytes_per_second.as_deref(), Some("2097152"));
+        assert_eq!(one.max_messages_per_second, Some(20));
+        s.max_running = Some(2);
+        assert_eq!(s.running_limit(), Some(2));
+        s.to = "imaps://OLD.example:1993".into();
+        s.max_running = None;
+        // Both sides on one host: each mailbox holds 8 connections to it.
+        assert_eq!(s.running_limit(), Some(2));
+        s.copy.max_bytes_per_second = Some("lots".into());
+        assert!(s.copy_for_one_mailbox().unwrap_err().contains("500K"));
     }
 }
