@@ -2,8 +2,8 @@
 //!
 //! [`parse`] reads three formats. Without a format given, it recognises the
 //! format from the first line that is neither blank nor a `#` comment. A
-//! UTF-8 byte order mark is ignored and lines may end in LF or CRLF. The file
-//! must be UTF-8 (in Excel: save as "CSV UTF-8").
+//! UTF-8 byte order mark is ignored and lines may end in LF, CRLF or CR (old
+//! Mac exports). The file must be UTF-8 (in Excel: save as "CSV UTF-8").
 //!
 //! # mailport's format
 //!
@@ -227,6 +227,16 @@ pub fn parse(bytes: &[u8], format: Option<Format>) -> Result<Parsed, ImportError
         ImportError::NotUtf8 { line, offset }
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // A lone CR ends a line for the csv reader but not for `lines()`:
+    // one meaning everywhere, so that line numbers stay the file's.
+    let lf_only;
+    let text = match lone_cr(text) {
+        true => {
+            lf_only = text.replace("\r\n", "\n").replace('\r', "\n");
+            lf_only.as_str()
+        }
+        false => text,
+    };
     let (first_line, start) = first_line(text).ok_or(ImportError::NoMailboxes)?;
     let format = match format {
         Some(format) => format,
@@ -245,6 +255,13 @@ pub fn parse(bytes: &[u8], format: Option<Format>) -> Result<Parsed, ImportError
         return Err(ImportError::NoMailboxes);
     }
     Ok(parsed)
+}
+
+fn lone_cr(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'\r' && b.get(i + 1) != Some(&b'\n'))
 }
 
 /// The line number and byte offset of the first line that is neither blank
@@ -524,17 +541,17 @@ fn non_empty(cell: &str) -> Option<String> {
 }
 
 /// Files are typed by hand and pasted from spreadsheets: catch what would
-/// only fail at login, hours into a migration. `seen` maps a source (host,
-/// login) to its line; logins compare without case, as servers mostly do,
-/// so `Bob` and `bob` are one mailbox moved twice.
-fn check(row: ImportRow, seen: &mut HashMap<(Option<String>, String), usize>, parsed: &mut Parsed) {
+/// only fail at login, hours into a migration. `seen` maps a source login
+/// to its line; logins compare without case, as servers mostly do, so `Bob`
+/// and `bob` are one mailbox moved twice. Hosts do not tell logins apart: a
+/// project moves one server.
+fn check(row: ImportRow, seen: &mut HashMap<String, usize>, parsed: &mut Parsed) {
     let mut reasons = Vec::new();
     if row.source_login.is_empty() {
         reasons.push("the source login is empty".to_owned());
     } else {
         reasons.extend(implausible("source login", &row.source_login));
-        let host = row.source_host.as_deref().map(str::to_lowercase);
-        match seen.entry((host, row.source_login.to_lowercase())) {
+        match seen.entry(row.source_login.to_lowercase()) {
             Entry::Occupied(earlier) => reasons.push(format!(
                 "the source login {:?} is already on line {}",
                 row.source_login,

@@ -151,10 +151,25 @@ imap.old.example;carol;;imap.new.example;;-;
 }
 
 #[test]
-fn imapsync_same_login_on_two_source_hosts_is_not_a_duplicate() {
-    let parsed = ok("a.example;bob;p;c.example;bob1;p\nb.example;bob;p;c.example;bob2;p\n");
-    assert_eq!(parsed.rows.len(), 2);
-    assert!(parsed.bad.is_empty(), "{:?}", parsed.bad);
+fn imapsync_same_login_on_two_source_hosts_is_a_duplicate() {
+    // A project moves one server: the store keeps one mailbox per login,
+    // and a row without a host means the project's.
+    let parsed = ok("a.example;bob;p;c.example;bob1;p\n;bob;p;c.example;bob2;p\n");
+    assert_eq!(parsed.rows.len(), 1);
+    assert_eq!(
+        parsed.bad,
+        vec![bad(2, "the source login \"bob\" is already on line 1")]
+    );
+}
+
+#[test]
+fn cr_line_ends_of_old_mac_exports() {
+    let parsed = ok("source_login,source_password\ralice,pw\r\rbob,pw2\r b c ,x\r");
+    assert_eq!((parsed.rows[0].line, parsed.rows[1].line), (2, 4));
+    assert_eq!(parsed.rows[1].source_credential, password("pw2"));
+    assert_eq!(parsed.bad[0].line, 5);
+    let parsed = ok("h1;u1;p1;h2;u2;p2\rh1;u3;p1;h2;u2;p2;\r");
+    assert_eq!(parsed.rows[1].line, 2);
 }
 
 #[test]
@@ -570,7 +585,8 @@ proptest! {
     fn never_panics_on_csv_like_text(text in "(source_login|emailaddress,username,password|[,;\"\r\n\u{feff}@a-z]){0,60}") {
         for format in [None, Some(Format::Mailport), Some(Format::Microsoft365), Some(Format::Imapsync)] {
             if let Ok(parsed) = parse(text.as_bytes(), format) {
-                let lines = text.split('\n').count();
+                // Ended by LF, CRLF or a lone CR.
+                let lines = text.replace("\r\n", "\n").split(['\n', '\r']).count();
                 for line in parsed.rows.iter().map(|r| r.line).chain(parsed.bad.iter().map(|b| b.line)) {
                     prop_assert!((1..=lines).contains(&line), "line {} of {}", line, lines);
                 }
