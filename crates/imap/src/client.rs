@@ -12,9 +12,10 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 
 use crate::error::Error;
+use crate::framing;
 use crate::parse::{self, RespText, Response, Status, Untagged, Value};
 
 /// Limits and timeouts; the defaults suit public servers.
@@ -98,7 +99,9 @@ enum Frame {
 }
 
 pub struct Client<S> {
-    io: BufStream<S>,
+    /// Buffered both ways (what `BufStream` is, spelled out so that
+    /// [`Client::into_parts`] can hand over unread bytes).
+    io: BufReader<BufWriter<S>>,
     next_tag: u32,
     greeting: String,
     capabilities: Vec<String>,
@@ -140,7 +143,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Wraps a stream on which the greeting has already been read (after STARTTLS).
     pub fn resume(stream: S, config: ClientConfig) -> Self {
         Client {
-            io: BufStream::with_capacity(IO_BUFFER, IO_BUFFER, stream),
+            io: BufReader::with_capacity(IO_BUFFER, BufWriter::with_capacity(IO_BUFFER, stream)),
             next_tag: 1,
             greeting: String::new(),
             capabilities: Vec::new(),
@@ -166,12 +169,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// The underlying stream, e.g. to ask it about TLS.
     pub fn stream(&self) -> &S {
-        self.io.get_ref()
+        self.io.get_ref().get_ref()
     }
 
     /// Gives back the stream (for STARTTLS). Must be called between commands.
     pub fn into_inner(self) -> S {
-        self.io.into_inner()
+        self.io.into_inner().into_inner()
+    }
+
+    /// Gives back the stream and the bytes the server sent that were read
+    /// but not yet consumed (a proxy relays them first). Must be called
+    /// between commands.
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        let unread = self.io.buffer().to_vec();
+        (self.io.into_inner().into_inner(), unread)
     }
 
     pub fn capabilities(&self) -> &[String] {
@@ -202,38 +213,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     async fn read_line(&mut self, into: &mut Vec<u8>) -> Result<(), Error> {
-        let max = self.config.max_line;
         let start = into.len();
-        loop {
-            let timeout = self.config.timeout;
-            let available = match tokio::time::timeout(timeout, self.io.fill_buf()).await {
-                Ok(r) => r?,
-                Err(_) => return Err(Error::Timeout(timeout.as_secs())),
-            };
-            if available.is_empty() {
-                return Err(Error::Closed);
-            }
-            let (n, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (available.len(), false),
-            };
-            into.extend_from_slice(&available[..n]);
-            self.io.consume(n);
-            if into.len() - start > max {
-                return Err(Error::TooLarge {
-                    what: "response line".into(),
-                    size: (into.len() - start) as u64,
-                    limit: max as u64,
-                });
-            }
-            if done {
-                // The server's side of the conversation for --debug; literal
-                // bytes (message contents) never pass here, only the line
-                // announcing them.
-                tracing::debug!(target: "mailport::imap::wire", "S: {}", shown(&into[start..]));
-                return Ok(());
-            }
-        }
+        let timeout = self.config.timeout;
+        framing::read_line(&mut self.io, into, self.config.max_line, timeout).await?;
+        // The server's side of the conversation for --debug; literal bytes
+        // (message contents) never pass here, only the line announcing them.
+        tracing::debug!(target: "mailport::imap::wire", "S: {}", shown(&into[start..]));
+        Ok(())
     }
 
     /// Reads one response, literals inline. With `stop_at_body`, stops at a
@@ -242,10 +228,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let mut buf = Vec::new();
         loop {
             self.read_line(&mut buf).await?;
-            let line = buf
-                .strip_suffix(b"\r\n")
-                .or_else(|| buf.strip_suffix(b"\n"))
-                .unwrap_or(&buf);
+            let line = framing::without_line_end(&buf);
             let Some(n) = parse::trailing_literal(line) else {
                 return Ok(Frame::Complete(buf));
             };
@@ -269,17 +252,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                     limit: self.config.max_response,
                 });
             }
-            let start = buf.len();
-            buf.resize(start + n as usize, 0);
-            let (io, timeout) = (&mut self.io, self.config.timeout);
-            match tokio::time::timeout(timeout, io.read_exact(&mut buf[start..])).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(Error::Closed)
-                }
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_) => return Err(Error::Timeout(timeout.as_secs())),
-            }
+            let timeout = self.config.timeout;
+            framing::read_literal(&mut self.io, &mut buf, n as usize, timeout).await?;
         }
     }
 

@@ -76,3 +76,19 @@ impl Error {
         )
     }
 }
+
+impl From<crate::framing::FramingError> for Error {
+    fn from(e: crate::framing::FramingError) -> Self {
+        use crate::framing::FramingError;
+        match e {
+            FramingError::Io(e) => Error::Io(e),
+            FramingError::Closed => Error::Closed,
+            FramingError::Timeout(t) => Error::Timeout(t.as_secs()),
+            FramingError::TooLong { size, limit } => Error::TooLarge {
+                what: "response line".into(),
+                size: size as u64,
+                limit: limit as u64,
+            },
+        }
+    }
+}

@@ -2,6 +2,10 @@
 //!
 //! - [`auth`]: LOGIN and SASL (PLAIN with authzid, XOAUTH2, OAUTHBEARER).
 //! - [`parse`]: sans-I/O response parser (complete responses, literals inline).
+//! - [`framing`]: lines and literals off any async stream, bounded and timed,
+//!   shared by the client and the server side.
+//! - [`server`]: the server side before authentication (the proxy): commands
+//!   read and parsed with strict limits, SASL PLAIN and LOGIN, replies.
 //! - [`client`]: framing over any async stream, timeouts on every read, bounded
 //!   lines and buffered literals, streaming `BODY[]` FETCH and (MULTI)APPEND.
 //! - [`commands`]: NAMESPACE, LIST/LSUB, SELECT, CREATE, SUBSCRIBE, metadata FETCH,
@@ -22,7 +26,9 @@ pub mod auth;
 pub mod client;
 pub mod commands;
 pub mod error;
+pub mod framing;
 pub mod parse;
+pub mod server;
 pub mod uidset;
 
 pub use auth::Sasl;

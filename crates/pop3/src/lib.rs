@@ -1,4 +1,4 @@
-//! POP3 client for mailport: RFC 1939 with CAPA (RFC 2449), STLS (RFC 2595)
+//! POP3 client (and the proxy's pre-login server side) for mailport: RFC 1939 with CAPA (RFC 2449), STLS (RFC 2595)
 //! and SASL AUTH (RFC 5034). Protocol only: which messages to fetch, when to
 //! delete and how to retry is the engine's business.
 //!
@@ -14,6 +14,9 @@
 //! - [`auth`]: USER/PASS, APOP, AUTH PLAIN (with an authorization identity)
 //!   and AUTH with any mechanism (XOAUTH2, OAUTHBEARER), base64 from
 //!   `mailport_mail`. Secrets are wiped after use and never traced.
+//! - [`server`]: the server side before login (the proxy): AUTHORIZATION
+//!   commands parsed from one line (CAPA, STLS, USER, PASS, AUTH, NOOP,
+//!   QUIT), `+OK`/`-ERR [CODE]` replies.
 //! - [`error`]: one error type that says whether to retry
 //!   ([`Error::is_transient`]), whether the credentials were refused
 //!   ([`Error::is_auth`]) and whether the connection is still usable
@@ -25,6 +28,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod response;
+pub mod server;
 
 pub use client::{Client, ClientConfig};
 pub use error::Error;

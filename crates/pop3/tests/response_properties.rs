@@ -21,3 +21,19 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The proxy's pre-login parser: any line is a command or an `-ERR`
+    /// text, and a password comes back exactly, spaces and all.
+    #[test]
+    fn server_side_command_lines(line in proptest::collection::vec(any::<u8>(), 0..300), password in "[^\u{0}-\u{1f}\u{7f}]{1,60}") {
+        if let Err(text) = mailport_pop3::server::parse_command(&line) {
+            prop_assert!(!text.is_empty());
+        }
+        let got = mailport_pop3::server::parse_command(format!("PASS {password}").as_bytes());
+        match got {
+            Ok(mailport_pop3::server::Command::Pass(p)) => prop_assert_eq!(p.as_str(), password.as_str()),
+            other => prop_assert!(false, "{other:?}"),
+        }
+    }
+}
