@@ -4,6 +4,9 @@
 //! - [`tls`]: TCP connect with timeout, rustls (ring provider) with system roots,
 //!   a CA file, a pinned certificate fingerprint, or explicit `insecure`;
 //!   [`tls::MaybeTls`] unifies plain and TLS streams.
+//! - [`tls_server`]: the proxy's TLS: a certificate per hostname chosen by SNI
+//!   (wildcards one label deep, a default), names without one reported,
+//!   reloadable.
 //! - [`cert`]: why a certificate was refused (dates, names, issuer) and its fingerprint.
 //! - [`route`]: the port/security permutations worth trying when a given one
 //!   does not connect (protocol-agnostic: IMAP today, POP3 later).
@@ -15,6 +18,7 @@ pub mod cert;
 pub mod endpoint;
 pub mod route;
 pub mod tls;
+pub mod tls_server;
 
 pub use cert::{CertDiagnosis, CertProblem, Fingerprint};
 pub use endpoint::{Endpoint, EndpointError, Scheme};
