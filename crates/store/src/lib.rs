@@ -21,8 +21,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+mod accounts;
 mod projects;
 mod uids;
+pub use accounts::{AccountRow, EventRow, ServedBy};
 pub use projects::{Finish, MailboxRow, MailboxState, PassRow, ProjectRow};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -38,6 +40,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_source_uids.sql")),
     (4, include_str!("../migrations/0004_unique_source_uids.sql")),
     (5, include_str!("../migrations/0005_projects.sql")),
+    (6, include_str!("../migrations/0006_accounts.sql")),
 ];
 
 /// Migration before which shared UIDs are renumbered (see [`uids`]).
@@ -591,6 +594,19 @@ fn ledger_upsert(params: Params, rows: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::MIGRATIONS;
+
+    /// Migrations are split at ';' (the `Any` driver runs one statement at a
+    /// time): one in a comment cuts a statement in two.
+    #[test]
+    fn migration_comments_hold_no_semicolon() {
+        for (version, sql) in MIGRATIONS {
+            for line in sql.lines().filter(|l| l.trim_start().starts_with("--")) {
+                assert!(!line.contains(';'), "migration {version}: {line}");
+            }
+        }
+    }
+
     use super::*;
 
     fn e(uid: u32, outcome: Outcome) -> Entry {

@@ -282,7 +282,7 @@ impl Store {
     /// mailboxes (filed under `ledger_prefix`).
     pub async fn delete_project(&self, name: &str, ledger_prefix: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
-        for table in ["passes", "mailboxes"] {
+        for table in ["passes", "mailboxes", "accounts", "events"] {
             let sql = format!("DELETE FROM {table} WHERE project = $1");
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(name)
@@ -435,12 +435,15 @@ impl Store {
     /// Removes a mailbox and its history (its ledger is the caller's to drop).
     pub async fn remove_mailbox(&self, project: &str, login: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
-        sqlx::query("DELETE FROM passes WHERE project = $1 AND login = $2")
-            .bind(project)
-            .bind(login)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("write"))?;
+        for table in ["passes", "accounts"] {
+            let sql = format!("DELETE FROM {table} WHERE project = $1 AND login = $2");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(project)
+                .bind(login)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("write"))?;
+        }
         let n = sqlx::query("DELETE FROM mailboxes WHERE project = $1 AND login = $2")
             .bind(project)
             .bind(login)

@@ -1,0 +1,178 @@
+//! The proxy's accounts and event log on both engines: conditional state
+//! changes (two proxies cannot both start one final pass), hashes updated in
+//! place, events newest first.
+
+use mailport_store::{AccountRow, EventRow, ServedBy, Store};
+
+async fn exercise(store: Store) {
+    let alice = AccountRow {
+        login: "alice".into(),
+        served_by: ServedBy::Source,
+        password_hash: Some("$argon2id$v=19$one".into()),
+        first_login_at: 10,
+        last_login_at: 10,
+        moved_at: None,
+        following: false,
+        detail: None,
+    };
+    store.put_account("acme", &alice).await.unwrap();
+    // A later login updates the hash and time, never the state or first login.
+    let later = AccountRow {
+        password_hash: Some("$argon2id$v=19$two".into()),
+        first_login_at: 99,
+        last_login_at: 20,
+        served_by: ServedBy::Destination,
+        ..alice.clone()
+    };
+    store.put_account("acme", &later).await.unwrap();
+    let got = store.account("acme", "alice").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.served_by,
+            got.first_login_at,
+            got.last_login_at,
+            got.password_hash.as_deref()
+        ),
+        (ServedBy::Source, 10, 20, Some("$argon2id$v=19$two"))
+    );
+    assert_eq!(store.account("acme", "bob").await.unwrap(), None);
+    assert_eq!(store.account("other", "alice").await.unwrap(), None);
+
+    // Only one of two proxies starts the final pass.
+    let (a, b) = tokio::join!(
+        store.set_served_by(
+            "acme",
+            "alice",
+            ServedBy::Source,
+            ServedBy::Moving,
+            30,
+            None
+        ),
+        store.set_served_by(
+            "acme",
+            "alice",
+            ServedBy::Source,
+            ServedBy::Moving,
+            30,
+            None
+        ),
+    );
+    assert!(a.unwrap() ^ b.unwrap());
+    // A failed final pass rolls back with its reason.
+    assert!(store
+        .set_served_by(
+            "acme",
+            "alice",
+            ServedBy::Moving,
+            ServedBy::Source,
+            31,
+            Some("verify found 2 missing")
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .account("acme", "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .detail
+            .as_deref(),
+        Some("verify found 2 missing")
+    );
+    store
+        .set_served_by(
+            "acme",
+            "alice",
+            ServedBy::Source,
+            ServedBy::Moving,
+            40,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .set_served_by(
+            "acme",
+            "alice",
+            ServedBy::Moving,
+            ServedBy::Destination,
+            41,
+            None
+        )
+        .await
+        .unwrap());
+    let moved = store.account("acme", "alice").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            moved.served_by,
+            moved.moved_at,
+            moved.following,
+            moved.detail
+        ),
+        (ServedBy::Destination, Some(41), true, None)
+    );
+    assert_eq!(store.set_following("acme", None, false).await.unwrap(), 1);
+    assert!(
+        !store
+            .account("acme", "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .following
+    );
+    assert_eq!(store.accounts("acme").await.unwrap().len(), 1);
+
+    for (at, kind) in [(1, "login"), (2, "capture"), (3, "move")] {
+        store
+            .record_event(
+                "acme",
+                &EventRow {
+                    at,
+                    login: Some("alice".into()),
+                    kind: kind.into(),
+                    client: Some("127.0.0.1".into()),
+                    outcome: "ok".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .record_event(
+            "acme",
+            &EventRow {
+                at: 4,
+                login: None,
+                kind: "refusal".into(),
+                client: None,
+                outcome: "too many".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let kinds = |e: Vec<EventRow>| e.into_iter().map(|e| e.kind).collect::<Vec<_>>();
+    assert_eq!(
+        kinds(store.events("acme", Some("alice"), 2).await.unwrap()),
+        ["move", "capture"]
+    );
+    assert_eq!(store.events("acme", None, 10).await.unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    exercise(
+        Store::open_sqlite(&dir.path().join("state.db"))
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let pg = mailport_testbed::postgres::Postgres::start()
+        .unwrap_or_else(|e| panic!("PostgreSQL must start for this test: {e}"));
+    exercise(Store::open(&pg.url()).await.unwrap()).await;
+}
