@@ -282,42 +282,28 @@ impl Project {
     }
 
     fn connector(&self, m: &MailboxRow, side: &str) -> Result<Connector, ProjectError> {
-        let s = &self.settings;
-        let (server, user, auth, secret, admin, ca) = match side {
-            "source" => (
-                &s.from,
-                &m.login,
-                &m.source_auth,
-                &m.source_secret,
-                &s.from_admin,
-                &s.tls.from_ca,
-            ),
+        let (user, auth, secret) = match side {
+            "source" => (&m.login, &m.source_auth, &m.source_secret),
             _ => (
-                &s.to,
                 &m.destination_login,
                 &m.destination_auth,
                 &m.destination_secret,
-                &s.to_admin,
-                &s.tls.to_ca,
             ),
         };
-        let mut endpoint = settings::server(server).map_err(ProjectError::Invalid)?;
-        endpoint.user = user.clone();
-        let credentials = match (auth.as_str(), secret, admin) {
-            ("password", Some(sealed), _) => Credentials::Password(Secret::new(
+        let credentials = match (auth.as_str(), secret) {
+            ("password", Some(sealed)) => Credentials::Password(Secret::new(
                 self.key
                     .open(sealed, &self.place(&m.login, side))?
                     .to_string(),
             )),
-            ("admin", _, Some(a)) => Credentials::Admin {
-                login: a.login.clone(),
-                password: Secret::new(
-                    self.key
-                        .open(&a.secret, &format!("{}/admin/{side}", self.name))?
-                        .to_string(),
-                ),
-                style: settings::admin_style(&a.style).map_err(ProjectError::Invalid)?,
-            },
+            ("admin", _) => self.admin_credentials(side)?.ok_or_else(|| {
+                ProjectError::Invalid(format!(
+                    "{}: the project has no {side} admin (mailport project update {} --{}-admin LOGIN)",
+                    m.login,
+                    self.name,
+                    if side == "source" { "from" } else { "to" }
+                ))
+            })?,
             _ => {
                 return Err(ProjectError::Invalid(format!(
                     "{}: no {side} credentials yet (waiting for the user's password)",
@@ -325,6 +311,85 @@ impl Project {
                 )))
             }
         };
+        self.connector_for(side, user, credentials)
+    }
+
+    /// A user's own source password, seen when they logged in (the proxy):
+    /// the mailbox is added (or its password updated) and, unless it is
+    /// already queued, running or done, queued for a full pass. The
+    /// destination is reached with the project's admin if it has one, else
+    /// with the same password (the destination was provisioned with it).
+    pub async fn capture(&self, login: &str, password: &str) -> Result<(), ProjectError> {
+        let same = || Credential::Password(zeroize::Zeroizing::new(password.to_string()));
+        let row = ImportRow {
+            line: 0,
+            source_login: login.to_string(),
+            source_credential: same(),
+            destination_login: None,
+            destination_credential: match self.settings.to_admin {
+                Some(_) => Credential::Admin,
+                None => same(),
+            },
+            folders: None,
+            destination_prefix: None,
+            source_host: None,
+            destination_host: None,
+        };
+        let row = self.mailbox_row(&row).map_err(ProjectError::Invalid)?;
+        self.store.put_mailboxes(&[row]).await?;
+        let from = [
+            MailboxState::NotStarted,
+            MailboxState::Failed,
+            MailboxState::Stopped,
+            MailboxState::WaitingForCredentials,
+        ];
+        self.store
+            .queue(
+                &self.name,
+                &from,
+                &[login.to_string()],
+                &Pass::Full.stored(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The project's admin for `side` ("source" or "destination"), if it has one.
+    pub fn admin_credentials(&self, side: &str) -> Result<Option<Credentials>, ProjectError> {
+        let admin = match side {
+            "source" => &self.settings.from_admin,
+            _ => &self.settings.to_admin,
+        };
+        let Some(a) = admin else {
+            return Ok(None);
+        };
+        Ok(Some(Credentials::Admin {
+            login: a.login.clone(),
+            password: Secret::new(
+                self.key
+                    .open(&a.secret, &format!("{}/admin/{side}", self.name))?
+                    .to_string(),
+            ),
+            style: settings::admin_style(&a.style).map_err(ProjectError::Invalid)?,
+        }))
+    }
+
+    /// A connector to `side` ("source" or "destination") of the project
+    /// for `user` logging in with `credentials` (the proxy checks a user's
+    /// password this way).
+    pub fn connector_for(
+        &self,
+        side: &str,
+        user: &str,
+        credentials: Credentials,
+    ) -> Result<Connector, ProjectError> {
+        let s = &self.settings;
+        let (server, ca) = match side {
+            "source" => (&s.from, &s.tls.from_ca),
+            _ => (&s.to, &s.tls.to_ca),
+        };
+        let mut endpoint = settings::server(server).map_err(ProjectError::Invalid)?;
+        endpoint.user = user.to_string();
         Connector::new(EndpointConfig {
             endpoint,
             credentials,

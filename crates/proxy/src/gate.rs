@@ -1,0 +1,249 @@
+//! Who gets in, and to which server: the policy of a login, apart from the
+//! protocol that carried it (IMAP and POP3 fronts both ask here).
+//!
+//! - An account served by the source (or not known yet, adopted): the
+//!   password is checked by logging in to the source as the user; accepted,
+//!   the session goes on there and the password is captured (sealed with
+//!   the project key, hashed with Argon2id) and the mailbox queued, after
+//!   the client has its answer, so the login is no slower than the source's.
+//! - An account being moved (final pass): try again later.
+//! - A moved account: the password is checked against the captured hash
+//!   (else by the destination, for a password changed there), and the
+//!   session goes to the destination.
+//!
+//! Failed logins are counted per client address and per account: past the
+//! limit the proxy refuses without asking any server.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailport_engine::{Credentials, Secret};
+use mailport_project::Project;
+use mailport_store::{AccountRow, EventRow, ServedBy};
+
+use crate::backend::{self, Backend, LoginFailure};
+use crate::password;
+
+/// What to do with unknown logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownUsers {
+    /// Check against the source and add to the project.
+    Adopt,
+    /// Refuse.
+    Refuse,
+}
+
+/// The outcome of a login.
+pub enum Decision {
+    /// Logged in: relay to this backend.
+    Relay(Backend, ServedBy),
+    /// Wrong credentials (the server's words, or ours).
+    Refused(String),
+    /// Being moved right now: the client should try again shortly.
+    TryLater(String),
+    /// A server is down or failing.
+    Unavailable(String),
+}
+
+/// Failed logins allowed per client address, and per account, in a window.
+const FAILURES_ALLOWED: u32 = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+
+pub struct Gate {
+    pub project: Arc<Project>,
+    pub unknown: UnknownUsers,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Gate {
+    pub fn new(project: Arc<Project>, unknown: UnknownUsers) -> Gate {
+        Gate {
+            project,
+            unknown,
+            failures: Mutex::default(),
+        }
+    }
+
+    pub async fn log_in(&self, user: &str, password: &str, client: IpAddr) -> Decision {
+        let keys = [
+            format!("ip:{client}"),
+            format!("user:{}", user.to_lowercase()),
+        ];
+        if keys.iter().any(|k| self.failed_too_often(k)) {
+            self.event(user, "refusal", client, "too many failed logins")
+                .await;
+            return Decision::Refused("too many failed logins; wait a few minutes".into());
+        }
+        let decision = self.decide(user, password, client).await;
+        if let Decision::Refused(why) = &decision {
+            for k in &keys {
+                self.count_failure(k);
+            }
+            self.event(user, "login", client, &format!("refused: {why}"))
+                .await;
+        }
+        decision
+    }
+
+    async fn decide(&self, user: &str, password: &str, client: IpAddr) -> Decision {
+        let p = &self.project;
+        let account = match p.store.account(&p.name, user).await {
+            Ok(a) => a,
+            Err(e) => return Decision::Unavailable(format!("state store: {e}")),
+        };
+        match account.as_ref().map(|a| a.served_by) {
+            None if self.unknown == UnknownUsers::Refuse => {
+                Decision::Refused("unknown user".into())
+            }
+            None | Some(ServedBy::Source) => self.at_source(user, password, client).await,
+            Some(ServedBy::Moving) => Decision::TryLater(
+                "your mailbox is being moved to the new server; try again in a minute".into(),
+            ),
+            Some(ServedBy::Destination) => {
+                let account = account.expect("matched Some");
+                self.at_destination(&account, password, client).await
+            }
+        }
+    }
+
+    async fn at_source(&self, user: &str, password: &str, client: IpAddr) -> Decision {
+        let p = &self.project;
+        let credentials = Credentials::Password(Secret::new(password.to_string()));
+        let connector = match p.connector_for("source", user, credentials) {
+            Ok(c) => c,
+            Err(e) => return Decision::Unavailable(e.to_string()),
+        };
+        match backend::log_in(&connector).await {
+            Ok(b) => {
+                self.capture(user, password, client);
+                Decision::Relay(b, ServedBy::Source)
+            }
+            Err(LoginFailure::Refused(why)) => Decision::Refused(why),
+            Err(LoginFailure::Unavailable(why)) => Decision::Unavailable(why),
+        }
+    }
+
+    async fn at_destination(
+        &self,
+        account: &AccountRow,
+        password: &str,
+        client: IpAddr,
+    ) -> Decision {
+        let p = &self.project;
+        let known = account
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| password::matches(h, password));
+        let destination_login = match p.store.mailbox(&p.name, &account.login).await {
+            Ok(Some(m)) => m.destination_login,
+            _ => account.login.clone(),
+        };
+        let own = || Credentials::Password(Secret::new(password.to_string()));
+        // A known password may log in by the admin; an unknown one must be
+        // the destination's own (changed there after the move).
+        let credentials = match known {
+            true => match p.admin_credentials("destination") {
+                Ok(Some(admin)) => admin,
+                _ => own(),
+            },
+            false => own(),
+        };
+        let connector = match p.connector_for("destination", &destination_login, credentials) {
+            Ok(c) => c,
+            Err(e) => return Decision::Unavailable(e.to_string()),
+        };
+        let decision = match backend::log_in(&connector).await {
+            Ok(b) => Decision::Relay(b, ServedBy::Destination),
+            Err(LoginFailure::Refused(why)) => Decision::Refused(why),
+            Err(LoginFailure::Unavailable(why)) => Decision::Unavailable(why),
+        };
+        if let Decision::Relay(..) = decision {
+            self.event(&account.login, "login", client, "destination")
+                .await;
+        }
+        decision
+    }
+
+    /// Stores the password (hash, and sealed for the passes) and queues the
+    /// mailbox, after the client has its answer.
+    fn capture(&self, user: &str, password: &str, client: IpAddr) {
+        let (project, user) = (self.project.clone(), user.to_string());
+        let password = zeroize::Zeroizing::new(password.to_string());
+        tokio::spawn(async move {
+            let now = now();
+            let hashed = password::hash(&password);
+            let row = AccountRow {
+                login: user.clone(),
+                served_by: ServedBy::Source,
+                password_hash: Some(hashed),
+                first_login_at: now,
+                last_login_at: now,
+                moved_at: None,
+                following: false,
+                detail: None,
+            };
+            let result = async {
+                project.store.put_account(&project.name, &row).await?;
+                project.capture(&user, &password).await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            }
+            .await;
+            let outcome = match &result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => {
+                    tracing::warn!("capturing {user}'s login failed: {e}");
+                    format!("failed: {e}")
+                }
+            };
+            record(&project, &user, "capture", client, &outcome).await;
+        });
+    }
+
+    async fn event(&self, user: &str, kind: &str, client: IpAddr, outcome: &str) {
+        record(&self.project, user, kind, client, outcome).await;
+    }
+
+    fn failed_too_often(&self, key: &str) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures
+            .get(key)
+            .is_some_and(|(n, since)| *n >= FAILURES_ALLOWED && since.elapsed() < FAILURE_WINDOW)
+    }
+
+    fn count_failure(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: old entries go when the table grows.
+        if failures.len() > 100_000 {
+            failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        }
+        let entry = failures
+            .entry(key.to_string())
+            .or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+}
+
+async fn record(project: &Project, user: &str, kind: &str, client: IpAddr, outcome: &str) {
+    let e = EventRow {
+        at: now(),
+        login: Some(user.to_string()),
+        kind: kind.to_string(),
+        client: Some(client.to_string()),
+        outcome: outcome.to_string(),
+    };
+    if let Err(err) = project.store.record_event(&project.name, &e).await {
+        tracing::warn!("recording an event failed: {err}");
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,29 @@
+//! AutoPort: mailport at the old server's address. Each user's mailbox moves
+//! to the new server in the background after their first login through the
+//! proxy, with the password they logged in with; after the move their
+//! sessions go to the new server (issue 14, docs/proxy.md).
+//!
+//! - [`gate`]: the policy of a login — where an account is served (source,
+//!   moving, destination), checking the password there, capturing it
+//!   (sealed and Argon2id-hashed) and queuing the mailbox; failed logins
+//!   rate-limited per client address and per account.
+//! - [`imap_front`]: IMAP before login (the protocol crate's server side
+//!   parses), STARTTLS and implicit TLS, then the relay.
+//! - [`backend`]: logging in to the old or new server as the user and
+//!   handing over the raw connection.
+//! - [`relay`]: bytes both ways after login.
+//! - [`password`]: Argon2id hashes of captured passwords.
+//! - [`server`]: listeners, sessions, and the project's workers moving
+//!   mailboxes in the same process.
+//! - [`stream`]: a client connection, plain or TLS.
+
+pub mod backend;
+pub mod gate;
+pub mod imap_front;
+pub mod password;
+pub mod relay;
+pub mod server;
+pub mod stream;
+
+pub use gate::{Gate, UnknownUsers};
+pub use server::{Listen, ProxyConfig};

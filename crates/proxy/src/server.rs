@@ -1,0 +1,139 @@
+//! The proxy process: listeners for each protocol, one task per client
+//! connection, and the project's workers moving the captured mailboxes in
+//! the same process (workers on other machines may share the project).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailport_engine::Cancel;
+use mailport_imap::server::Limits;
+use mailport_net::tls_server::Certificates;
+use mailport_project::runner::{self, RunOptions, RunProgress};
+use mailport_project::Project;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::gate::{Gate, UnknownUsers};
+use crate::imap_front::Front;
+
+/// One listening socket and what it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// IMAP, STARTTLS offered (port 143).
+    Imap(SocketAddr),
+    /// IMAP in TLS from the first byte (port 993).
+    Imaps(SocketAddr),
+}
+
+pub struct ProxyConfig {
+    pub listen: Vec<Listen>,
+    pub certificates: Option<Arc<Certificates>>,
+    pub allow_plaintext: bool,
+    pub unknown_users: UnknownUsers,
+    pub limits: Limits,
+    /// Mailboxes this process moves at once.
+    pub workers: usize,
+}
+
+/// A proxy with its sockets bound.
+pub struct Proxy {
+    listeners: Vec<(Listen, TcpListener)>,
+    front: Arc<Front>,
+    project: Arc<Project>,
+    workers: usize,
+}
+
+struct Quiet;
+impl RunProgress for Quiet {}
+
+impl Proxy {
+    /// Binds every listener (the error names the address).
+    pub async fn bind(project: Arc<Project>, config: ProxyConfig) -> Result<Proxy, String> {
+        let tls = config
+            .certificates
+            .as_ref()
+            .map(|c| TlsAcceptor::from(c.server_config()));
+        let needs_tls = config.listen.iter().any(|l| matches!(l, Listen::Imaps(_)));
+        if needs_tls && tls.is_none() {
+            return Err(
+                "an implicit-TLS listener needs --tls-cert HOSTNAME=CERT.pem,KEY.pem".into(),
+            );
+        }
+        let mut listeners = Vec::new();
+        for l in &config.listen {
+            let (Listen::Imap(addr) | Listen::Imaps(addr)) = *l;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            let l = match l {
+                Listen::Imap(_) => Listen::Imap(bound),
+                Listen::Imaps(_) => Listen::Imaps(bound),
+            };
+            listeners.push((l, listener));
+        }
+        let gate = Arc::new(Gate::new(project.clone(), config.unknown_users));
+        Ok(Proxy {
+            listeners,
+            front: Arc::new(Front {
+                gate,
+                tls,
+                allow_plaintext: config.allow_plaintext,
+                limits: config.limits,
+            }),
+            project,
+            workers: config.workers,
+        })
+    }
+
+    /// The addresses actually bound (port 0 becomes a real port).
+    pub fn local_addrs(&self) -> Vec<Listen> {
+        self.listeners.iter().map(|(l, _)| *l).collect()
+    }
+
+    /// Serves until `cancel`: sessions, and the workers moving mailboxes.
+    pub async fn run(self, cancel: Cancel) {
+        let mut tasks = Vec::new();
+        for (listen, listener) in self.listeners {
+            let (front, cancel) = (self.front.clone(), cancel.clone());
+            tasks.push(tokio::spawn(async move {
+                let implicit_tls = matches!(listen, Listen::Imaps(_));
+                while !cancel.is_cancelled() {
+                    let accepted =
+                        tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
+                    let Ok(accepted) = accepted else { continue };
+                    match accepted {
+                        Ok((tcp, peer)) => {
+                            let _ = tcp.set_nodelay(true);
+                            let front = front.clone();
+                            tokio::spawn(async move { front.serve(tcp, peer, implicit_tls).await });
+                        }
+                        Err(e) => {
+                            tracing::warn!("accepting a connection failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        let (project, workers) = (self.project.clone(), self.workers);
+        tasks.push(tokio::spawn(async move {
+            while !cancel.is_cancelled() {
+                let opts = RunOptions {
+                    workers,
+                    owner: format!("proxy-{}", std::process::id()),
+                    lease: Duration::from_secs(60),
+                    cancel: cancel.clone(),
+                };
+                if let Err(e) = runner::run(project.clone(), opts, Arc::new(Quiet)).await {
+                    tracing::warn!("moving mailboxes: {e}");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
