@@ -26,4 +26,4 @@ pub mod server;
 pub mod stream;
 
 pub use gate::{Gate, UnknownUsers};
-pub use server::{Listen, ProxyConfig};
+pub use server::{Listen, Proxy, ProxyConfig};
