@@ -139,14 +139,8 @@ pub async fn read_request<S: AsyncBufRead + AsyncWrite + Unpin>(
     let mut literals = 0;
     loop {
         let line_start = raw.len();
-        match framing::read_line(io, &mut raw, limits.line, limits.timeout).await {
-            Ok(()) => {}
-            Err(FramingError::TooLong { limit, .. }) => {
-                return Ok(Err(Refusal::Bye(format!("line longer than {limit} bytes"))))
-            }
-            Err(FramingError::Io(e)) => return Err(ReadError::Io(e)),
-            Err(FramingError::Closed) => return Err(ReadError::Closed),
-            Err(FramingError::Timeout(t)) => return Err(ReadError::Timeout(t)),
+        if let Err(e) = framing::read_line(io, &mut raw, limits.line, limits.timeout).await {
+            return line_failure(e).map(Err);
         }
         let line = framing::without_line_end(&raw[line_start..]);
         let Some(n) = framing::trailing_literal(line) else {
@@ -182,6 +176,19 @@ pub async fn read_request<S: AsyncBufRead + AsyncWrite + Unpin>(
             Err(FramingError::Timeout(t)) => return Err(ReadError::Timeout(t)),
             Err(_) => return Err(ReadError::Closed),
         }
+    }
+}
+
+/// A line that could not be read: one too long is answered (BYE: its end
+/// cannot be found); anything else ends the session unanswered.
+fn line_failure(e: FramingError) -> Result<Refusal, ReadError> {
+    match e {
+        FramingError::TooLong { limit, .. } => {
+            Ok(Refusal::Bye(format!("line longer than {limit} bytes")))
+        }
+        FramingError::Io(e) => Err(ReadError::Io(e)),
+        FramingError::Closed => Err(ReadError::Closed),
+        FramingError::Timeout(t) => Err(ReadError::Timeout(t)),
     }
 }
 
@@ -444,14 +451,8 @@ pub async fn read_sasl_response<S: AsyncBufRead + Unpin>(
     limits: &Limits,
 ) -> Result<Result<SaslResponse, Refusal>, ReadError> {
     let mut line = Zeroizing::new(Vec::new());
-    match framing::read_line(io, &mut line, limits.line, limits.timeout).await {
-        Ok(()) => {}
-        Err(FramingError::TooLong { limit, .. }) => {
-            return Ok(Err(Refusal::Bye(format!("line longer than {limit} bytes"))))
-        }
-        Err(FramingError::Io(e)) => return Err(ReadError::Io(e)),
-        Err(FramingError::Closed) => return Err(ReadError::Closed),
-        Err(FramingError::Timeout(t)) => return Err(ReadError::Timeout(t)),
+    if let Err(e) = framing::read_line(io, &mut line, limits.line, limits.timeout).await {
+        return line_failure(e).map(Err);
     }
     Ok(sasl_response(framing::without_line_end(&line)))
 }
