@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use crate::cert::{CertDiagnosis, CertProblem, Fingerprint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsStream;
 
 /// How to trust the server's certificate.
 #[derive(Debug, Clone, Default)]
@@ -91,7 +91,8 @@ impl ConnectError {
     }
 }
 
-/// A connection that is plain TCP or TLS over TCP.
+/// A connection that is plain TCP or TLS over TCP: mailport's side of it
+/// may be the client (to a mail server) or the server (the proxy's clients).
 pub enum MaybeTls {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
@@ -102,7 +103,12 @@ impl MaybeTls {
         matches!(self, MaybeTls::Tls(_))
     }
 
-    /// Protocol version, cipher suite and the server's certificate (DER), when TLS.
+    /// A TLS connection the proxy accepted.
+    pub fn accepted(s: tokio_rustls::server::TlsStream<TcpStream>) -> Self {
+        MaybeTls::Tls(Box::new(s.into()))
+    }
+
+    /// Protocol version, cipher suite and the peer's certificate (DER), when TLS.
     pub fn tls_details(&self) -> Option<TlsDetails> {
         let MaybeTls::Tls(s) = self else { return None };
         let conn = s.get_ref().1;
@@ -248,7 +254,7 @@ impl TlsConnector {
             reason,
         };
         match tokio::time::timeout(timeout, self.inner.connect(name, tcp)).await {
-            Ok(Ok(s)) => Ok(MaybeTls::Tls(Box::new(s))),
+            Ok(Ok(s)) => Ok(MaybeTls::Tls(Box::new(s.into()))),
             Ok(Err(e)) => {
                 if let Some(diagnosis) = diagnosis_of(&e) {
                     return Err(ConnectError::Certificate {

@@ -10,6 +10,7 @@ use mailport_imap::server::{
     self, quoted, read_request, read_sasl_response, tagged, untagged, Command, Limits, Refusal,
     SaslResponse,
 };
+use mailport_net::MaybeTls;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -17,7 +18,6 @@ use zeroize::Zeroizing;
 
 use crate::gate::{Decision, Gate};
 use crate::relay;
-use crate::stream::ClientStream;
 
 /// Commands before login, at most: a client needs a handful.
 const COMMANDS_BEFORE_LOGIN: usize = 30;
@@ -57,13 +57,9 @@ impl Front {
         implicit_tls: bool,
     ) -> std::io::Result<()> {
         let stream = match (implicit_tls, &self.tls) {
-            (true, Some(acceptor)) => ClientStream::Tls(Box::new(
-                tokio::time::timeout(self.limits.timeout, acceptor.accept(tcp))
-                    .await
-                    .map_err(|_| std::io::Error::other("TLS handshake timed out"))??,
-            )),
+            (true, Some(acceptor)) => self.handshake(acceptor, tcp).await?,
             (true, None) => return Ok(()),
-            (false, _) => ClientStream::Plain(tcp),
+            (false, _) => MaybeTls::Plain(tcp),
         };
         let mut io = BufReader::new(stream);
         let greeting = format!(
@@ -140,14 +136,10 @@ impl Front {
                     if !io.buffer().is_empty() {
                         return Ok(());
                     }
-                    let ClientStream::Plain(tcp) = io.into_inner() else {
+                    let MaybeTls::Plain(tcp) = io.into_inner() else {
                         unreachable!("not TLS yet")
                     };
-                    let tls_stream =
-                        tokio::time::timeout(self.limits.timeout, acceptor.accept(tcp))
-                            .await
-                            .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
-                    io = BufReader::new(ClientStream::Tls(Box::new(tls_stream)));
+                    io = BufReader::new(self.handshake(acceptor, tcp).await?);
                     continue;
                 }
                 _ if !tls && !self.allow_plaintext => {
@@ -217,16 +209,24 @@ impl Front {
         }
     }
 
+    /// A TLS handshake, bounded by the pre-login timeout.
+    async fn handshake(&self, acceptor: &TlsAcceptor, tcp: TcpStream) -> std::io::Result<MaybeTls> {
+        match tokio::time::timeout(self.limits.timeout, acceptor.accept(tcp)).await {
+            Ok(accepted) => Ok(MaybeTls::accepted(accepted?)),
+            Err(_) => Err(std::io::Error::other("TLS handshake timed out")),
+        }
+    }
+
     /// The SASL exchange of AUTHENTICATE; `None` when it did not give
     /// credentials (the reply is sent).
     async fn authenticate(
         &self,
-        io: &mut BufReader<ClientStream>,
+        io: &mut BufReader<MaybeTls>,
         tag: &str,
         mechanism: &str,
         initial: Option<Zeroizing<Vec<u8>>>,
     ) -> std::io::Result<Option<(String, Zeroizing<String>)>> {
-        let ask = async |io: &mut BufReader<ClientStream>,
+        let ask = async |io: &mut BufReader<MaybeTls>,
                          challenge: &str|
                -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
             send(io, format!("+ {challenge}\r\n").as_bytes()).await?;

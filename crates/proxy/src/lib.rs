@@ -15,7 +15,8 @@
 //! - [`password`]: Argon2id hashes of captured passwords.
 //! - [`server`]: listeners, sessions, and the project's workers moving
 //!   mailboxes in the same process.
-//! - [`stream`]: a client connection, plain or TLS.
+//!
+//! Client connections are `mailport_net::MaybeTls`, as backend ones are.
 
 pub mod backend;
 pub mod gate;
@@ -23,7 +24,6 @@ pub mod imap_front;
 pub mod password;
 pub mod relay;
 pub mod server;
-pub mod stream;
 
 pub use gate::{Gate, UnknownUsers};
 pub use server::{Listen, Proxy, ProxyConfig};

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use mailport_engine::Cancel;
 use mailport_imap::server::Limits;
+use mailport_net::tls_server::{CertSpec, Certificates};
 use mailport_project::{Admin, Project, ProjectKey, Settings};
 use mailport_proxy::server::Proxy;
 use mailport_proxy::{Listen, ProxyConfig, UnknownUsers};
@@ -105,8 +106,16 @@ async fn wait_for(project: &Project, login: &str, state: MailboxState) {
     panic!("{login} never became {}", state.as_str());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_mailbox_moves_at_its_users_login() {
+/// Two Dovecots (the destination's master user is the project's admin
+/// there), every user's mail on the source, and a project between them.
+struct World {
+    dir: tempfile::TempDir,
+    src: Dovecot,
+    dst: Dovecot,
+    project: Arc<Project>,
+}
+
+async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let masters = dir.path().join("master-users");
     std::fs::write(&masters, "migrator:{PLAIN}migrator-Secret9\n").unwrap();
@@ -122,7 +131,6 @@ async fn a_mailbox_moves_at_its_users_login() {
             .unwrap();
         session::load(&mut s, &corpus).await.unwrap();
     }
-
     let store = Store::open_sqlite(&dir.path().join("state.db"))
         .await
         .unwrap();
@@ -147,12 +155,26 @@ async fn a_mailbox_moves_at_its_users_login() {
         },
     };
     let project = Arc::new(Project::create(store, "acme", settings, key).await.unwrap());
+    World {
+        dir,
+        src,
+        dst,
+        project,
+    }
+}
+
+async fn proxy(
+    project: &Arc<Project>,
+    listen: Vec<Listen>,
+    certificates: Option<Arc<Certificates>>,
+    allow_plaintext: bool,
+) -> (Vec<Listen>, Cancel, tokio::task::JoinHandle<()>) {
     let proxy = Proxy::bind(
         project.clone(),
         ProxyConfig {
-            listen: vec![Listen::Imap("127.0.0.1:0".parse().unwrap())],
-            certificates: None,
-            allow_plaintext: true,
+            listen,
+            certificates,
+            allow_plaintext,
             unknown_users: UnknownUsers::Adopt,
             limits: Limits::default(),
             workers: 2,
@@ -160,11 +182,30 @@ async fn a_mailbox_moves_at_its_users_login() {
     )
     .await
     .unwrap();
-    let Listen::Imap(addr) = proxy.local_addrs()[0] else {
-        panic!()
-    };
+    let addrs = proxy.local_addrs();
     let cancel = Cancel::default();
     let running = tokio::spawn(proxy.run(cancel.clone()));
+    (addrs, cancel, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mailbox_moves_at_its_users_login() {
+    let World {
+        dir,
+        src,
+        dst,
+        project,
+    } = world().await;
+    let (addrs, cancel, running) = proxy(
+        &project,
+        vec![Listen::Imap("127.0.0.1:0".parse().unwrap())],
+        None,
+        true,
+    )
+    .await;
+    let Listen::Imap(addr) = addrs[0] else {
+        panic!()
+    };
     let (alice, alice_pw) = USERS[0];
 
     // A wrong password: the source's refusal, nothing captured.
@@ -247,6 +288,7 @@ async fn a_mailbox_moves_at_its_users_login() {
         "the destination holds what the source held at the move"
     );
     assert_ne!(after, folders(src.imap_port, alice, alice_pw));
+    assert_eq!(after, folders(dst.imap_port, alice, alice_pw));
     let wrong = tokio::task::spawn_blocking(move || folders(addr.port(), alice, "alice-Pw-4"))
         .await
         .unwrap();
@@ -268,4 +310,125 @@ async fn a_mailbox_moves_at_its_users_login() {
     for (_, pw) in USERS {
         assert!(!text.contains(pw));
     }
+}
+
+fn certs_dir(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let d = dir.path().join("proxy-certs");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// What a client sees of TLS at the proxy: STARTTLS and LOGINDISABLED on
+/// the plain port, a login refused there (PRIVACYREQUIRED), accepted after
+/// STARTTLS and on the implicit-TLS port, with the proxy's certificate
+/// verified against its CA (Python's ssl and curl).
+const TLS: &str = r#"
+import imaplib, ssl, sys
+port, tls_port, ca, user, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=ca)
+c = imaplib.IMAP4("localhost", port)
+print("plain:", " ".join(sorted(c.capabilities)))
+typ, data = c._simple_command("LOGIN", user, password)
+print("plain login:", typ, data[0].decode())
+c.starttls(ssl_context=ctx)
+print("after STARTTLS:", " ".join(sorted(c.capabilities)))
+c.login(user, password)
+print("STARTTLS login:", c.select("INBOX", readonly=True)[1][0].decode())
+c.logout()
+c = imaplib.IMAP4_SSL("localhost", tls_port, ssl_context=ctx)
+c.login(user, password)
+print("IMAPS login:", c.select("INBOX", readonly=True)[1][0].decode())
+c.logout()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_need_tls_and_get_the_right_certificate() {
+    let World {
+        dir, src, project, ..
+    } = world().await;
+    let certs = mailport_testbed::certs::generate(&certs_dir(&dir)).unwrap();
+    let spec: CertSpec = format!(
+        "localhost={},{}",
+        certs.cert_pem.display(),
+        certs.key_pem.display()
+    )
+    .parse()
+    .unwrap();
+    let certificates = Certificates::load(&[spec]).unwrap();
+    let (addrs, cancel, running) = proxy(
+        &project,
+        vec![
+            Listen::Imap("127.0.0.1:0".parse().unwrap()),
+            Listen::Imaps("127.0.0.1:0".parse().unwrap()),
+        ],
+        Some(certificates.clone()),
+        false,
+    )
+    .await;
+    let (Listen::Imap(plain), Listen::Imaps(tls)) = (addrs[0], addrs[1]) else {
+        panic!("{addrs:?}")
+    };
+    let (user, password) = USERS[0];
+    let ca = certs.ca_pem.to_str().unwrap().to_string();
+    let args = [
+        plain.port().to_string(),
+        tls.port().to_string(),
+        ca.clone(),
+        user.into(),
+        password.into(),
+    ];
+    let said = tokio::task::spawn_blocking(move || python(TLS, &args))
+        .await
+        .unwrap();
+    let line = |prefix: &str| {
+        said.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {said}"))
+            .to_string()
+    };
+    let before = line("plain:");
+    assert!(
+        before.contains("STARTTLS") && before.contains("LOGINDISABLED"),
+        "{before}"
+    );
+    assert!(!before.contains("AUTH=PLAIN"), "{before}");
+    assert!(line("plain login:").contains("PRIVACYREQUIRED"), "{said}");
+    let after = line("after STARTTLS:").replace("after STARTTLS:", "");
+    assert!(
+        after.contains("AUTH=PLAIN") && !after.contains("STARTTLS"),
+        "{after}"
+    );
+    let inbox = folders(src.imap_port, user, password)
+        .lines()
+        .find_map(|l| l.strip_prefix("INBOX ").map(str::to_string))
+        .unwrap();
+    assert_eq!(line("STARTTLS login:"), format!("STARTTLS login: {inbox}"));
+    assert_eq!(line("IMAPS login:"), format!("IMAPS login: {inbox}"));
+
+    // curl, over implicit TLS: the folder list comes from the source.
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--cacert", &ca, "--user"])
+        .arg(format!("{user}:{password}"))
+        .arg(format!("imaps://localhost:{}/", tls.port()))
+        .output()
+        .expect("curl must run (scripts/setup installs it)");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listing.contains("INBOX"),
+        "{listing} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A name without a certificate is reported (the client got the default).
+    let _ = Command::new("curl")
+        .args(["--silent", "--insecure", "--connect-to"])
+        .arg(format!("mail.other.example:{0}:127.0.0.1:{0}", tls.port()))
+        .arg(format!("imaps://mail.other.example:{}/", tls.port()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        certificates.unknown_names(),
+        vec!["mail.other.example".to_string()]
+    );
+    cancel.cancel();
+    running.await.unwrap();
 }
