@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mailport_imap::server::{
     self, quoted, read_request, read_sasl_response, tagged, untagged, Command, Limits, Refusal,
@@ -16,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
 
+use crate::backend::Backend;
 use crate::gate::{Decision, Gate};
 use crate::relay;
 
@@ -27,6 +29,8 @@ pub struct Front {
     pub tls: Option<TlsAcceptor>,
     pub allow_plaintext: bool,
     pub limits: Limits,
+    /// From connecting to logging in, at most.
+    pub login_deadline: Duration,
 }
 
 impl Front {
@@ -56,11 +60,31 @@ impl Front {
         peer: SocketAddr,
         implicit_tls: bool,
     ) -> std::io::Result<()> {
-        let stream = match (implicit_tls, &self.tls) {
-            (true, Some(acceptor)) => self.handshake(acceptor, tcp).await?,
-            (true, None) => return Ok(()),
-            (false, _) => MaybeTls::Plain(tcp),
+        // Everything before login, the TLS handshake included, within one
+        // deadline: a client trickling bytes cannot hold a connection.
+        let before = async {
+            let stream = match (implicit_tls, &self.tls) {
+                (true, Some(acceptor)) => self.handshake(acceptor, tcp).await?,
+                (true, None) => return Ok(None),
+                (false, _) => MaybeTls::Plain(tcp),
+            };
+            self.before_login(stream, peer).await
         };
+        match tokio::time::timeout(self.login_deadline, before).await {
+            Ok(Ok(Some((io, backend)))) => relay::run(io, backend).await,
+            Ok(Ok(None)) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::other("no login within the deadline")),
+        }
+    }
+
+    /// The conversation before login; the client's stream and its backend
+    /// once logged in, `None` when the client left or was sent away.
+    async fn before_login(
+        &self,
+        stream: MaybeTls,
+        peer: SocketAddr,
+    ) -> std::io::Result<Option<(BufReader<MaybeTls>, Backend)>> {
         let mut io = BufReader::new(stream);
         let greeting = format!(
             "[CAPABILITY {}] mailport proxy ready",
@@ -76,14 +100,14 @@ impl Front {
                     &untagged("BYE", None, "too many commands before login"),
                 )
                 .await?;
-                return Ok(());
+                return Ok(None);
             }
             let request = match read_request(&mut io, &self.limits).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(refusal)) => {
                     send(&mut io, &refusal.reply()).await?;
                     if matches!(refusal, Refusal::Bye(_)) {
-                        return Ok(());
+                        return Ok(None);
                     }
                     continue;
                 }
@@ -93,7 +117,7 @@ impl Front {
                         &untagged("BYE", None, "idle too long before login"),
                     )
                     .await?;
-                    return Ok(());
+                    return Ok(None);
                 }
                 Err(e) => return Err(std::io::Error::other(e.to_string())),
             };
@@ -113,7 +137,7 @@ impl Front {
                 Command::Logout => {
                     send(&mut io, &untagged("BYE", None, "logging out")).await?;
                     send(&mut io, &tagged(&tag, "OK", None, "LOGOUT done")).await?;
-                    return Ok(());
+                    return Ok(None);
                 }
                 Command::Id(_) => {
                     let id = format!("* ID ({} {})\r\n", quoted("name"), quoted("mailport"));
@@ -134,12 +158,20 @@ impl Front {
                     // Bytes sent after STARTTLS but before the handshake
                     // would be injected into the TLS session: refuse them.
                     if !io.buffer().is_empty() {
-                        return Ok(());
+                        return Ok(None);
                     }
                     let MaybeTls::Plain(tcp) = io.into_inner() else {
                         unreachable!("not TLS yet")
                     };
                     io = BufReader::new(self.handshake(acceptor, tcp).await?);
+                    continue;
+                }
+                Command::Other(name) => {
+                    send(
+                        &mut io,
+                        &tagged(&tag, "BAD", None, &format!("{name} needs a login first")),
+                    )
+                    .await?;
                     continue;
                 }
                 _ if !tls && !self.allow_plaintext => {
@@ -165,14 +197,6 @@ impl Front {
                         None => continue,
                     }
                 }
-                Command::Other(name) => {
-                    send(
-                        &mut io,
-                        &tagged(&tag, "BAD", None, &format!("{name} needs a login first")),
-                    )
-                    .await?;
-                    continue;
-                }
             };
             match self.gate.log_in(&user, &password, peer.ip()).await {
                 Decision::Relay(backend, served) => {
@@ -180,7 +204,7 @@ impl Front {
                         .then(|| format!("CAPABILITY {}", backend.capabilities.join(" ")));
                     send(&mut io, &tagged(&tag, "OK", code.as_deref(), "logged in")).await?;
                     tracing::info!(user = %user, client = %peer, served = served.as_str(), "IMAP login");
-                    return relay::run(io, backend).await;
+                    return Ok(Some((io, backend)));
                 }
                 Decision::Refused(why) => {
                     send(

@@ -2,8 +2,9 @@
 //! connection, and the project's workers moving the captured mailboxes in
 //! the same process (workers on other machines may share the project).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailport_engine::Cancel;
@@ -32,8 +33,68 @@ pub struct ProxyConfig {
     pub allow_plaintext: bool,
     pub unknown_users: UnknownUsers,
     pub limits: Limits,
+    /// From connecting to logging in, at most.
+    pub login_deadline: Duration,
+    /// Connections open at once from one client address.
+    pub connections_per_address: usize,
     /// Mailboxes this process moves at once.
     pub workers: usize,
+}
+
+impl ProxyConfig {
+    /// Bounds that suit a public server: 3 minutes to log in, 50 connections
+    /// from one address (a NAT of a small office; a client opens a few).
+    pub fn new(listen: Vec<Listen>, certificates: Option<Arc<Certificates>>) -> ProxyConfig {
+        ProxyConfig {
+            listen,
+            certificates,
+            allow_plaintext: false,
+            unknown_users: UnknownUsers::Adopt,
+            limits: Limits::default(),
+            login_deadline: Duration::from_secs(180),
+            connections_per_address: 50,
+            workers: 4,
+        }
+    }
+}
+
+/// Connections open per client address; a slot is given back when its
+/// [`Slot`] is dropped (the session ended, however).
+#[derive(Default)]
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+struct Slot {
+    table: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn enter(table: &Arc<PerAddress>, ip: IpAddr, most: usize) -> Option<Slot> {
+        let mut open = table.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= most {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            table: table.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A proxy with its sockets bound.
@@ -42,6 +103,7 @@ pub struct Proxy {
     front: Arc<Front>,
     project: Arc<Project>,
     workers: usize,
+    connections_per_address: usize,
 }
 
 struct Quiet;
@@ -81,9 +143,11 @@ impl Proxy {
                 tls,
                 allow_plaintext: config.allow_plaintext,
                 limits: config.limits,
+                login_deadline: config.login_deadline,
             }),
             project,
             workers: config.workers,
+            connections_per_address: config.connections_per_address,
         })
     }
 
@@ -95,8 +159,11 @@ impl Proxy {
     /// Serves until `cancel`: sessions, and the workers moving mailboxes.
     pub async fn run(self, cancel: Cancel) {
         let mut tasks = Vec::new();
+        let per_address = Arc::new(PerAddress::default());
+        let most = self.connections_per_address;
         for (listen, listener) in self.listeners {
-            let (front, cancel) = (self.front.clone(), cancel.clone());
+            let (front, cancel, per_address) =
+                (self.front.clone(), cancel.clone(), per_address.clone());
             tasks.push(tokio::spawn(async move {
                 let implicit_tls = matches!(listen, Listen::Imaps(_));
                 while !cancel.is_cancelled() {
@@ -104,10 +171,22 @@ impl Proxy {
                         tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
                     let Ok(accepted) = accepted else { continue };
                     match accepted {
-                        Ok((tcp, peer)) => {
+                        Ok((mut tcp, peer)) => {
+                            let Some(slot) = PerAddress::enter(&per_address, peer.ip(), most)
+                            else {
+                                tracing::warn!("refused a connection from {peer}: {most} open from that address already");
+                                if !implicit_tls {
+                                    let bye = b"* BYE too many connections from your address\r\n";
+                                    let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, bye).await;
+                                }
+                                continue;
+                            };
                             let _ = tcp.set_nodelay(true);
                             let front = front.clone();
-                            tokio::spawn(async move { front.serve(tcp, peer, implicit_tls).await });
+                            tokio::spawn(async move {
+                                front.serve(tcp, peer, implicit_tls).await;
+                                drop(slot);
+                            });
                         }
                         Err(e) => {
                             tracing::warn!("accepting a connection failed: {e}");

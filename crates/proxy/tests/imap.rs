@@ -11,11 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailport_engine::Cancel;
-use mailport_imap::server::Limits;
 use mailport_net::tls_server::{CertSpec, Certificates};
 use mailport_project::{Admin, Project, ProjectKey, Settings};
 use mailport_proxy::server::Proxy;
-use mailport_proxy::{Listen, ProxyConfig, UnknownUsers};
+use mailport_proxy::{Listen, ProxyConfig};
 use mailport_store::{MailboxState, ServedBy, Store};
 use mailport_testbed::session;
 use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
@@ -172,12 +171,9 @@ async fn proxy(
     let proxy = Proxy::bind(
         project.clone(),
         ProxyConfig {
-            listen,
-            certificates,
             allow_plaintext,
-            unknown_users: UnknownUsers::Adopt,
-            limits: Limits::default(),
             workers: 2,
+            ..ProxyConfig::new(listen, certificates)
         },
     )
     .await
