@@ -130,6 +130,25 @@ async fn an_organisation_moves_with_project_commands() {
     }
 
     // '-' means admin impersonation: refused while the project has no source admin.
+    // A folder filter that is no regular expression is a bad row, named at
+    // import, not a failure hours into the run.
+    let regex_row = dir.path().join("regex.csv");
+    std::fs::write(
+        &regex_row,
+        "source_login,source_password,folders\nzed,pw,(Work\n",
+    )
+    .unwrap();
+    let out = mailport(
+        &state,
+        &["mailbox", "import", "acme", regex_row.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("line 2")
+            && text(&out).contains("folders \"(Work\" is not a valid regular expression"),
+        "{}",
+        text(&out)
+    );
     let admin_row = dir.path().join("admin.csv");
     std::fs::write(&admin_row, "source_login,source_password\nann,-\n").unwrap();
     let out = mailport(

@@ -194,6 +194,11 @@ impl Project {
             "destination",
             self.settings.to_admin.is_some(),
         )?;
+        if let Some(f) = &r.folders {
+            regex::Regex::new(f).map_err(|e| {
+                format!("folders {f:?} is not a valid regular expression ({e}); e.g. ^(INBOX|Sent)")
+            })?;
+        }
         let waiting = source_auth == "ask" || destination_auth == "ask";
         let overrides = Overrides {
             folders: r.folders.clone(),
