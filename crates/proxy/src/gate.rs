@@ -97,7 +97,10 @@ impl Gate {
             None if self.unknown == UnknownUsers::Refuse => {
                 Decision::Refused("unknown user".into())
             }
-            None | Some(ServedBy::Source) => self.at_source(user, password, client).await,
+            None | Some(ServedBy::Source) => {
+                let known = account.and_then(|a| a.password_hash);
+                self.at_source(user, password, known, client).await
+            }
             Some(ServedBy::Moving) => Decision::TryLater(
                 "your mailbox is being moved to the new server; try again in a minute".into(),
             ),
@@ -108,7 +111,14 @@ impl Gate {
         }
     }
 
-    async fn at_source(&self, user: &str, password: &str, client: IpAddr) -> Decision {
+    /// `known`: the hash captured at an earlier login.
+    async fn at_source(
+        &self,
+        user: &str,
+        password: &str,
+        known: Option<String>,
+        client: IpAddr,
+    ) -> Decision {
         let p = &self.project;
         let credentials = Credentials::Password(Secret::new(password.to_string()));
         let connector = match p.connector_for("source", user, credentials) {
@@ -117,7 +127,7 @@ impl Gate {
         };
         match backend::log_in(&connector).await {
             Ok(b) => {
-                self.capture(user, password, client);
+                self.capture(user, password, known, client);
                 Decision::Relay(b, ServedBy::Source)
             }
             Err(LoginFailure::Refused(why)) => Decision::Refused(why),
@@ -132,10 +142,10 @@ impl Gate {
         client: IpAddr,
     ) -> Decision {
         let p = &self.project;
-        let known = account
-            .password_hash
-            .as_deref()
-            .is_some_and(|h| password::matches(h, password));
+        let known = match &account.password_hash {
+            Some(h) => password::matches_apart(h, password).await,
+            None => false,
+        };
         let destination_login = match p.store.mailbox(&p.name, &account.login).await {
             Ok(Some(m)) => m.destination_login,
             _ => account.login.clone(),
@@ -167,13 +177,21 @@ impl Gate {
     }
 
     /// Stores the password (hash, and sealed for the passes) and queues the
-    /// mailbox, after the client has its answer.
-    fn capture(&self, user: &str, password: &str, client: IpAddr) {
+    /// mailbox, after the client has its answer. A password already
+    /// captured (`known` matches) only counts as a login.
+    fn capture(&self, user: &str, password: &str, known: Option<String>, client: IpAddr) {
         let (project, user) = (self.project.clone(), user.to_string());
         let password = zeroize::Zeroizing::new(password.to_string());
         tokio::spawn(async move {
             let now = now();
-            let hashed = password::hash(&password);
+            let same = match &known {
+                Some(h) => password::matches_apart(h, &password).await,
+                None => false,
+            };
+            let hashed = match (same, known) {
+                (true, Some(h)) => h,
+                _ => password::hash_apart(&password).await,
+            };
             let row = AccountRow {
                 login: user.clone(),
                 served_by: ServedBy::Source,
@@ -186,7 +204,9 @@ impl Gate {
             };
             let result = async {
                 project.store.put_account(&project.name, &row).await?;
-                project.capture(&user, &password).await?;
+                if !same {
+                    project.capture(&user, &password).await?;
+                }
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
             }
             .await;
@@ -197,7 +217,8 @@ impl Gate {
                     format!("failed: {e}")
                 }
             };
-            record(&project, &user, "capture", client, &outcome).await;
+            let kind = if same { "login" } else { "capture" };
+            record(&project, &user, kind, client, &outcome).await;
         });
     }
 

@@ -28,6 +28,27 @@ pub fn matches(phc: &str, password: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// [`hash`] on a blocking thread: Argon2id takes tens of milliseconds of
+/// CPU and 19 MiB by design, which must not stall the sessions sharing an
+/// async thread.
+pub async fn hash_apart(password: &str) -> String {
+    let password = zeroize::Zeroizing::new(password.to_string());
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .unwrap_or_default()
+}
+
+/// [`matches`] on a blocking thread (see [`hash_apart`]).
+pub async fn matches_apart(phc: &str, password: &str) -> bool {
+    let (phc, password) = (
+        phc.to_string(),
+        zeroize::Zeroizing::new(password.to_string()),
+    );
+    tokio::task::spawn_blocking(move || matches(&phc, &password))
+        .await
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

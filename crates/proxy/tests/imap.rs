@@ -297,6 +297,45 @@ async fn a_mailbox_moves_at_its_users_login() {
         .unwrap();
     assert_eq!(through, folders(src.imap_port, bob, bob_pw));
     wait_for(&project, bob, MailboxState::Completed).await;
+    // A second login with the same password is a login, not a new capture
+    // (no new pass, no second hash).
+    let hash = project
+        .store
+        .account("acme", bob)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    tokio::task::spawn_blocking(move || folders(addr.port(), bob, bob_pw))
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        kinds = project
+            .store
+            .events("acme", Some(bob), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        if kinds.contains(&"login".to_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["capture", "login"]);
+    assert_eq!(
+        project
+            .store
+            .account("acme", bob)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        hash
+    );
 
     // No password in the state file.
     cancel.cancel();
