@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use mailport_engine::Cancel;
 use mailport_project::{Project, ProjectKey, Settings};
-use mailport_proxy::{Listen, Proxy, ProxyConfig};
+use mailport_proxy::{Listen, Proxy, ProxyConfig, UnknownUsers};
 use mailport_store::Store;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-async fn start(dir: &tempfile::TempDir) -> (u16, Cancel) {
+async fn start(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut ProxyConfig)) -> (u16, Cancel) {
     let store = Store::open_sqlite(&dir.path().join("state.db"))
         .await
         .unwrap();
@@ -32,16 +32,13 @@ async fn start(dir: &tempfile::TempDir) -> (u16, Cancel) {
     let project = Project::create(store, "acme", settings, ProjectKey::generate())
         .await
         .unwrap();
-    let proxy = Proxy::bind(
-        Arc::new(project),
-        ProxyConfig {
-            login_deadline: Duration::from_secs(2),
-            connections_per_address: 3,
-            ..ProxyConfig::new(vec![Listen::Imap("127.0.0.1:0".parse().unwrap())], None)
-        },
-    )
-    .await
-    .unwrap();
+    let mut config = ProxyConfig {
+        login_deadline: Duration::from_secs(2),
+        connections_per_address: 3,
+        ..ProxyConfig::new(vec![Listen::Imap("127.0.0.1:0".parse().unwrap())], None)
+    };
+    tweak(&mut config);
+    let proxy = Proxy::bind(Arc::new(project), config).await.unwrap();
     let Listen::Imap(addr) = proxy.local_addrs()[0] else {
         panic!()
     };
@@ -86,7 +83,7 @@ impl Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_limit_before_login_is_answered() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, cancel) = start(&dir).await;
+    let (port, cancel) = start(&dir, |_| {}).await;
 
     let mut c = Client::connect(port).await;
     assert!(c.line().await.starts_with("* OK [CAPABILITY IMAP4rev1"));
@@ -146,5 +143,34 @@ async fn every_limit_before_login_is_answered() {
     }
     let mut again = Client::connect(port).await;
     assert!(again.line().await.starts_with("* OK"));
+    cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    // Unknown users refused: a wrong login needs no mail server here.
+    let (port, cancel) = start(&dir, |c| {
+        c.allow_plaintext = true;
+        c.unknown_users = UnknownUsers::Refuse;
+        c.login_deadline = Duration::from_secs(60);
+    })
+    .await;
+    let mut c = Client::connect(port).await;
+    c.line().await;
+    for i in 0..5 {
+        c.send(format!("f{i} LOGIN mallory guess{i}\r\n").as_bytes())
+            .await;
+        assert_eq!(
+            c.line().await,
+            format!("f{i} NO [AUTHENTICATIONFAILED] unknown user\r\n")
+        );
+    }
+    // The sixth is refused without being checked, for that address and
+    // for that account.
+    c.send(b"f5 LOGIN mallory guess5\r\n").await;
+    assert!(c.line().await.contains("too many failed logins"));
+    c.send(b"f6 LOGIN eve guess\r\n").await;
+    assert!(c.line().await.contains("too many failed logins"));
     cancel.cancel();
 }
