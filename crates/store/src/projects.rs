@@ -315,24 +315,43 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
         crate::lock_for_writing(&mut tx).await?;
         let t = crate::now();
-        // The project's rows in one query, new ones in multi-row INSERTs:
-        // a 10,000-line file is a few round trips, not 20,000.
+        // The rows already there: a few by their keys (the proxy adds one
+        // mailbox per first login), many by reading the project once (a
+        // 10,000-line file is a few round trips, not 20,000). New ones go
+        // in multi-row INSERTs.
         let mut existing = std::collections::HashMap::new();
-        for project in rows
-            .iter()
-            .map(|m| m.project.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE project = $1");
-            for r in sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(project)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db("read"))?
-            {
-                let m = mailbox(&r)?;
-                existing.insert((m.project.clone(), m.login.clone()), m);
+        let mut found = Vec::new();
+        if rows.len() <= 50 {
+            let sql = format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE project = $1 AND login = $2"
+            );
+            for m in rows {
+                found.extend(
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(&m.project)
+                        .bind(&m.login)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db("read"))?,
+                );
             }
+        } else {
+            let projects: std::collections::BTreeSet<&str> =
+                rows.iter().map(|m| m.project.as_str()).collect();
+            let sql = format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE project = $1");
+            for project in projects {
+                found.extend(
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(project)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db("read"))?,
+                );
+            }
+        }
+        for r in &found {
+            let m = mailbox(r)?;
+            existing.insert((m.project.clone(), m.login.clone()), m);
         }
         // A login given twice counts once, as given last.
         let mut seen = std::collections::HashSet::new();

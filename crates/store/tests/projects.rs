@@ -242,6 +242,23 @@ async fn exercise(store: Store) {
         "{most} mailboxes ran at once under a cap of 2"
     );
 
+    // A few mailboxes at a time (mailbox add, the proxy's first logins)
+    // are found by their keys: an update in place and a new one.
+    let before = store.mailboxes("acme").await.unwrap().len();
+    let mut renamed = mailbox("user05@acme.example", 5);
+    renamed.destination_login = "renamed@acme.example".into();
+    store
+        .put_mailboxes(&[renamed, mailbox("late@acme.example", 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.mailboxes("acme").await.unwrap().len(), before + 1);
+    let got = store
+        .mailbox("acme", "user05@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.destination_login, "renamed@acme.example");
+
     assert!(store.remove_mailbox("acme", &m.login).await.unwrap());
     assert!(store.passes("acme", None).await.unwrap().is_empty());
     store.delete_project("acme", "project:acme:").await.unwrap();
