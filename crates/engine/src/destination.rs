@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use mailport_imap::{AppendUid, BodyStart, MailboxStatus};
-use mailport_mail::date::parse_internal_date;
+use mailport_mail::date::{now, parse_internal_date};
 use mailport_mail::MessageMeta;
 use mailport_mailstore::{Delivery, Layout, Maildir};
 
@@ -359,10 +359,4 @@ impl BodyReader for DestinationSession {
             DestinationSession::Maildir(m) => m.reader.body_read(buf).await,
         }
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

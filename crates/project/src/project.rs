@@ -9,6 +9,7 @@ use mailport_engine::job::{State, StateKey};
 use mailport_engine::{
     Connector, Credentials, Destination, EndpointConfig, Job, JobId, Secret, Source,
 };
+use mailport_mail::date::now;
 use mailport_net::TlsOptions;
 use mailport_store::{MailboxRow, MailboxState, ProjectRow, Store, StoreError};
 
@@ -441,11 +442,4 @@ fn check_name(name: &str) -> Result<(), ProjectError> {
 
 fn to_json(s: &Settings) -> Result<String, ProjectError> {
     serde_json::to_string(s).map_err(|e| ProjectError::Invalid(format!("settings: {e}")))
-}
-
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

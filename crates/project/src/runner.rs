@@ -16,7 +16,8 @@ use mailport_engine::{
 };
 use mailport_store::{Finish, MailboxRow, MailboxState, PassRow};
 
-use crate::project::{now, Pass, Project, ProjectError};
+use crate::project::{Pass, Project, ProjectError};
+use mailport_mail::date::now;
 
 /// Attempts of a mailbox whose failure may pass (a connection, a busy
 /// server) before it is left failed.

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mailport_engine::{Credentials, Secret};
+use mailport_mail::date::now;
 use mailport_project::Project;
 use mailport_store::{AccountRow, EventRow, ServedBy};
 
@@ -260,11 +261,4 @@ async fn record(project: &Project, user: &str, kind: &str, client: IpAddr, outco
     if let Err(err) = project.store.record_event(&project.name, &e).await {
         tracing::warn!("recording an event failed: {err}");
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

@@ -11,14 +11,18 @@
 //! - `projects`: projects, their mailboxes (settings, encrypted secrets,
 //!   state), passes, and the leases workers share mailboxes by
 //!   ([`Store::claim`], [`Store::renew`], [`Store::finish`]).
+//! - `accounts`: the proxy's accounts (where each is served, the captured
+//!   password's hash, logins) and its event log ([`Store::set_served_by`]
+//!   changes an account only from the state the caller expects).
+//! - Times are Unix seconds from `mailport_mail::date::now`.
 //! - Errors: [`StoreError`] (the database's, or invalid content; a store
 //!   written by a newer mailport is refused).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use mailport_mail::date::now;
 use serde::Serialize;
 
 mod accounts;
@@ -171,13 +175,6 @@ pub struct Store {
     params: Params,
     /// Damage found in the file and repaired when it was opened.
     repairs: std::sync::Arc<Vec<UidRepair>>,
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 impl Store {

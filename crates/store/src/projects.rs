@@ -12,6 +12,8 @@ use std::str::FromStr;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use mailport_mail::date::now;
+
 use crate::{db, Params, Store, StoreError};
 
 /// Where a mailbox is in its migration.
@@ -314,7 +316,7 @@ impl Store {
     pub async fn put_mailboxes(&self, rows: &[MailboxRow]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
         crate::lock_for_writing(&mut tx).await?;
-        let t = crate::now();
+        let t = now();
         // The rows already there: a few by their keys (the proxy adds one
         // mailbox per first login), many by reading the project once (a
         // 10,000-line file is a few round trips, not 20,000). New ones go
@@ -484,7 +486,7 @@ impl Store {
         pass: &str,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("write"))?;
-        let t = crate::now();
+        let t = now();
         let mut n = 0;
         for state in from {
             let sql = "UPDATE mailboxes SET state = $1, pass = $2, stop_requested = 0, \
@@ -620,7 +622,7 @@ impl Store {
         owner: &str,
         f: &Finish,
     ) -> Result<bool, StoreError> {
-        let t = crate::now();
+        let t = now();
         let n = sqlx::query(
             "UPDATE mailboxes SET state = $1, error = $2, retryable = $3, not_before = $4, \
              size_hint = COALESCE($5, size_hint), last_good_at = CASE WHEN $6 = 1 THEN $7 ELSE last_good_at END, \
