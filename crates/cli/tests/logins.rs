@@ -29,18 +29,11 @@ fn small_corpus() -> Corpus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_migrates_a_user_without_the_users_password() {
-    let conf = readable_dir();
-    let masters = conf.path().join("master-users");
-    std::fs::write(&masters, "migrator:{PLAIN}migrator-secret\n").unwrap();
-    std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o644)).unwrap();
     let m = Migration::new(
         MAILPORT,
         start_dovecot(DovecotOptions::default()),
         start_dovecot(DovecotOptions {
-            extra_conf: format!(
-                "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
-                masters.display()
-            ),
+            master_user: Some(("migrator".into(), "migrator-secret".into())),
             ..Default::default()
         }),
     );

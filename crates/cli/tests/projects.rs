@@ -39,12 +39,6 @@ fn ok(out: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_organisation_moves_with_project_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let masters = dir.path().join("master-users");
-    std::fs::write(&masters, format!("migrator:{{PLAIN}}{ADMIN_PASSWORD}\n")).unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
     let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), password(u))).collect();
     let src = Dovecot::start(DovecotOptions {
         users: users.clone(),
@@ -53,10 +47,7 @@ async fn an_organisation_moves_with_project_commands() {
     .expect("source Dovecot must start");
     let dst = Dovecot::start(DovecotOptions {
         users,
-        extra_conf: format!(
-            "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
-            masters.display()
-        ),
+        master_user: Some(("migrator".into(), ADMIN_PASSWORD.into())),
         ..Default::default()
     })
     .expect("destination Dovecot must start");

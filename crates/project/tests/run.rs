@@ -28,17 +28,13 @@ fn password(user: &str) -> String {
     format!("{user}-pw-Zq7")
 }
 
-fn dovecot(master: &std::path::Path) -> Dovecot {
-    let extra_conf = format!(
-        "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
-        master.display()
-    );
+fn dovecot() -> Dovecot {
     Dovecot::start(DovecotOptions {
         users: all_users()
             .iter()
             .map(|u| (u.clone(), password(u)))
             .collect(),
-        extra_conf,
+        master_user: Some(("migrator".into(), "migrator-Secret9".into())),
         ..Default::default()
     })
     .expect("Dovecot must start")
@@ -103,14 +99,8 @@ async fn run_all(project: &Arc<Project>, pass: Pass) -> HashMap<String, (Mailbox
 async fn fifty_mailboxes_move_then_a_delta_pass_copies_only_what_is_new() {
     let users = all_users();
     let dir = tempfile::tempdir().unwrap();
-    let masters = dir.path().join("master-users");
-    std::fs::write(&masters, "migrator:{PLAIN}migrator-Secret9\n").unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-    let src = dovecot(&masters);
-    let dst = dovecot(&masters);
+    let src = dovecot();
+    let dst = dovecot();
     let mut counts = HashMap::new();
     for (i, user) in users.iter().enumerate() {
         let corpus = Corpus::generate(&CorpusOptions {

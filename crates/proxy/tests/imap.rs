@@ -77,17 +77,13 @@ fn folders(port: u16, user: &str, password: &str) -> String {
     )
 }
 
-fn dovecot(masters: &std::path::Path) -> Dovecot {
-    let extra_conf = format!(
-        "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {}\n}}\n",
-        masters.display()
-    );
+fn dovecot() -> Dovecot {
     Dovecot::start(DovecotOptions {
         users: USERS
             .iter()
             .map(|(u, p)| (u.to_string(), p.to_string()))
             .collect(),
-        extra_conf,
+        master_user: Some(("migrator".into(), "migrator-Secret9".into())),
         ..Default::default()
     })
     .expect("Dovecot must start")
@@ -116,9 +112,7 @@ struct World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let masters = dir.path().join("master-users");
-    std::fs::write(&masters, "migrator:{PLAIN}migrator-Secret9\n").unwrap();
-    let (src, dst) = (dovecot(&masters), dovecot(&masters));
+    let (src, dst) = (dovecot(), dovecot());
     for (i, (user, _)) in USERS.iter().enumerate() {
         let corpus = Corpus::generate(&CorpusOptions {
             inbox_messages: 12,

@@ -38,6 +38,9 @@ pub struct DovecotOptions {
     pub fsync_never: bool,
     /// Extra lines appended to the configuration.
     pub extra_conf: String,
+    /// A master user (login, password) who logs in as anyone with
+    /// `LOGIN user*login password` (Dovecot's master user syntax).
+    pub master_user: Option<(String, String)>,
     /// Serve this certificate and key (e.g. from [`certs::generate_kind`])
     /// instead of a freshly generated valid one. The files must outlive the server.
     pub certs: Option<TestCerts>,
@@ -60,6 +63,7 @@ impl Default for DovecotOptions {
             ],
             fsync_never: false,
             extra_conf: String::new(),
+            master_user: None,
             certs: None,
             pop3: false,
         }
@@ -140,6 +144,12 @@ impl Dovecot {
             .ok();
         }
         std::fs::write(root.join("passwd"), passwd)?;
+        if let Some((login, password)) = &options.master_user {
+            std::fs::write(
+                root.join("master-users"),
+                format!("{login}:{{PLAIN}}{password}\n"),
+            )?;
+        }
         std::fs::write(
             root.join("dovecot.conf"),
             config(root, &options, &certs, &ports),
@@ -423,7 +433,7 @@ service imap-login {{
     ssl = yes
   }}
 }}
-{pop3}service anvil {{
+{master}{pop3}service anvil {{
   unix_listener anvil-auth-penalty {{
     mode = 0
   }}
@@ -436,6 +446,12 @@ service imap-login {{
         imap_port = ports.imap,
         imaps_port = ports.imaps,
         extra = o.extra_conf,
+        master = match o.master_user {
+            Some(_) => format!(
+                "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {r}/master-users\n}}\n"
+            ),
+            None => String::new(),
+        },
     )
 }
 
