@@ -55,6 +55,21 @@ pub enum Command {
         #[command(subcommand)]
         command: MailboxCommand,
     },
+    /// AutoPort: stand at the old server's address; each user's mailbox moves to the new
+    /// server after their login, with the same password (docs/proxy.md).
+    Proxy {
+        #[command(flatten)]
+        place: Where,
+        #[command(flatten)]
+        args: crate::proxy_args::ProxyArgs,
+    },
+    /// Every account the proxy has seen: where it is served, logins, moves, last error.
+    Accounts {
+        #[command(flatten)]
+        place: Where,
+        #[command(flatten)]
+        args: crate::proxy_args::AccountsArgs,
+    },
     /// Move a project's mailboxes: a pool of workers in this process until none is left.
     Run {
         #[command(flatten)]

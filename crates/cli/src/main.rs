@@ -20,6 +20,8 @@ mod password;
 mod progress;
 mod project_args;
 mod projects;
+mod proxy;
+mod proxy_args;
 mod summary;
 
 use std::io::IsTerminal;
@@ -98,6 +100,8 @@ fn main() -> ExitCode {
         Command::Project { place, command } => runtime.block_on(projects::project(&place, command)),
         Command::Mailbox { place, command } => runtime.block_on(projects::mailbox(&place, command)),
         Command::Run { place, args } => runtime.block_on(projects::run(&place, args)),
+        Command::Proxy { place, args } => runtime.block_on(proxy::proxy(&place, args)),
+        Command::Accounts { place, args } => runtime.block_on(proxy::accounts(&place, args)),
         Command::Worker { place, args } => runtime.block_on(projects::worker(&place, args)),
         Command::Status { place, args } => runtime.block_on(projects::status(&place, args)),
         Command::Report {

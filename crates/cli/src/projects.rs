@@ -66,7 +66,7 @@ fn project_failure(e: ProjectError) -> Failure {
     }
 }
 
-async fn open_project(w: &Where, name: &str) -> Result<Project, Failure> {
+pub(crate) async fn open_project(w: &Where, name: &str) -> Result<Project, Failure> {
     let (store, dir) = open_store(w).await?;
     let default_key = mailport_project::key::default_key_path(&dir, name);
     Project::open(store, name, w.key_file.as_deref(), &default_key)

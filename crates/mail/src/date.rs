@@ -46,6 +46,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Unix seconds for people: `2026-12-04 23:45 UTC`.
+pub fn format_utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 /// Unix seconds as an INTERNALDATE in UTC: `17-Jul-1996 09:44:25 +0000`.
 pub fn format_internal_date(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -113,6 +124,15 @@ pub fn parse_ymd(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_for_people() {
+        assert_eq!(super::format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            super::format_utc(1_796_342_400 + 3 * 3600 + 4 * 60),
+            "2026-12-04 03:04 UTC"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1,0 +1,166 @@
+//! `mailport proxy` (the AutoPort front: listeners until SIGTERM or Ctrl-C,
+//! certificates reloaded on SIGHUP) and `mailport accounts` (every account
+//! the proxy has seen). The work is the proxy crate's.
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use comfy_table::Table;
+use mailport_engine::{Cancel, ErrorKind};
+use mailport_mail::date::format_utc;
+use mailport_net::tls_server::Certificates;
+use mailport_proxy::{Listen, Proxy, ProxyConfig, UnknownUsers};
+
+use crate::project_args::Where;
+use crate::projects::open_project;
+use crate::proxy_args::{AccountsArgs, ProxyArgs, UnknownUsersArg};
+use crate::Failure;
+
+pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
+    let listen: Vec<Listen> = a
+        .listen_imap
+        .iter()
+        .map(|&s| Listen::Imap(s))
+        .chain(a.listen_imaps.iter().map(|&s| Listen::Imaps(s)))
+        .collect();
+    if listen.is_empty() {
+        return Err(Failure::Usage(anyhow!(
+            "nothing to listen on: give --listen-imap ADDR (e.g. 0.0.0.0:143) and/or --listen-imaps ADDR (e.g. 0.0.0.0:993)"
+        )));
+    }
+    if a.tls_cert.is_empty() && !a.allow_plaintext {
+        return Err(Failure::Usage(anyhow!(
+            "without --tls-cert HOSTNAME=CERT.pem,KEY.pem clients could only send passwords in plain text: give a certificate (or --allow-plaintext on a trusted network)"
+        )));
+    }
+    let certificates = match a.tls_cert.is_empty() {
+        true => None,
+        false => Some(Certificates::load(&a.tls_cert).map_err(|e| Failure::Usage(anyhow!(e)))?),
+    };
+    let project = Arc::new(open_project(w, &a.project).await?);
+    let config = ProxyConfig {
+        allow_plaintext: a.allow_plaintext,
+        unknown_users: match a.unknown_users {
+            UnknownUsersArg::Adopt => UnknownUsers::Adopt,
+            UnknownUsersArg::Refuse => UnknownUsers::Refuse,
+        },
+        connections_per_address: a.connections_per_address as usize,
+        workers: usize::from(a.workers),
+        ..ProxyConfig::new(listen, certificates.clone())
+    };
+    let proxy = Proxy::bind(project, config)
+        .await
+        .map_err(|e| Failure::Failed(ErrorKind::Connection, anyhow!(e)))?;
+    for l in proxy.local_addrs() {
+        match l {
+            Listen::Imap(addr) => {
+                eprintln!("mailport: proxy listening for IMAP (STARTTLS) on {addr}")
+            }
+            Listen::Imaps(addr) => {
+                eprintln!("mailport: proxy listening for IMAP over TLS on {addr}")
+            }
+        }
+    }
+    let cancel = Cancel::default();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!(
+            "mailport: proxy stopping: no new sessions; moves in flight stop after their batch"
+        );
+        stopper.cancel();
+    });
+    if let Some(certs) = certificates {
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match certs.reload() {
+                    Ok(()) => eprintln!("mailport: certificates reloaded"),
+                    Err(e) => {
+                        eprintln!("mailport: certificates not reloaded (the old ones stay): {e}")
+                    }
+                }
+            }
+        });
+    }
+    proxy.run(cancel).await;
+    Ok(true)
+}
+
+pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
+    let p = open_project(w, &a.project).await?;
+    let failed = |e: mailport_store::StoreError| Failure::Failed(ErrorKind::State, anyhow!(e));
+    let accounts = p.store.accounts(&p.name).await.map_err(failed)?;
+    let mailboxes: std::collections::HashMap<String, mailport_store::MailboxRow> = p
+        .store
+        .mailboxes(&p.name)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .map(|m| (m.login.clone(), m))
+        .collect();
+    if a.json {
+        let rows: Vec<_> = accounts
+            .iter()
+            .map(|acc| {
+                let m = mailboxes.get(&acc.login);
+                serde_json::json!({
+                    "login": acc.login,
+                    "served_by": acc.served_by.as_str(),
+                    "first_login_at": acc.first_login_at,
+                    "last_login_at": acc.last_login_at,
+                    "moved_at": acc.moved_at,
+                    "following": acc.following,
+                    "mailbox_state": m.map(|m| m.state.clone()),
+                    "error": acc.detail.clone().or_else(|| m.and_then(|m| m.error.clone())),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return Ok(true);
+    }
+    if accounts.is_empty() {
+        println!("{}: no account has logged in through the proxy yet", p.name);
+        return Ok(true);
+    }
+    let mut t = Table::new();
+    t.set_header(vec![
+        "account",
+        "served by",
+        "first login",
+        "last login",
+        "moved",
+        "mailbox",
+        "last error",
+    ]);
+    for acc in &accounts {
+        let m = mailboxes.get(&acc.login);
+        t.add_row(vec![
+            acc.login.clone(),
+            acc.served_by.as_str().to_string(),
+            format_utc(acc.first_login_at),
+            format_utc(acc.last_login_at),
+            acc.moved_at.map(format_utc).unwrap_or_default(),
+            m.map(|m| m.state.clone()).unwrap_or_default(),
+            acc.detail
+                .clone()
+                .or_else(|| m.and_then(|m| m.error.clone()))
+                .unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(true)
+}

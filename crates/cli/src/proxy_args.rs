@@ -1,0 +1,50 @@
+//! Flags of `mailport proxy` and `mailport accounts`.
+
+use std::net::SocketAddr;
+
+use clap::{Args, ValueEnum};
+use mailport_net::tls_server::CertSpec;
+
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    /// The project whose servers the proxy stands between (mailport project create).
+    pub project: String,
+    /// Listen for IMAP with STARTTLS here, e.g. 0.0.0.0:143 (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub listen_imap: Vec<SocketAddr>,
+    /// Listen for IMAP in TLS (implicit) here, e.g. 0.0.0.0:993 (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub listen_imaps: Vec<SocketAddr>,
+    /// A certificate for every hostname clients use: HOSTNAME=CERT.pem,KEY.pem (repeatable;
+    /// the first is the default; *.example.org covers one label). SIGHUP reloads them.
+    #[arg(long, value_name = "NAME=CERT,KEY")]
+    pub tls_cert: Vec<CertSpec>,
+    /// Take passwords without TLS (LOGIN on a plain connection). Only for tests or a
+    /// trusted network.
+    #[arg(long)]
+    pub allow_plaintext: bool,
+    /// Logins the project does not know: adopt (check against the source and add the
+    /// mailbox) or refuse.
+    #[arg(long, value_enum, default_value_t = UnknownUsersArg::Adopt)]
+    pub unknown_users: UnknownUsersArg,
+    /// Mailboxes this process moves at once in the background.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Connections open at once from one client address.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connections_per_address: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum UnknownUsersArg {
+    Adopt,
+    Refuse,
+}
+
+#[derive(Args, Debug)]
+pub struct AccountsArgs {
+    pub project: String,
+    /// One JSON array on standard output.
+    #[arg(long)]
+    pub json: bool,
+}

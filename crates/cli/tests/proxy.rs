@@ -1,0 +1,231 @@
+//! `mailport proxy` and `mailport accounts` as an operator runs them: the
+//! proxy in front of a real Dovecot source (implicit TLS with its own
+//! certificate), a user logging in with Python's imaplib, the account shown
+//! by `accounts`, its mailbox moved in the background, SIGTERM ending the
+//! proxy cleanly; and every wrong way to start it refused in one line.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use mailport_testbed::cli::text;
+use mailport_testbed::session;
+use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
+
+const MAILPORT: &str = env!("CARGO_BIN_EXE_mailport");
+const ADMIN_PASSWORD: &str = "migrator-Secret9";
+const USER: (&str, &str) = ("ann", "ann-pw-Zq7");
+
+fn mailport(state: &Path, args: &[&str]) -> Output {
+    Command::new(MAILPORT)
+        .stdin(Stdio::null())
+        .args(args)
+        .arg("--state")
+        .arg(state)
+        .env("MAILPORT_TO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("MAILPORT_KEY")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    text(out)
+}
+
+const LOGIN: &str = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+c = imaplib.IMAP4_SSL("localhost", int(sys.argv[1]), ssl_context=ctx)
+c.login(sys.argv[3], sys.argv[4])
+print(c.select("INBOX", readonly=True)[1][0].decode())
+c.logout()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_runs_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = vec![(USER.0.to_string(), USER.1.to_string())];
+    let src = Dovecot::start(DovecotOptions {
+        users: users.clone(),
+        ..Default::default()
+    })
+    .expect("source Dovecot must start");
+    let dst = Dovecot::start(DovecotOptions {
+        users,
+        master_user: Some(("migrator".into(), ADMIN_PASSWORD.into())),
+        ..Default::default()
+    })
+    .expect("destination Dovecot must start");
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 9,
+        large_attachment: 0,
+        seed: 3,
+    });
+    let mut s = session::login(src.imap_port, USER.0, USER.1).await.unwrap();
+    session::load(&mut s, &corpus).await.unwrap();
+
+    let state = dir.path().join("state.db");
+    let (from, to) = (
+        format!("imap://127.0.0.1:{}", src.imap_port),
+        format!("imap://127.0.0.1:{}", dst.imap_port),
+    );
+    ok(&mailport(
+        &state,
+        &[
+            "project",
+            "create",
+            "acme",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--to-admin",
+            "migrator",
+            "--to-admin-style",
+            "dovecot-master",
+            "--from-tls-ca",
+            src.ca_pem().to_str().unwrap(),
+            "--to-tls-ca",
+            dst.ca_pem().to_str().unwrap(),
+        ],
+    ));
+    let certs_dir = dir.path().join("proxy-certs");
+    std::fs::create_dir_all(&certs_dir).unwrap();
+    let certs = mailport_testbed::certs::generate(&certs_dir).unwrap();
+    let cert = format!(
+        "localhost={},{}",
+        certs.cert_pem.display(),
+        certs.key_pem.display()
+    );
+
+    // Every wrong way to start is one line naming the fix (exit 2).
+    for (args, says) in [
+        (
+            vec!["proxy", "acme", "--tls-cert", cert.as_str()],
+            "nothing to listen on",
+        ),
+        (
+            vec!["proxy", "acme", "--listen-imap", "127.0.0.1:0"],
+            "without --tls-cert",
+        ),
+        (
+            vec![
+                "proxy",
+                "acme",
+                "--listen-imaps",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "localhost",
+            ],
+            "HOSTNAME=CERT.pem,KEY.pem",
+        ),
+        (
+            vec![
+                "proxy",
+                "acme",
+                "--listen-imaps",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "localhost=/nonexistent.pem,/k.pem",
+            ],
+            "cannot read /nonexistent.pem",
+        ),
+        (
+            vec![
+                "proxy",
+                "nope",
+                "--listen-imaps",
+                "127.0.0.1:0",
+                "--tls-cert",
+                cert.as_str(),
+            ],
+            "nope",
+        ),
+    ] {
+        let out = mailport(&state, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(says), "{args:?}: {}", text(&out));
+    }
+    assert!(ok(&mailport(&state, &["accounts", "acme"])).contains("no account has logged in"));
+
+    let mut proxy = Command::new(MAILPORT)
+        .args([
+            "proxy",
+            "acme",
+            "--listen-imaps",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--state",
+        ])
+        .arg(&state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(proxy.stderr.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    let port: u16 = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    assert!(line.contains("IMAP over TLS"), "{line}");
+
+    let ca = certs.ca_pem.to_str().unwrap().to_string();
+    let login = Command::new("python3")
+        .args(["-c", LOGIN, &port.to_string(), &ca, USER.0, USER.1])
+        .output()
+        .expect("python3 must run");
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    let count: usize = String::from_utf8_lossy(&login.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count >= 9, "{count}");
+
+    // The account is listed; its mailbox moves in the background.
+    let mut moved = false;
+    for _ in 0..300 {
+        let out = mailport(&state, &["accounts", "acme", "--json"]);
+        ok(&out);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if rows[0]["login"] == USER.0
+            && rows[0]["served_by"] == "source"
+            && rows[0]["mailbox_state"] == "completed"
+        {
+            moved = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(moved, "the mailbox was not moved");
+    let table = ok(&mailport(&state, &["accounts", "acme"]));
+    assert!(
+        table.contains(USER.0) && table.contains("source") && table.contains("UTC"),
+        "{table}"
+    );
+    assert!(!table.contains(USER.1));
+
+    // SIGTERM: the proxy says so and exits 0.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(proxy.id().to_string())
+        .status()
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut said, &mut rest).unwrap();
+    let status = proxy.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("proxy stopping"), "{rest}");
+    assert!(!rest.contains(USER.1));
+}
