@@ -25,13 +25,23 @@ pub async fn login_tls(
     d: &dyn crate::ImapServer,
     user: &str,
 ) -> Result<Client<mailport_net::MaybeTls>, Error> {
+    login_tls_at(d.imaps_port(), d.ca_pem(), user, d.password(user)).await
+}
+
+/// Connects to `localhost:port` over TLS (verified against `ca`) and logs in.
+pub async fn login_tls_at(
+    port: u16,
+    ca: &std::path::Path,
+    user: &str,
+    password: &str,
+) -> Result<Client<mailport_net::MaybeTls>, Error> {
     let tls = mailport_net::TlsConnector::new(&mailport_net::TlsOptions {
-        ca_file: Some(d.ca_pem().to_path_buf()),
+        ca_file: Some(ca.to_path_buf()),
         ..Default::default()
     })
     .map_err(|e| Error::Usage(e.to_string()))?;
     let timeout = std::time::Duration::from_secs(120);
-    let tcp = mailport_net::connect_tcp("localhost", d.imaps_port(), timeout)
+    let tcp = mailport_net::connect_tcp("localhost", port, timeout)
         .await
         .map_err(|e| Error::Usage(e.to_string()))?;
     let stream = tls
@@ -39,7 +49,7 @@ pub async fn login_tls(
         .await
         .map_err(|e| Error::Usage(e.to_string()))?;
     let (mut c, _) = Client::connect(stream, ClientConfig::default()).await?;
-    c.login(user, d.password(user).as_bytes()).await?;
+    c.login(user, password.as_bytes()).await?;
     Ok(c)
 }
 

@@ -1,7 +1,8 @@
 //! `scripts/demo`: two private Dovecot servers on loopback, a generated
 //! mailbox on the first, `mailport copy` to the second with progress, the
 //! summary, and an independent check that both sides hold the same mail;
-//! then a project of several mailboxes moved by workers, with its report.
+//! then a project of several mailboxes moved by workers, with its report;
+//! then a login through the proxy, whose mailbox moves in the background.
 //!
 //! Usage: mailport-demo [PATH-TO-mailport] [--keep]   (mailport: default next to this binary)
 //!
@@ -128,7 +129,9 @@ async fn demo() -> Result<bool, Box<dyn std::error::Error>> {
         if no_dups { "yes" } else { "NO" }
     );
     let project_ok = project_demo(&mailport).await?;
-    let success = status.success() && ok && no_dups && out.status.success() && project_ok;
+    let proxy_ok = proxy_demo(&mailport).await?;
+    let success =
+        status.success() && ok && no_dups && out.status.success() && project_ok && proxy_ok;
     if keep {
         keep_running(&mailport, &args, &old, &new, dir.keep());
         std::mem::forget(old);
@@ -227,6 +230,115 @@ async fn project_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::e
         );
     }
     Ok(ok)
+}
+
+/// The proxy: a user logs in through `mailport proxy` with their own
+/// password; the proxy checks it against the old server, serves the session
+/// from there and moves the mailbox to the new server in the background.
+async fn proxy_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
+    let (user, password) = ("frank", "frank-Demo-pw");
+    // The new server was provisioned with the same password.
+    let options = || DovecotOptions {
+        users: vec![(user.to_string(), password.to_string())],
+        ..Default::default()
+    };
+    let (old, new) = (Dovecot::start(options())?, Dovecot::start(options())?);
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 60,
+        large_attachment: 0,
+        seed: 77,
+    });
+    session::load(
+        &mut session::login(old.imap_port, user, password).await?,
+        &corpus,
+    )
+    .await?;
+    let dir = tempfile::Builder::new()
+        .prefix("mailport-proxy-demo")
+        .tempdir()?;
+    let state = dir.path().join("state.db").display().to_string();
+    let certs = mailport_testbed::certs::generate(dir.path())?;
+    let cert = format!(
+        "localhost={},{}",
+        certs.cert_pem.display(),
+        certs.key_pem.display()
+    );
+    println!("== The proxy: {user} logs in through it with their own password");
+    let create = [
+        "project".to_string(),
+        "create".into(),
+        "demo-proxy".into(),
+        "--from".into(),
+        format!("imap://127.0.0.1:{}", old.imap_port),
+        "--to".into(),
+        format!("imap://127.0.0.1:{}", new.imap_port),
+        "--from-tls-ca".into(),
+        old.certs.ca_pem.display().to_string(),
+        "--to-tls-ca".into(),
+        new.certs.ca_pem.display().to_string(),
+        "--verify".into(),
+    ];
+    let mut ok = Command::new(mailport)
+        .args(&create)
+        .args(["--state", &state])
+        .status()?
+        .success();
+    let proxy_args = [
+        "proxy",
+        "demo-proxy",
+        "--listen-imaps",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert,
+    ];
+    println!(
+        "== Running: mailport {} --state {state}",
+        proxy_args.join(" ")
+    );
+    let mut proxy = Command::new(mailport)
+        .args(proxy_args)
+        .args(["--state", &state])
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut said = std::io::BufReader::new(proxy.stderr.take().ok_or("no stderr")?);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut said, &mut line)?;
+    print!("   {line}");
+    let port: u16 = line.trim().rsplit(':').next().unwrap_or("").parse()?;
+    let mut c = session::login_tls_at(port, &certs.ca_pem, user, password).await?;
+    let inbox = c.select(b"INBOX", true).await?.exists;
+    println!("   {user} logged in through the proxy (served by the old server): INBOX holds {inbox} messages");
+    c.logout().await?;
+    let mut moved = false;
+    for _ in 0..600 {
+        let out = Command::new(mailport)
+            .args(["accounts", "demo-proxy", "--json", "--state", &state])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("\"mailbox_state\": \"completed\"") {
+            moved = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    ok &= moved;
+    println!("== Running: mailport accounts demo-proxy --state {state}");
+    ok &= Command::new(mailport)
+        .args(["accounts", "demo-proxy", "--state", &state])
+        .status()?
+        .success();
+    let a = session::snapshot(&mut session::login(old.imap_port, user, password).await?).await?;
+    let b = session::snapshot(&mut session::login(new.imap_port, user, password).await?).await?;
+    let same = a.differences(&b, &[]).is_empty();
+    println!(
+        "   {} {user}'s mailbox is on the new server, moved in the background while the session went on",
+        if same { "OK  " } else { "DIFF" }
+    );
+    Command::new("kill")
+        .args(["-TERM", &proxy.id().to_string()])
+        .status()?;
+    ok &= proxy.wait()?.success();
+    Ok(ok && same)
 }
 
 /// Leaves the servers and files where they are and says how to use them.
