@@ -13,7 +13,7 @@ use mailport_proxy::{Listen, Proxy, ProxyConfig, UnknownUsers};
 
 use crate::project_args::Where;
 use crate::projects::open_project;
-use crate::proxy_args::{AccountsArgs, ProxyArgs, UnknownUsersArg};
+use crate::proxy_args::{AccountsAction, AccountsArgs, ProxyArgs, UnknownUsersArg};
 use crate::Failure;
 
 pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
@@ -98,7 +98,16 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
 }
 
 pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
-    let p = open_project(w, &a.project).await?;
+    if let Some(AccountsAction::Cutover {
+        project,
+        logins,
+        all_ready,
+    }) = a.action
+    {
+        return cutover(w, &project, logins, all_ready).await;
+    }
+    let project = a.project.unwrap_or_default();
+    let p = open_project(w, &project).await?;
     let failed = |e: mailport_store::StoreError| Failure::Failed(ErrorKind::State, anyhow!(e));
     let accounts = p.store.accounts(&p.name).await.map_err(failed)?;
     let mailboxes: std::collections::HashMap<String, mailport_store::MailboxRow> = p
@@ -163,4 +172,58 @@ pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
     }
     println!("{t}");
     Ok(true)
+}
+
+/// `accounts cutover`: each account's final pass, one after the other; true
+/// when every one moved.
+async fn cutover(
+    w: &Where,
+    project: &str,
+    logins: Vec<String>,
+    all_ready: bool,
+) -> Result<bool, Failure> {
+    let p = Arc::new(open_project(w, project).await?);
+    let failed = |e: mailport_store::StoreError| Failure::Failed(ErrorKind::State, anyhow!(e));
+    let logins = match all_ready {
+        false => logins,
+        true => {
+            let ready: std::collections::HashSet<String> = p
+                .store
+                .mailboxes(&p.name)
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .filter(|m| m.last_good_at.is_some() && m.state == "completed")
+                .map(|m| m.login)
+                .collect();
+            p.store
+                .accounts(&p.name)
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .filter(|a| {
+                    a.served_by == mailport_store::ServedBy::Source && ready.contains(&a.login)
+                })
+                .map(|a| a.login)
+                .collect()
+        }
+    };
+    if logins.is_empty() {
+        println!("{project}: no account is ready to move");
+        return Ok(true);
+    }
+    let mut all = true;
+    for login in logins {
+        match mailport_proxy::cutover::cut_over(&p, &login).await {
+            Ok(window) => println!(
+                "{login}: moved to the new server (logins waited {:.1} s)",
+                window.as_secs_f64()
+            ),
+            Err(e) => {
+                all = false;
+                println!("{e}");
+            }
+        }
+    }
+    Ok(all)
 }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use mailport_net::tls_server::CertSpec;
 
 #[derive(Args, Debug)]
@@ -42,9 +42,29 @@ pub enum UnknownUsersArg {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct AccountsArgs {
-    pub project: String,
+    #[command(subcommand)]
+    pub action: Option<AccountsAction>,
+    /// The project (to list its accounts).
+    #[arg(required = true)]
+    pub project: Option<String>,
     /// One JSON array on standard output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountsAction {
+    /// Move accounts to the new server now: logins wait ("try again later") while a last
+    /// delta pass and a verify run; then the new server serves them. A failure rolls back.
+    Cutover {
+        project: String,
+        /// The accounts to move.
+        #[arg(required_unless_present = "all_ready", conflicts_with = "all_ready")]
+        logins: Vec<String>,
+        /// Every account still on the old server whose mailbox has completed a pass.
+        #[arg(long)]
+        all_ready: bool,
+    },
 }

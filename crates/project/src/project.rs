@@ -43,6 +43,9 @@ pub enum Pass {
     Verify,
     /// Log in to both sides; copy nothing.
     VerifyCredentials,
+    /// The proxy's last pass before an account moves: a delta, then a
+    /// verify, whatever the project's `--verify` says.
+    Final,
 }
 
 impl Pass {
@@ -53,6 +56,7 @@ impl Pass {
             Pass::Prestage { .. } => "prestage",
             Pass::Verify => "verify",
             Pass::VerifyCredentials => "verify-credentials",
+            Pass::Final => "final",
         }
     }
 
@@ -67,6 +71,7 @@ impl Pass {
                 "delta" => Ok(Pass::Delta),
                 "verify" => Ok(Pass::Verify),
                 "verify-credentials" => Ok(Pass::VerifyCredentials),
+                "final" => Ok(Pass::Final),
                 other => Err(format!("unknown pass {other:?}")),
             },
         }
@@ -282,7 +287,7 @@ impl Project {
             store: self.store.clone(),
             key: StateKey::Named(self.ledger_key(&m.login)),
         });
-        job.verify = self.settings.verify && *pass == Pass::Full;
+        job.verify = (self.settings.verify && *pass == Pass::Full) || *pass == Pass::Final;
         job.max_connections_per_host = self.settings.max_connections_per_host.map(usize::from);
         Ok(job)
     }

@@ -138,6 +138,39 @@ async fn work_left(project: &Project) -> Result<bool, ProjectError> {
     }))
 }
 
+/// Runs `pass` over one named mailbox now, under a lease like any worker's
+/// (the proxy's final pass). `None` while another worker holds it.
+pub async fn run_one(
+    project: &Project,
+    login: &str,
+    pass: Pass,
+    owner: &str,
+    lease: Duration,
+) -> Result<Option<(MailboxState, PassRow)>, ProjectError> {
+    let t = now();
+    let claimed = project
+        .store
+        .claim_mailbox(
+            &project.name,
+            login,
+            &pass.stored(),
+            owner,
+            (t, t + lease.as_secs().max(3) as i64),
+        )
+        .await?;
+    let Some(m) = claimed else {
+        return Ok(None);
+    };
+    let opts = RunOptions {
+        workers: 1,
+        owner: owner.to_string(),
+        lease,
+        cancel: Cancel::default(),
+    };
+    let progress: Arc<dyn RunProgress> = Arc::new(Quiet);
+    work(project, &m, owner, &opts, &progress).await.map(Some)
+}
+
 /// One claimed mailbox: its pass run under a renewed lease, recorded, and
 /// the mailbox given up in its new state.
 async fn work(

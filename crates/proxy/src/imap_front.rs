@@ -20,6 +20,8 @@ use zeroize::Zeroizing;
 use crate::backend::Backend;
 use crate::gate::{Decision, Gate};
 use crate::relay;
+use crate::sessions::Sessions;
+use mailport_store::ServedBy;
 
 /// Commands before login, at most: a client needs a handful.
 const COMMANDS_BEFORE_LOGIN: usize = 30;
@@ -31,6 +33,7 @@ pub struct Front {
     pub limits: Limits,
     /// From connecting to logging in, at most.
     pub login_deadline: Duration,
+    pub sessions: Arc<Sessions>,
 }
 
 impl Front {
@@ -71,7 +74,13 @@ impl Front {
             self.before_login(stream, peer).await
         };
         match tokio::time::timeout(self.login_deadline, before).await {
-            Ok(Ok(Some((io, backend)))) => relay::run(io, backend).await,
+            Ok(Ok(Some((io, backend, user, served)))) => {
+                // Sessions on the old server are closed when the final pass begins.
+                let registered =
+                    (served == ServedBy::Source).then(|| self.sessions.register(&user));
+                let closing = registered.as_ref().map(|r| r.closing.clone());
+                relay::run(io, backend, closing).await
+            }
             Ok(Ok(None)) => Ok(()),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(std::io::Error::other("no login within the deadline")),
@@ -84,7 +93,7 @@ impl Front {
         &self,
         stream: MaybeTls,
         peer: SocketAddr,
-    ) -> std::io::Result<Option<(BufReader<MaybeTls>, Backend)>> {
+    ) -> std::io::Result<Option<(BufReader<MaybeTls>, Backend, String, ServedBy)>> {
         let mut io = BufReader::new(stream);
         let greeting = format!(
             "[CAPABILITY {}] mailport proxy ready",
@@ -204,7 +213,7 @@ impl Front {
                         .then(|| format!("CAPABILITY {}", backend.capabilities.join(" ")));
                     send(&mut io, &tagged(&tag, "OK", code.as_deref(), "logged in")).await?;
                     tracing::info!(user = %user, client = %peer, served = served.as_str(), "IMAP login");
-                    return Ok(Some((io, backend)));
+                    return Ok(Some((io, backend, user, served)));
                 }
                 Decision::Refused(why) => {
                     send(

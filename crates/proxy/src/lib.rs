@@ -11,7 +11,12 @@
 //!   parses), STARTTLS and implicit TLS, then the relay.
 //! - [`backend`]: logging in to the old or new server as the user and
 //!   handing over the raw connection.
-//! - [`relay`]: bytes both ways after login.
+//! - [`relay`]: bytes both ways after login, until the session ends or the
+//!   account's final pass begins.
+//! - [`cutover`]: the final pass of an account (moving, last delta and
+//!   verify, destination; rolled back on failure or after a crash).
+//! - [`sessions`]: open sessions on the old server by account, closed when
+//!   the account's final pass begins.
 //! - [`password`]: Argon2id hashes of captured passwords.
 //! - [`server`]: listeners, sessions, and the project's workers moving
 //!   mailboxes in the same process.
@@ -19,11 +24,13 @@
 //! Client connections are `mailport_net::MaybeTls`, as backend ones are.
 
 pub mod backend;
+pub mod cutover;
 pub mod gate;
 pub mod imap_front;
 pub mod password;
 pub mod relay;
 pub mod server;
+pub mod sessions;
 
 pub use gate::{Gate, UnknownUsers};
 pub use server::{Listen, Proxy, ProxyConfig};

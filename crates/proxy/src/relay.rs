@@ -1,15 +1,20 @@
 //! After login: bytes both ways between the client and its backend, the
 //! proxy parsing nothing (decision 006).
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::Notify;
 
 use crate::backend::Backend;
 
-/// Relays until either side closes. What either side had sent that the
-/// proxy read but did not use goes first.
+/// Relays until either side closes, or until `closing` is notified (the
+/// account's final pass began): then the client gets `* BYE`. What either
+/// side had sent that the proxy read but did not use goes first.
 pub async fn run<C: AsyncRead + AsyncWrite + Unpin>(
     client: BufReader<C>,
     backend: Backend,
+    closing: Option<Arc<Notify>>,
 ) -> std::io::Result<()> {
     let client_unread = client.buffer().to_vec();
     let mut client = client.into_inner();
@@ -22,6 +27,25 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin>(
         server.write_all(&client_unread).await?;
         server.flush().await?;
     }
-    tokio::io::copy_bidirectional(&mut client, &mut server).await?;
-    Ok(())
+    let closed = async {
+        match &closing {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    let copied = tokio::select! {
+        r = tokio::io::copy_bidirectional(&mut client, &mut server) => Some(r),
+        () = closed => None,
+    };
+    match copied {
+        Some(r) => r.map(|_| ()),
+        None => {
+            client
+                .write_all(
+                    b"* BYE your mailbox is moving to the new server; log in again in a minute\r\n",
+                )
+                .await?;
+            client.shutdown().await
+        }
+    }
 }

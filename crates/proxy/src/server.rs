@@ -15,8 +15,10 @@ use mailport_project::Project;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::cutover;
 use crate::gate::{Gate, UnknownUsers};
 use crate::imap_front::Front;
+use crate::sessions::Sessions;
 
 /// One listening socket and what it speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +146,7 @@ impl Proxy {
                 allow_plaintext: config.allow_plaintext,
                 limits: config.limits,
                 login_deadline: config.login_deadline,
+                sessions: Arc::new(Sessions::default()),
             }),
             project,
             workers: config.workers,
@@ -196,6 +199,19 @@ impl Proxy {
                 }
             }));
         }
+        match cutover::roll_back_interrupted(&self.project).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                "{n} account(s) left moving by an interrupted cut-over went back to the old server"
+            ),
+            Err(e) => tracing::warn!("looking for interrupted cut-overs: {e}"),
+        }
+        tasks.push(tokio::spawn(
+            self.front
+                .sessions
+                .clone()
+                .watch(self.project.clone(), cancel.clone()),
+        ));
         let (project, workers) = (self.project.clone(), self.workers);
         tasks.push(tokio::spawn(async move {
             while !cancel.is_cancelled() {

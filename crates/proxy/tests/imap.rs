@@ -46,7 +46,8 @@ const APPEND: &str = r#"
 import imaplib, sys
 c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
 c.login(sys.argv[2], sys.argv[3])
-c.append("INBOX", None, None, b"From: late@example.org\r\nSubject: arrived late\r\nMessage-ID: <late@example.org>\r\n\r\nhello\r\n")
+tag = sys.argv[4].encode()
+c.append("INBOX", None, None, b"From: someone@example.org\r\nSubject: " + tag + b"\r\nMessage-ID: <" + tag + b"@example.org>\r\n\r\nhello\r\n")
 c.logout()
 "#;
 
@@ -238,9 +239,9 @@ async fn a_mailbox_moves_at_its_users_login() {
         "{moved:?}"
     );
 
-    // The final pass: logins are asked to try again later.
-    assert!(project
-        .store
+    // While an account is moving, logins are asked to try again later.
+    let store = &project.store;
+    assert!(store
         .set_served_by("acme", alice, ServedBy::Source, ServedBy::Moving, 1, None)
         .await
         .unwrap());
@@ -251,30 +252,77 @@ async fn a_mailbox_moves_at_its_users_login() {
         later.starts_with("ERROR") && later.contains("UNAVAILABLE"),
         "{later}"
     );
-    assert!(project
-        .store
-        .set_served_by(
-            "acme",
-            alice,
-            ServedBy::Moving,
-            ServedBy::Destination,
-            2,
-            None
-        )
+    assert!(store
+        .set_served_by("acme", alice, ServedBy::Moving, ServedBy::Source, 2, None)
         .await
         .unwrap());
 
-    // Mail that reaches the old server now is not what the proxy serves:
-    // the same password reads the destination.
+    // The cut-over: mail that reached the old server after the bulk copy
+    // is carried by the final pass, and a session still open on the old
+    // server is closed with a BYE when it begins.
     python(
         APPEND,
-        &[src.imap_port.to_string(), alice.into(), alice_pw.into()],
+        &[
+            src.imap_port.to_string(),
+            alice.into(),
+            alice_pw.into(),
+            "during".into(),
+        ],
+    );
+    let mut open = session::login(addr.port(), alice, alice_pw).await.unwrap();
+    let window = mailport_proxy::cutover::cut_over(&project, alice)
+        .await
+        .unwrap();
+    assert!(
+        open.noop().await.is_err(),
+        "the old-server session was not closed"
+    );
+    let moved = store.account("acme", alice).await.unwrap().unwrap();
+    assert_eq!(moved.served_by, ServedBy::Destination);
+    assert!(moved.moved_at.is_some() && moved.following);
+    let passes = store.passes("acme", Some(alice)).await.unwrap();
+    assert!(
+        passes
+            .iter()
+            .any(|p| p.kind == "final" && p.copied == 1 && p.verified.as_deref() == Some("ok")),
+        "{passes:?}"
+    );
+    let events = store.events("acme", Some(alice), 1).await.unwrap();
+    assert!(
+        events[0].kind == "move"
+            && events[0]
+                .outcome
+                .contains(&format!("{} ms", window.as_millis())),
+        "{events:?}"
+    );
+    let at_move = folders(src.imap_port, alice, alice_pw);
+    assert_ne!(at_move, at_source);
+    // A second cut-over of a moved account is refused, in words.
+    let again = mailport_proxy::cutover::cut_over(&project, alice)
+        .await
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("is already destination"),
+        "{again}"
+    );
+
+    // Mail that reaches the old server now is not what the proxy serves:
+    // the same password reads the destination, which holds everything the
+    // source held at the move.
+    python(
+        APPEND,
+        &[
+            src.imap_port.to_string(),
+            alice.into(),
+            alice_pw.into(),
+            "late".into(),
+        ],
     );
     let after = tokio::task::spawn_blocking(move || folders(addr.port(), alice, alice_pw))
         .await
         .unwrap();
     assert_eq!(
-        after, at_source,
+        after, at_move,
         "the destination holds what the source held at the move"
     );
     assert_ne!(after, folders(src.imap_port, alice, alice_pw));

@@ -586,6 +586,39 @@ impl Store {
         Ok(row)
     }
 
+    /// Claims one named mailbox for `pass`, whatever its state, unless a
+    /// live lease holds it (another worker is copying it): the proxy's
+    /// final pass of an account.
+    pub async fn claim_mailbox(
+        &self,
+        project: &str,
+        login: &str,
+        pass: &str,
+        owner: &str,
+        (now, until): (i64, i64),
+    ) -> Result<Option<MailboxRow>, StoreError> {
+        let sql = format!(
+            "UPDATE mailboxes SET state = 'running', pass = $1, lease_owner = $2, lease_until = $3, \
+             updated_at = $4, stop_requested = 0 \
+             WHERE project = $5 AND login = $6 AND (state <> 'running' OR lease_until < $4) \
+             RETURNING {MAILBOX_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(pass)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .bind(project)
+            .bind(login)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("claim"))?
+            .first()
+            .map(mailbox)
+            .transpose()?;
+        Ok(row)
+    }
+
     /// Extends `owner`'s lease; false when it is no longer `owner`'s (it
     /// expired and another worker took the mailbox). Also whether a stop
     /// was asked for.
