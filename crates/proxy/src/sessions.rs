@@ -10,9 +10,12 @@ use mailport_project::Project;
 use mailport_store::ServedBy;
 use tokio::sync::Notify;
 
+/// A session's number and what tells it to close.
+type Open = (u64, Arc<Notify>);
+
 #[derive(Default)]
 pub struct Sessions {
-    open: Mutex<HashMap<String, Vec<(u64, Arc<Notify>)>>>,
+    open: Mutex<HashMap<String, Vec<Open>>>,
     next: Mutex<u64>,
 }
 
