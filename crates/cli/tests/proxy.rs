@@ -43,6 +43,14 @@ print(c.select("INBOX", readonly=True)[1][0].decode())
 c.logout()
 "#;
 
+const APPEND: &str = r#"
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login(sys.argv[2], sys.argv[3])
+c.append("INBOX", None, None, b"From: late@example.org\r\nSubject: late\r\nMessage-ID: <late@example.org>\r\n\r\nhi\r\n")
+c.logout()
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,6 +223,53 @@ async fn an_operator_runs_the_proxy() {
         "{table}"
     );
     assert!(!table.contains(USER.1));
+
+    // The cut-over, from another process: the account moves; the next login
+    // through the proxy reads the new server.
+    let out = mailport(&state, &["accounts", "cutover", "acme"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let moved = ok(&mailport(&state, &["accounts", "cutover", "acme", USER.0]));
+    assert!(
+        moved.contains("ann: moved to the new server (logins waited"),
+        "{moved}"
+    );
+    let out = mailport(&state, &["accounts", "cutover", "acme", USER.0]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("ann: is already destination"),
+        "{}",
+        text(&out)
+    );
+    assert!(ok(&mailport(
+        &state,
+        &["accounts", "cutover", "acme", "--all-ready"]
+    ))
+    .contains("no account is ready"));
+    let out = mailport(&state, &["accounts", "acme", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["served_by"], "destination", "{rows}");
+    // Mail still arriving at the old server is not what the proxy serves now.
+    let late = Command::new("python3")
+        .args(["-c", APPEND, &src.imap_port.to_string(), USER.0, USER.1])
+        .status()
+        .unwrap();
+    assert!(late.success());
+    let login = Command::new("python3")
+        .args(["-c", LOGIN, &port.to_string(), &ca, USER.0, USER.1])
+        .output()
+        .unwrap();
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&login.stdout)
+            .trim()
+            .parse::<usize>()
+            .unwrap(),
+        count
+    );
 
     // SIGTERM: the proxy says so and exits 0.
     Command::new("kill")
