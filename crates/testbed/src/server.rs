@@ -144,11 +144,24 @@ pub fn mailport_command_over(
     c
 }
 
-/// A free loopback port (bound then released; the race is acceptable in tests).
+/// A free loopback port (bound then released), never one this process
+/// handed out before: the kernel may give a released port to the next
+/// `bind(0)`, and two servers started at once by parallel tests then get
+/// the same port. Dovecot refuses to start on a taken port, but Cyrus's
+/// master carries on without that listener, and its test then talked to
+/// the other test's Cyrus (seen as two foreign messages in a mailbox).
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
 }
 
 /// `name` on `$PATH` or in the sbin directories (which a non-login root shell may lack).
@@ -188,4 +201,15 @@ pub(crate) fn tail(path: &Path, n: usize) -> String {
     let log = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod port_tests {
+    #[test]
+    fn a_port_is_handed_out_once() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            assert!(seen.insert(super::free_port().unwrap()));
+        }
+    }
 }
