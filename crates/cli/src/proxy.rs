@@ -9,7 +9,8 @@ use comfy_table::Table;
 use mailport_engine::{Cancel, ErrorKind};
 use mailport_mail::date::format_utc;
 use mailport_net::tls_server::Certificates;
-use mailport_proxy::{Listen, Proxy, ProxyConfig, UnknownUsers};
+use mailport_net::Endpoint;
+use mailport_proxy::{Listen, Pop3Servers, Protocol, Proxy, ProxyConfig, UnknownUsers};
 
 use crate::project_args::Where;
 use crate::projects::open_project;
@@ -22,10 +23,12 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         .iter()
         .map(|&s| Listen::Imap(s))
         .chain(a.listen_imaps.iter().map(|&s| Listen::Imaps(s)))
+        .chain(a.listen_pop3.iter().map(|&s| Listen::Pop3(s)))
+        .chain(a.listen_pop3s.iter().map(|&s| Listen::Pop3s(s)))
         .collect();
     if listen.is_empty() {
         return Err(Failure::Usage(anyhow!(
-            "nothing to listen on: give --listen-imap ADDR (e.g. 0.0.0.0:143) and/or --listen-imaps ADDR (e.g. 0.0.0.0:993)"
+            "nothing to listen on: give --listen-imap ADDR (e.g. 0.0.0.0:143), --listen-imaps ADDR (0.0.0.0:993), --listen-pop3 ADDR (0.0.0.0:110) and/or --listen-pop3s ADDR (0.0.0.0:995)"
         )));
     }
     if a.tls_cert.is_empty() && !a.allow_plaintext {
@@ -38,7 +41,23 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         false => Some(Certificates::load(&a.tls_cert).map_err(|e| Failure::Usage(anyhow!(e)))?),
     };
     let project = Arc::new(open_project(w, &a.project).await?);
+    let pop3 = match (&a.source_pop3, &a.destination_pop3) {
+        (None, None) => None,
+        (source, destination) => {
+            let usage = |e: String| Failure::Usage(anyhow!(e));
+            let beside = Pop3Servers::beside(&project).map_err(usage)?;
+            let pick = |given: &Option<String>, default: Endpoint| match given {
+                Some(url) => Pop3Servers::parse(url).map_err(usage),
+                None => Ok(default),
+            };
+            Some(Pop3Servers {
+                source: pick(source, beside.source)?,
+                destination: pick(destination, beside.destination)?,
+            })
+        }
+    };
     let config = ProxyConfig {
+        pop3,
         allow_plaintext: a.allow_plaintext,
         unknown_users: match a.unknown_users {
             UnknownUsersArg::Adopt => UnknownUsers::Adopt,
@@ -52,14 +71,13 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         .await
         .map_err(|e| Failure::Failed(ErrorKind::Connection, anyhow!(e)))?;
     for l in proxy.local_addrs() {
-        match l {
-            Listen::Imap(addr) => {
-                eprintln!("mailport: proxy listening for IMAP (STARTTLS) on {addr}")
-            }
-            Listen::Imaps(addr) => {
-                eprintln!("mailport: proxy listening for IMAP over TLS on {addr}")
-            }
-        }
+        let how = match l.implicit_tls() {
+            true => "over TLS",
+            false if l.protocol() == Protocol::Imap => "(STARTTLS)",
+            false => "(STLS)",
+        };
+        let (protocol, addr) = (l.protocol().as_str(), l.addr());
+        eprintln!("mailport: proxy listening for {protocol} {how} on {addr}");
     }
     let cancel = Cancel::default();
     let stopper = cancel.clone();

@@ -15,6 +15,19 @@ pub struct ProxyArgs {
     /// Listen for IMAP in TLS (implicit) here, e.g. 0.0.0.0:993 (repeatable).
     #[arg(long, value_name = "ADDR")]
     pub listen_imaps: Vec<SocketAddr>,
+    /// Listen for POP3 with STLS here, e.g. 0.0.0.0:110 (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub listen_pop3: Vec<SocketAddr>,
+    /// Listen for POP3 in TLS (implicit) here, e.g. 0.0.0.0:995 (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub listen_pop3s: Vec<SocketAddr>,
+    /// The old server's POP3 service, for POP3 logins (default: the project's source host,
+    /// pop3s:// on 995 if its IMAP is imaps://, else pop3:// on 110).
+    #[arg(long, value_name = "URL")]
+    pub source_pop3: Option<String>,
+    /// The new server's POP3 service (default: beside the project's destination, as above).
+    #[arg(long, value_name = "URL")]
+    pub destination_pop3: Option<String>,
     /// A certificate for every hostname clients use: HOSTNAME=CERT.pem,KEY.pem (repeatable;
     /// the first is the default; *.example.org covers one label). SIGHUP reloads them.
     #[arg(long, value_name = "NAME=CERT,KEY")]

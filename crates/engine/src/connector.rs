@@ -13,6 +13,8 @@ use crate::error::SessionError;
 use crate::login::{log_in, Account, AuthMech, Credentials, LoginError};
 
 pub type ImapSession = Client<MaybeTls>;
+/// A POP3 session in the TRANSACTION state (the proxy relays it).
+pub type Pop3Session = mailport_pop3::Client<MaybeTls>;
 
 /// Everything needed to log in to one side.
 #[derive(Clone)]
@@ -67,6 +69,11 @@ impl Connector {
             tls,
             spare: Arc::default(),
         })
+    }
+
+    /// Logs in over POP3 (a `pop3://` or `pop3s://` endpoint).
+    pub async fn open_pop3(&self) -> Result<Pop3Session, SessionError> {
+        crate::pop3_source::log_in(self).await
     }
 
     pub async fn open(&self) -> Result<ImapSession, SessionError> {

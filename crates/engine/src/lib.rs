@@ -67,7 +67,7 @@ pub mod throttle;
 pub mod verify;
 
 pub use cancel::Cancel;
-pub use connector::{Connector, Discovery, EndpointConfig, Unreachable};
+pub use connector::{Connector, Discovery, EndpointConfig, Pop3Session, Unreachable};
 pub use copy::{copy, CopyOptions, CopySettings};
 pub use destination::{Destination, DestinationSession};
 pub use error::{EngineError, ErrorKind, MailboxError, SessionError, Side};

@@ -48,8 +48,20 @@ struct PopMessage {
     header: Vec<u8>,
 }
 
-/// Connects (TLS, or STLS unless plain text is allowed) and logs in.
+/// Connects, logs in and reads nothing yet.
 pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
+    Ok(Pop3Source {
+        client: log_in(c).await?,
+        messages: Vec::new(),
+        numbering: None,
+        ids: None,
+        queue: VecDeque::new(),
+        spool: None,
+    })
+}
+
+/// Connects (TLS, or STLS unless plain text is allowed) and logs in.
+pub(crate) async fn log_in(c: &Connector) -> Result<Client<MaybeTls>, SessionError> {
     let cfg = &c.config;
     let ep = &cfg.endpoint;
     let fail = |e: mailport_pop3::Error| {
@@ -143,14 +155,7 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
         }
     }
     .map_err(fail)?;
-    Ok(Pop3Source {
-        client,
-        messages: Vec::new(),
-        numbering: None,
-        ids: None,
-        queue: VecDeque::new(),
-        spool: None,
-    })
+    Ok(client)
 }
 
 /// AUTH XOAUTH2 or OAUTHBEARER with `token`; the SASL bytes are IMAP's.

@@ -135,6 +135,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.io.into_inner()
     }
 
+    /// Gives back the stream and what the server sent that was not read
+    /// yet (for a proxy that relays the session from here on).
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        let unread = self.io.buffer().to_vec();
+        (self.io.into_inner(), unread)
+    }
+
     // ---- framing ---------------------------------------------------------
 
     /// Waits for readable bytes; returns how many are buffered.

@@ -1,10 +1,12 @@
 //! Logging in to the server that serves an account (the old one or the new
-//! one) as its user, then handing over the raw connection for the relay.
+//! one) as its user, over IMAP or POP3, then handing over the raw connection for the relay.
 
 use mailport_engine::connector::Connector;
 use mailport_engine::error::in_words;
 use mailport_engine::SessionError;
 use mailport_net::MaybeTls;
+
+use crate::front::Protocol;
 
 /// A logged-in backend connection.
 pub struct Backend {
@@ -22,18 +24,28 @@ pub enum LoginFailure {
     Unavailable(String),
 }
 
-pub async fn log_in(connector: &Connector) -> Result<Backend, LoginFailure> {
-    match connector.open().await {
-        Ok(client) => {
+pub async fn log_in(connector: &Connector, protocol: Protocol) -> Result<Backend, LoginFailure> {
+    let opened = match protocol {
+        Protocol::Imap => connector.open().await.map(|client| {
             let capabilities = client.capabilities().to_vec();
             let (stream, unread) = client.into_parts();
-            Ok(Backend {
+            Backend {
                 stream,
                 unread,
                 capabilities,
-            })
-        }
-        Err(SessionError::Auth { reason, .. }) => Err(LoginFailure::Refused(reason)),
-        Err(e) => Err(LoginFailure::Unavailable(in_words(&e))),
-    }
+            }
+        }),
+        Protocol::Pop3 => connector.open_pop3().await.map(|client| {
+            let (stream, unread) = client.into_parts();
+            Backend {
+                stream,
+                unread,
+                capabilities: Vec::new(),
+            }
+        }),
+    };
+    opened.map_err(|e| match e {
+        SessionError::Auth { reason, .. } => LoginFailure::Refused(reason),
+        e => LoginFailure::Unavailable(in_words(&e)),
+    })
 }

@@ -19,13 +19,58 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mailport_engine::connector::Connector;
 use mailport_engine::{Credentials, Secret};
 use mailport_mail::date::now;
-use mailport_project::Project;
+use mailport_net::{Endpoint, Scheme};
+use mailport_project::{settings, Project};
 use mailport_store::{AccountRow, EventRow, ServedBy};
 
 use crate::backend::{self, Backend, LoginFailure};
+use crate::front::Protocol;
 use crate::password;
+
+/// The old and the new server's POP3 services (the project names their
+/// IMAP services).
+#[derive(Debug, Clone)]
+pub struct Pop3Servers {
+    pub source: Endpoint,
+    pub destination: Endpoint,
+}
+
+impl Pop3Servers {
+    /// POP3 on the hosts of the project's IMAP servers: over TLS (995)
+    /// where IMAP is `imaps://`, else port 110 with STLS.
+    pub fn beside(project: &Project) -> Result<Pop3Servers, String> {
+        let pop3 = |url: &str| -> Result<Endpoint, String> {
+            let imap = settings::server(url)?;
+            let scheme = match imap.scheme {
+                Scheme::Imaps | Scheme::Pop3s => Scheme::Pop3s,
+                Scheme::Imap | Scheme::Pop3 => Scheme::Pop3,
+            };
+            Ok(Endpoint {
+                scheme,
+                port: scheme.default_port(),
+                ..imap
+            })
+        };
+        Ok(Pop3Servers {
+            source: pop3(&project.settings.from)?,
+            destination: pop3(&project.settings.to)?,
+        })
+    }
+
+    /// A `pop3://` or `pop3s://` URL given by the operator.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let endpoint = settings::server(url)?;
+        match endpoint.scheme.is_pop3() {
+            true => Ok(endpoint),
+            false => Err(format!(
+                "{url}: a POP3 server is pop3://HOST[:PORT] or pop3s://HOST[:PORT]"
+            )),
+        }
+    }
+}
 
 /// What to do with unknown logins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +100,8 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 pub struct Gate {
     pub project: Arc<Project>,
     pub unknown: UnknownUsers,
+    /// Where POP3 logins go; none: POP3 logins are answered "unavailable".
+    pub pop3: Option<Pop3Servers>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -63,11 +110,18 @@ impl Gate {
         Gate {
             project,
             unknown,
+            pop3: None,
             failures: Mutex::default(),
         }
     }
 
-    pub async fn log_in(&self, user: &str, password: &str, client: IpAddr) -> Decision {
+    pub async fn log_in(
+        &self,
+        user: &str,
+        password: &str,
+        client: IpAddr,
+        protocol: Protocol,
+    ) -> Decision {
         let keys = [
             format!("ip:{client}"),
             format!("user:{}", user.to_lowercase()),
@@ -77,7 +131,7 @@ impl Gate {
                 .await;
             return Decision::Refused("too many failed logins; wait a few minutes".into());
         }
-        let decision = self.decide(user, password, client).await;
+        let decision = self.decide(user, password, client, protocol).await;
         if let Decision::Refused(why) = &decision {
             for k in &keys {
                 self.count_failure(k);
@@ -88,7 +142,13 @@ impl Gate {
         decision
     }
 
-    async fn decide(&self, user: &str, password: &str, client: IpAddr) -> Decision {
+    async fn decide(
+        &self,
+        user: &str,
+        password: &str,
+        client: IpAddr,
+        protocol: Protocol,
+    ) -> Decision {
         let p = &self.project;
         let account = match p.store.account(&p.name, user).await {
             Ok(a) => a,
@@ -100,14 +160,16 @@ impl Gate {
             }
             None | Some(ServedBy::Source) => {
                 let known = account.and_then(|a| a.password_hash);
-                self.at_source(user, password, known, client).await
+                self.at_source(user, password, known, client, protocol)
+                    .await
             }
             Some(ServedBy::Moving) => Decision::TryLater(
                 "your mailbox is being moved to the new server; try again in a minute".into(),
             ),
             Some(ServedBy::Destination) => {
                 let account = account.expect("matched Some");
-                self.at_destination(&account, password, client).await
+                self.at_destination(&account, password, client, protocol)
+                    .await
             }
         }
     }
@@ -119,14 +181,14 @@ impl Gate {
         password: &str,
         known: Option<String>,
         client: IpAddr,
+        protocol: Protocol,
     ) -> Decision {
-        let p = &self.project;
         let credentials = Credentials::Password(Secret::new(password.to_string()));
-        let connector = match p.connector_for("source", user, credentials) {
+        let connector = match self.connector("source", user, credentials, protocol) {
             Ok(c) => c,
-            Err(e) => return Decision::Unavailable(e.to_string()),
+            Err(why) => return Decision::Unavailable(why),
         };
-        match backend::log_in(&connector).await {
+        match backend::log_in(&connector, protocol).await {
             Ok(b) => {
                 self.capture(user, password, known, client);
                 Decision::Relay(b, ServedBy::Source)
@@ -141,6 +203,7 @@ impl Gate {
         account: &AccountRow,
         password: &str,
         client: IpAddr,
+        protocol: Protocol,
     ) -> Decision {
         let p = &self.project;
         let known = match &account.password_hash {
@@ -161,11 +224,12 @@ impl Gate {
             },
             false => own(),
         };
-        let connector = match p.connector_for("destination", &destination_login, credentials) {
-            Ok(c) => c,
-            Err(e) => return Decision::Unavailable(e.to_string()),
-        };
-        let decision = match backend::log_in(&connector).await {
+        let connector =
+            match self.connector("destination", &destination_login, credentials, protocol) {
+                Ok(c) => c,
+                Err(why) => return Decision::Unavailable(why),
+            };
+        let decision = match backend::log_in(&connector, protocol).await {
             Ok(b) => Decision::Relay(b, ServedBy::Destination),
             Err(LoginFailure::Refused(why)) => Decision::Refused(why),
             Err(LoginFailure::Unavailable(why)) => Decision::Unavailable(why),
@@ -175,6 +239,35 @@ impl Gate {
                 .await;
         }
         decision
+    }
+
+    /// Logging in to `side` as `user` over `protocol`.
+    fn connector(
+        &self,
+        side: &str,
+        user: &str,
+        credentials: Credentials,
+        protocol: Protocol,
+    ) -> Result<Connector, String> {
+        let mut connector = self
+            .project
+            .connector_for(side, user, credentials)
+            .map_err(|e| e.to_string())?;
+        if protocol == Protocol::Pop3 {
+            let servers = self
+                .pop3
+                .as_ref()
+                .ok_or("this proxy has no POP3 servers to go to")?;
+            let endpoint = match side {
+                "source" => &servers.source,
+                _ => &servers.destination,
+            };
+            connector.config.endpoint = Endpoint {
+                user: user.to_string(),
+                ..endpoint.clone()
+            };
+        }
+        Ok(connector)
     }
 
     /// Stores the password (hash, and sealed for the passes) and queues the

@@ -7,8 +7,11 @@
 //!   moving, destination), checking the password there, capturing it
 //!   (sealed and Argon2id-hashed) and queuing the mailbox; failed logins
 //!   rate-limited per client address and per account.
-//! - [`imap_front`]: IMAP before login (the protocol crate's server side
-//!   parses), STARTTLS and implicit TLS, then the relay.
+//! - [`front`]: a client connection from accept to the end of its relay,
+//!   what both protocols share (TLS, the login deadline, SASL PLAIN and
+//!   LOGIN).
+//! - [`imap_front`], [`pop3_front`]: each protocol before login (the
+//!   protocol crates' server sides parse), STARTTLS/STLS.
 //! - [`backend`]: logging in to the old or new server as the user and
 //!   handing over the raw connection.
 //! - [`relay`]: bytes both ways after login, until the session ends or the
@@ -25,12 +28,15 @@
 
 pub mod backend;
 pub mod cutover;
+pub mod front;
 pub mod gate;
 pub mod imap_front;
 pub mod password;
+pub mod pop3_front;
 pub mod relay;
 pub mod server;
 pub mod sessions;
 
-pub use gate::{Gate, UnknownUsers};
+pub use front::Protocol;
+pub use gate::{Gate, Pop3Servers, UnknownUsers};
 pub use server::{Listen, Proxy, ProxyConfig};

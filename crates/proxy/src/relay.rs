@@ -9,12 +9,14 @@ use tokio::sync::Notify;
 use crate::backend::Backend;
 
 /// Relays until either side closes, or until `closing` is notified (the
-/// account's final pass began): then the client gets `* BYE`. What either
-/// side had sent that the proxy read but did not use goes first.
+/// account's final pass began): then the client gets `goodbye` (the
+/// protocol's way of saying so). What either side had sent that the proxy
+/// read but did not use goes first.
 pub async fn run<C: AsyncRead + AsyncWrite + Unpin>(
     client: BufReader<C>,
     backend: Backend,
     closing: Option<Arc<Notify>>,
+    goodbye: &[u8],
 ) -> std::io::Result<()> {
     let client_unread = client.buffer().to_vec();
     let mut client = client.into_inner();
@@ -40,11 +42,7 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin>(
     match copied {
         Some(r) => r.map(|_| ()),
         None => {
-            client
-                .write_all(
-                    b"* BYE your mailbox is moving to the new server; log in again in a minute\r\n",
-                )
-                .await?;
+            client.write_all(goodbye).await?;
             client.shutdown().await
         }
     }

@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::cutover;
-use crate::gate::{Gate, UnknownUsers};
-use crate::imap_front::Front;
+use crate::front::{Front, Protocol};
+use crate::gate::{Gate, Pop3Servers, UnknownUsers};
 use crate::sessions::Sessions;
 
 /// One listening socket and what it speaks.
@@ -27,6 +27,39 @@ pub enum Listen {
     Imap(SocketAddr),
     /// IMAP in TLS from the first byte (port 993).
     Imaps(SocketAddr),
+    /// POP3, STLS offered (port 110).
+    Pop3(SocketAddr),
+    /// POP3 in TLS from the first byte (port 995).
+    Pop3s(SocketAddr),
+}
+
+impl Listen {
+    pub fn addr(self) -> SocketAddr {
+        let (Listen::Imap(a) | Listen::Imaps(a) | Listen::Pop3(a) | Listen::Pop3s(a)) = self;
+        a
+    }
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Listen::Imap(_) | Listen::Imaps(_) => Protocol::Imap,
+            Listen::Pop3(_) | Listen::Pop3s(_) => Protocol::Pop3,
+        }
+    }
+
+    /// TLS from the first byte.
+    pub fn implicit_tls(self) -> bool {
+        matches!(self, Listen::Imaps(_) | Listen::Pop3s(_))
+    }
+
+    /// The same listener at another address (the one actually bound).
+    fn at(self, addr: SocketAddr) -> Listen {
+        match self {
+            Listen::Imap(_) => Listen::Imap(addr),
+            Listen::Imaps(_) => Listen::Imaps(addr),
+            Listen::Pop3(_) => Listen::Pop3(addr),
+            Listen::Pop3s(_) => Listen::Pop3s(addr),
+        }
+    }
 }
 
 pub struct ProxyConfig {
@@ -34,6 +67,9 @@ pub struct ProxyConfig {
     pub certificates: Option<Arc<Certificates>>,
     pub allow_plaintext: bool,
     pub unknown_users: UnknownUsers,
+    /// The POP3 services POP3 logins go to (by default beside the
+    /// project's IMAP servers).
+    pub pop3: Option<Pop3Servers>,
     pub limits: Limits,
     /// From connecting to logging in, at most.
     pub login_deadline: Duration,
@@ -52,6 +88,7 @@ impl ProxyConfig {
             certificates,
             allow_plaintext: false,
             unknown_users: UnknownUsers::Adopt,
+            pop3: None,
             limits: Limits::default(),
             login_deadline: Duration::from_secs(180),
             connections_per_address: 50,
@@ -118,26 +155,31 @@ impl Proxy {
             .certificates
             .as_ref()
             .map(|c| TlsAcceptor::from(c.server_config()));
-        let needs_tls = config.listen.iter().any(|l| matches!(l, Listen::Imaps(_)));
+        let needs_tls = config.listen.iter().any(|l| l.implicit_tls());
         if needs_tls && tls.is_none() {
             return Err(
                 "an implicit-TLS listener needs --tls-cert HOSTNAME=CERT.pem,KEY.pem".into(),
             );
         }
+        let pop3 = match &config.pop3 {
+            Some(servers) => Some(servers.clone()),
+            None if config.listen.iter().any(|l| l.protocol() == Protocol::Pop3) => {
+                Some(Pop3Servers::beside(&project)?)
+            }
+            None => None,
+        };
         let mut listeners = Vec::new();
         for l in &config.listen {
-            let (Listen::Imap(addr) | Listen::Imaps(addr)) = *l;
+            let addr = l.addr();
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            let l = match l {
-                Listen::Imap(_) => Listen::Imap(bound),
-                Listen::Imaps(_) => Listen::Imaps(bound),
-            };
-            listeners.push((l, listener));
+            listeners.push((l.at(bound), listener));
         }
-        let gate = Arc::new(Gate::new(project.clone(), config.unknown_users));
+        let mut gate = Gate::new(project.clone(), config.unknown_users);
+        gate.pop3 = pop3;
+        let gate = Arc::new(gate);
         Ok(Proxy {
             listeners,
             front: Arc::new(Front {
@@ -168,7 +210,7 @@ impl Proxy {
             let (front, cancel, per_address) =
                 (self.front.clone(), cancel.clone(), per_address.clone());
             tasks.push(tokio::spawn(async move {
-                let implicit_tls = matches!(listen, Listen::Imaps(_));
+                let (protocol, implicit_tls) = (listen.protocol(), listen.implicit_tls());
                 while !cancel.is_cancelled() {
                     let accepted =
                         tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
@@ -179,7 +221,10 @@ impl Proxy {
                             else {
                                 tracing::warn!("refused a connection from {peer}: {most} open from that address already");
                                 if !implicit_tls {
-                                    let bye = b"* BYE too many connections from your address\r\n";
+                                    let bye: &[u8] = match protocol {
+                                        Protocol::Imap => b"* BYE too many connections from your address\r\n",
+                                        Protocol::Pop3 => b"-ERR [SYS/TEMP] too many connections from your address\r\n",
+                                    };
                                     let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, bye).await;
                                 }
                                 continue;
@@ -187,7 +232,7 @@ impl Proxy {
                             let _ = tcp.set_nodelay(true);
                             let front = front.clone();
                             tokio::spawn(async move {
-                                front.serve(tcp, peer, implicit_tls).await;
+                                front.serve(tcp, peer, protocol, implicit_tls).await;
                                 drop(slot);
                             });
                         }

@@ -6,20 +6,15 @@
 //! destination. A wrong password is refused before and after; an account
 //! the project did not know is adopted.
 
+mod common;
+
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use mailport_engine::Cancel;
-use mailport_net::tls_server::{CertSpec, Certificates};
-use mailport_project::{Admin, Project, ProjectKey, Settings};
-use mailport_proxy::server::Proxy;
-use mailport_proxy::{Listen, ProxyConfig};
-use mailport_store::{MailboxState, ServedBy, Store};
+use common::{localhost_certificates, proxy, python, wait_for, world, World, USERS};
+use mailport_proxy::Listen;
+use mailport_store::{MailboxState, ServedBy};
 use mailport_testbed::session;
-use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
-
-const USERS: [(&str, &str); 2] = [("alice", "alice-Pw-4r"), ("bob", "bob s3cret")];
 
 /// Every folder with its message count, as imaplib sees it; or the error.
 const LIST: &str = r#"
@@ -51,21 +46,6 @@ c.append("INBOX", None, None, b"From: someone@example.org\r\nSubject: " + tag + 
 c.logout()
 "#;
 
-fn python(script: &str, args: &[String]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 must run (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn folders(port: u16, user: &str, password: &str) -> String {
     python(
         LIST,
@@ -78,107 +58,6 @@ fn folders(port: u16, user: &str, password: &str) -> String {
     )
 }
 
-fn dovecot() -> Dovecot {
-    Dovecot::start(DovecotOptions {
-        users: USERS
-            .iter()
-            .map(|(u, p)| (u.to_string(), p.to_string()))
-            .collect(),
-        master_user: Some(("migrator".into(), "migrator-Secret9".into())),
-        ..Default::default()
-    })
-    .expect("Dovecot must start")
-}
-
-async fn wait_for(project: &Project, login: &str, state: MailboxState) {
-    for _ in 0..600 {
-        if let Ok(Some(m)) = project.store.mailbox(&project.name, login).await {
-            if m.state == state.as_str() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{login} never became {}", state.as_str());
-}
-
-/// Two Dovecots (the destination's master user is the project's admin
-/// there), every user's mail on the source, and a project between them.
-struct World {
-    dir: tempfile::TempDir,
-    src: Dovecot,
-    dst: Dovecot,
-    project: Arc<Project>,
-}
-
-async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let (src, dst) = (dovecot(), dovecot());
-    for (i, (user, _)) in USERS.iter().enumerate() {
-        let corpus = Corpus::generate(&CorpusOptions {
-            inbox_messages: 12,
-            large_attachment: 0,
-            seed: 7 + i as u64,
-        });
-        let mut s = session::login(src.imap_port, user, src.password(user))
-            .await
-            .unwrap();
-        session::load(&mut s, &corpus).await.unwrap();
-    }
-    let store = Store::open_sqlite(&dir.path().join("state.db"))
-        .await
-        .unwrap();
-    let key = ProjectKey::generate();
-    let settings = Settings {
-        from: format!("imap://127.0.0.1:{}", src.imap_port),
-        to: format!("imap://127.0.0.1:{}", dst.imap_port),
-        from_admin: None,
-        to_admin: Some(Admin {
-            login: "migrator".into(),
-            style: "dovecot-master".into(),
-            secret: Project::seal_admin(&key, "acme", "destination", "migrator-Secret9"),
-        }),
-        copy: Default::default(),
-        verify: true,
-        max_connections_per_host: None,
-        max_running: None,
-        tls: mailport_project::settings::Tls {
-            from_ca: Some(src.ca_pem().to_path_buf()),
-            to_ca: Some(dst.ca_pem().to_path_buf()),
-            ..Default::default()
-        },
-    };
-    let project = Arc::new(Project::create(store, "acme", settings, key).await.unwrap());
-    World {
-        dir,
-        src,
-        dst,
-        project,
-    }
-}
-
-async fn proxy(
-    project: &Arc<Project>,
-    listen: Vec<Listen>,
-    certificates: Option<Arc<Certificates>>,
-    allow_plaintext: bool,
-) -> (Vec<Listen>, Cancel, tokio::task::JoinHandle<()>) {
-    let proxy = Proxy::bind(
-        project.clone(),
-        ProxyConfig {
-            allow_plaintext,
-            workers: 2,
-            ..ProxyConfig::new(listen, certificates)
-        },
-    )
-    .await
-    .unwrap();
-    let addrs = proxy.local_addrs();
-    let cancel = Cancel::default();
-    let running = tokio::spawn(proxy.run(cancel.clone()));
-    (addrs, cancel, running)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mailbox_moves_at_its_users_login() {
     let World {
@@ -186,12 +65,12 @@ async fn a_mailbox_moves_at_its_users_login() {
         src,
         dst,
         project,
-    } = world().await;
+    } = world(false).await;
     let (addrs, cancel, running) = proxy(
         &project,
         vec![Listen::Imap("127.0.0.1:0".parse().unwrap())],
         None,
-        true,
+        |c| c.allow_plaintext = true,
     )
     .await;
     let Listen::Imap(addr) = addrs[0] else {
@@ -389,12 +268,6 @@ async fn a_mailbox_moves_at_its_users_login() {
     }
 }
 
-fn certs_dir(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    let d = dir.path().join("proxy-certs");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// What a client sees of TLS at the proxy: STARTTLS and LOGINDISABLED on
 /// the plain port, a login refused there (PRIVACYREQUIRED), accepted after
 /// STARTTLS and on the implicit-TLS port, with the proxy's certificate
@@ -422,16 +295,8 @@ c.logout()
 async fn logins_need_tls_and_get_the_right_certificate() {
     let World {
         dir, src, project, ..
-    } = world().await;
-    let certs = mailport_testbed::certs::generate(&certs_dir(&dir)).unwrap();
-    let spec: CertSpec = format!(
-        "localhost={},{}",
-        certs.cert_pem.display(),
-        certs.key_pem.display()
-    )
-    .parse()
-    .unwrap();
-    let certificates = Certificates::load(&[spec]).unwrap();
+    } = world(false).await;
+    let (certificates, ca) = localhost_certificates(&dir);
     let (addrs, cancel, running) = proxy(
         &project,
         vec![
@@ -439,14 +304,13 @@ async fn logins_need_tls_and_get_the_right_certificate() {
             Listen::Imaps("127.0.0.1:0".parse().unwrap()),
         ],
         Some(certificates.clone()),
-        false,
+        |_| {},
     )
     .await;
     let (Listen::Imap(plain), Listen::Imaps(tls)) = (addrs[0], addrs[1]) else {
         panic!("{addrs:?}")
     };
     let (user, password) = USERS[0];
-    let ca = certs.ca_pem.to_str().unwrap().to_string();
     let args = [
         plain.port().to_string(),
         tls.port().to_string(),

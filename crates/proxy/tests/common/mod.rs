@@ -1,0 +1,155 @@
+//! What the proxy's tests share: two private Dovecots (source and
+//! destination, the destination's master user the project's admin there),
+//! every user's mail on the source, a project between them, a proxy on
+//! loopback, and Python as the unmodified client.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailport_engine::Cancel;
+use mailport_net::tls_server::{CertSpec, Certificates};
+use mailport_project::{Admin, Project, ProjectKey, Settings};
+use mailport_proxy::server::Proxy;
+use mailport_proxy::{Listen, ProxyConfig};
+use mailport_store::{MailboxState, Store};
+use mailport_testbed::session;
+use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
+
+pub const USERS: [(&str, &str); 2] = [("alice", "alice-Pw-4r"), ("bob", "bob s3cret")];
+
+pub fn python(script: &str, args: &[String]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 must run (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn dovecot(pop3: bool) -> Dovecot {
+    Dovecot::start(DovecotOptions {
+        pop3,
+        users: USERS
+            .iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect(),
+        master_user: Some(("migrator".into(), "migrator-Secret9".into())),
+        ..Default::default()
+    })
+    .expect("Dovecot must start")
+}
+
+pub async fn wait_for(project: &Project, login: &str, state: MailboxState) {
+    for _ in 0..600 {
+        if let Ok(Some(m)) = project.store.mailbox(&project.name, login).await {
+            if m.state == state.as_str() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{login} never became {}", state.as_str());
+}
+
+/// Two Dovecots (the destination's master user is the project's admin
+/// there), every user's mail on the source, and a project between them.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub src: Dovecot,
+    pub dst: Dovecot,
+    pub project: Arc<Project>,
+}
+
+pub async fn world(pop3: bool) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dovecot(pop3), dovecot(pop3));
+    for (i, (user, _)) in USERS.iter().enumerate() {
+        let corpus = Corpus::generate(&CorpusOptions {
+            inbox_messages: 12,
+            large_attachment: 0,
+            seed: 7 + i as u64,
+        });
+        let mut s = session::login(src.imap_port, user, src.password(user))
+            .await
+            .unwrap();
+        session::load(&mut s, &corpus).await.unwrap();
+    }
+    let store = Store::open_sqlite(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let key = ProjectKey::generate();
+    let settings = Settings {
+        from: format!("imap://127.0.0.1:{}", src.imap_port),
+        to: format!("imap://127.0.0.1:{}", dst.imap_port),
+        from_admin: None,
+        to_admin: Some(Admin {
+            login: "migrator".into(),
+            style: "dovecot-master".into(),
+            secret: Project::seal_admin(&key, "acme", "destination", "migrator-Secret9"),
+        }),
+        copy: Default::default(),
+        verify: true,
+        max_connections_per_host: None,
+        max_running: None,
+        tls: mailport_project::settings::Tls {
+            from_ca: Some(src.ca_pem().to_path_buf()),
+            to_ca: Some(dst.ca_pem().to_path_buf()),
+            ..Default::default()
+        },
+    };
+    let project = Arc::new(Project::create(store, "acme", settings, key).await.unwrap());
+    World {
+        dir,
+        src,
+        dst,
+        project,
+    }
+}
+
+pub async fn proxy(
+    project: &Arc<Project>,
+    listen: Vec<Listen>,
+    certificates: Option<Arc<Certificates>>,
+    tweak: impl FnOnce(&mut ProxyConfig),
+) -> (Vec<Listen>, Cancel, tokio::task::JoinHandle<()>) {
+    let mut config = ProxyConfig {
+        workers: 2,
+        ..ProxyConfig::new(listen, certificates)
+    };
+    tweak(&mut config);
+    let proxy = Proxy::bind(project.clone(), config).await.unwrap();
+    let addrs = proxy.local_addrs();
+    let cancel = Cancel::default();
+    let running = tokio::spawn(proxy.run(cancel.clone()));
+    (addrs, cancel, running)
+}
+
+/// A CA and a certificate for `localhost`, loaded as the proxy's; the CA's
+/// path for clients.
+pub fn localhost_certificates(dir: &tempfile::TempDir) -> (Arc<Certificates>, String) {
+    let certs = mailport_testbed::certs::generate(&certs_dir(dir)).unwrap();
+    let spec: CertSpec = format!(
+        "localhost={},{}",
+        certs.cert_pem.display(),
+        certs.key_pem.display()
+    )
+    .parse()
+    .unwrap();
+    let ca = certs.ca_pem.to_str().unwrap().to_string();
+    (Certificates::load(&[spec]).unwrap(), ca)
+}
+
+fn certs_dir(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let d = dir.path().join("proxy-certs");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
