@@ -10,11 +10,11 @@ use mailport_engine::{Cancel, ErrorKind};
 use mailport_mail::date::format_utc;
 use mailport_net::tls_server::Certificates;
 use mailport_net::Endpoint;
-use mailport_proxy::{Listen, Pop3Servers, Protocol, Proxy, ProxyConfig, UnknownUsers};
+use mailport_proxy::{Listen, Pop3Servers, Protocol, Proxy, ProxyConfig, Schedule, UnknownUsers};
 
 use crate::project_args::Where;
 use crate::projects::open_project;
-use crate::proxy_args::{AccountsAction, AccountsArgs, ProxyArgs, UnknownUsersArg};
+use crate::proxy_args::{AccountsAction, AccountsArgs, CutoverArg, ProxyArgs, UnknownUsersArg};
 use crate::Failure;
 
 pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
@@ -65,6 +65,12 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         },
         connections_per_address: a.connections_per_address as usize,
         workers: usize::from(a.workers),
+        schedule: Schedule {
+            delta_every: a.delta_every.0,
+            follow_every: a.follow_every.0,
+            cutover_below: (a.cutover == CutoverArg::Auto).then_some(a.cutover_below),
+            keep_credentials: a.keep_credentials,
+        },
         ..ProxyConfig::new(listen, certificates.clone())
     };
     let proxy = Proxy::bind(project, config)
@@ -116,13 +122,18 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
 }
 
 pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
-    if let Some(AccountsAction::Cutover {
-        project,
-        logins,
-        all_ready,
-    }) = a.action
-    {
-        return cutover(w, &project, logins, all_ready).await;
+    match a.action {
+        Some(AccountsAction::Cutover {
+            project,
+            logins,
+            all_ready,
+        }) => return cutover(w, &project, logins, all_ready).await,
+        Some(AccountsAction::StopFollowing {
+            project,
+            logins,
+            all,
+        }) => return stop_following(w, &project, logins, all).await,
+        None => {}
     }
     let project = a.project.unwrap_or_default();
     let p = open_project(w, &project).await?;
@@ -170,6 +181,7 @@ pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
         "first login",
         "last login",
         "moved",
+        "following",
         "mailbox",
         "last error",
     ]);
@@ -181,6 +193,12 @@ pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
             format_utc(acc.first_login_at),
             format_utc(acc.last_login_at),
             acc.moved_at.map(format_utc).unwrap_or_default(),
+            match (acc.served_by, acc.following) {
+                (mailport_store::ServedBy::Destination, true) => "yes",
+                (mailport_store::ServedBy::Destination, false) => "no",
+                _ => "",
+            }
+            .to_string(),
             m.map(|m| m.state.clone()).unwrap_or_default(),
             acc.detail
                 .clone()
@@ -244,4 +262,43 @@ async fn cutover(
         }
     }
     Ok(all)
+}
+
+/// `accounts stop-following`: true when every account named was followed.
+async fn stop_following(
+    w: &Where,
+    project: &str,
+    logins: Vec<String>,
+    all: bool,
+) -> Result<bool, Failure> {
+    let p = open_project(w, project).await?;
+    let failed = |e: mailport_store::StoreError| Failure::Failed(ErrorKind::State, anyhow!(e));
+    if all {
+        let n = p
+            .store
+            .set_following(&p.name, None, false)
+            .await
+            .map_err(failed)?;
+        println!("{}: {n} moved account(s) no longer followed", p.name);
+        return Ok(true);
+    }
+    let mut every = true;
+    for login in &logins {
+        match p
+            .store
+            .set_following(&p.name, Some(login), false)
+            .await
+            .map_err(failed)?
+        {
+            0 => {
+                eprintln!(
+                    "mailport: {login}: not a moved account of {} (see mailport accounts {})",
+                    p.name, p.name
+                );
+                every = false;
+            }
+            _ => println!("{login}: no longer followed"),
+        }
+    }
+    Ok(every)
 }

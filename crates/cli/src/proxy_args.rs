@@ -46,6 +46,62 @@ pub struct ProxyArgs {
     /// Connections open at once from one client address.
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub connections_per_address: u32,
+    /// After its full pass, a delta pass this often for each account still on the old
+    /// server, so its final pass has little left (e.g. 15m, 1h; "off" for none).
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = every)]
+    pub delta_every: Every,
+    /// Moved accounts: a short delta pass this often for mail still reaching the old
+    /// server, until `mailport accounts stop-following` ("off" for none).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = every)]
+    pub follow_every: Every,
+    /// manual: accounts move when `mailport accounts cutover` says so; auto: each one
+    /// moves by itself once a delta pass finds at most --cutover-below new messages.
+    #[arg(long, value_enum, default_value_t = CutoverArg::Manual)]
+    pub cutover: CutoverArg,
+    /// With --cutover auto: how few new messages a delta pass may find for the account
+    /// to move.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub cutover_below: u64,
+    /// Keep captured passwords after the last pass that needs them (default: erased once
+    /// a moved account is no longer followed; the hash that checks logins stays).
+    #[arg(long)]
+    pub keep_credentials: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutoverArg {
+    Manual,
+    Auto,
+}
+
+/// A period, or none ("off").
+#[derive(Clone, Copy, Debug)]
+pub struct Every(pub Option<std::time::Duration>);
+
+/// `90s`, `15m`, `2h`, `1d`, or `off`.
+fn every(s: &str) -> Result<Every, String> {
+    if s == "off" {
+        return Ok(Every(None));
+    }
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: give a number and a unit, e.g. 30s, 15m, 2h, 1d, or off"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(format!(
+                "{s:?}: the unit is s, m, h or d (e.g. 15m), or say off"
+            ))
+        }
+    };
+    match seconds {
+        0 => Err(format!("{s:?}: say off for none")),
+        s => Ok(Every(Some(std::time::Duration::from_secs(s)))),
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -79,5 +135,17 @@ pub enum AccountsAction {
         /// Every account still on the old server whose mailbox has completed a pass.
         #[arg(long)]
         all_ready: bool,
+    },
+    /// End the short delta passes of moved accounts (once the MX or the SMTP front
+    /// delivers their mail to the new server); their captured passwords are then erased
+    /// by the proxy unless it runs with --keep-credentials.
+    StopFollowing {
+        project: String,
+        /// The accounts.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        logins: Vec<String>,
+        /// Every moved account.
+        #[arg(long)]
+        all: bool,
     },
 }

@@ -248,28 +248,54 @@ async fn an_operator_runs_the_proxy() {
     let out = mailport(&state, &["accounts", "acme", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["served_by"], "destination", "{rows}");
-    // Mail still arriving at the old server is not what the proxy serves now.
+    // Mail still arriving at the old server reaches the new one: the login
+    // of a followed account brings it over.
     let late = Command::new("python3")
         .args(["-c", APPEND, &src.imap_port.to_string(), USER.0, USER.1])
         .status()
         .unwrap();
     assert!(late.success());
-    let login = Command::new("python3")
-        .args(["-c", LOGIN, &port.to_string(), &ca, USER.0, USER.1])
-        .output()
-        .unwrap();
-    assert!(
-        login.status.success(),
-        "{}",
-        String::from_utf8_lossy(&login.stderr)
-    );
-    assert_eq!(
+    let inbox = || {
+        let login = Command::new("python3")
+            .args(["-c", LOGIN, &port.to_string(), &ca, USER.0, USER.1])
+            .output()
+            .unwrap();
+        assert!(
+            login.status.success(),
+            "{}",
+            String::from_utf8_lossy(&login.stderr)
+        );
         String::from_utf8_lossy(&login.stdout)
             .trim()
             .parse::<usize>()
-            .unwrap(),
-        count
+            .unwrap()
+    };
+    let mut seen = inbox();
+    for _ in 0..60 {
+        if seen == count + 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        seen = inbox();
+    }
+    assert_eq!(seen, count + 1, "the late message never arrived");
+    // Following ends by the operator's word; a login that is not a moved
+    // account is named.
+    let stopped = ok(&mailport(
+        &state,
+        &["accounts", "stop-following", "acme", USER.0],
+    ));
+    assert!(stopped.contains("ann: no longer followed"), "{stopped}");
+    let out = mailport(&state, &["accounts", "stop-following", "acme", "nobody"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("nobody: not a moved account"),
+        "{}",
+        text(&out)
     );
+    let out = mailport(&state, &["accounts", "acme", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["following"], false, "{rows}");
 
     // SIGTERM: the proxy says so and exits 0.
     Command::new("kill")

@@ -237,6 +237,13 @@ impl Gate {
         if let Decision::Relay(..) = decision {
             self.event(&account.login, "login", client, "destination")
                 .await;
+            // Mail that reached the old server since the last following
+            // pass is fetched now, while the user looks.
+            if account.following {
+                if let Err(e) = crate::schedule::queue_delta(p, &account.login).await {
+                    tracing::warn!("queueing a following pass of {}: {e}", account.login);
+                }
+            }
         }
         decision
     }

@@ -18,6 +18,8 @@
 //!   account's final pass begins.
 //! - [`cutover`]: the final pass of an account (moving, last delta and
 //!   verify, destination; rolled back on failure or after a crash).
+//! - [`schedule`]: delta passes on a clock, following passes of moved
+//!   accounts, automatic cut-over, erasing passwords no pass needs.
 //! - [`sessions`]: open sessions on the old server by account, closed when
 //!   the account's final pass begins.
 //! - [`password`]: Argon2id hashes of captured passwords.
@@ -34,9 +36,11 @@ pub mod imap_front;
 pub mod password;
 pub mod pop3_front;
 pub mod relay;
+pub mod schedule;
 pub mod server;
 pub mod sessions;
 
 pub use front::Protocol;
 pub use gate::{Gate, Pop3Servers, UnknownUsers};
+pub use schedule::Schedule;
 pub use server::{Listen, Proxy, ProxyConfig};

@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::cutover;
 use crate::front::{Front, Protocol};
 use crate::gate::{Gate, Pop3Servers, UnknownUsers};
+use crate::schedule::{self, Schedule};
 use crate::sessions::Sessions;
 
 /// One listening socket and what it speaks.
@@ -77,6 +78,8 @@ pub struct ProxyConfig {
     pub connections_per_address: usize,
     /// Mailboxes this process moves at once.
     pub workers: usize,
+    /// Delta passes, following passes, automatic cut-over.
+    pub schedule: Schedule,
 }
 
 impl ProxyConfig {
@@ -93,6 +96,7 @@ impl ProxyConfig {
             login_deadline: Duration::from_secs(180),
             connections_per_address: 50,
             workers: 4,
+            schedule: Schedule::default(),
         }
     }
 }
@@ -143,6 +147,7 @@ pub struct Proxy {
     project: Arc<Project>,
     workers: usize,
     connections_per_address: usize,
+    schedule: Schedule,
 }
 
 struct Quiet;
@@ -193,6 +198,7 @@ impl Proxy {
             project,
             workers: config.workers,
             connections_per_address: config.connections_per_address,
+            schedule: config.schedule,
         })
     }
 
@@ -257,6 +263,11 @@ impl Proxy {
                 .clone()
                 .watch(self.project.clone(), cancel.clone()),
         ));
+        tasks.push(tokio::spawn(schedule::run(
+            self.project.clone(),
+            self.schedule.clone(),
+            cancel.clone(),
+        )));
         let (project, workers) = (self.project.clone(), self.workers);
         tasks.push(tokio::spawn(async move {
             while !cancel.is_cancelled() {

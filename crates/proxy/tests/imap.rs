@@ -11,7 +11,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{localhost_certificates, proxy, python, wait_for, world, World, USERS};
+use common::{localhost_certificates, proxy, python, wait_for, world, World, APPEND, USERS};
 use mailport_proxy::Listen;
 use mailport_store::{MailboxState, ServedBy};
 use mailport_testbed::session;
@@ -35,15 +35,6 @@ for line in boxes:
         out.append("%s %s" % (name, data[0].decode()))
 c.logout()
 print("\n".join(sorted(out)))
-"#;
-
-const APPEND: &str = r#"
-import imaplib, sys
-c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
-c.login(sys.argv[2], sys.argv[3])
-tag = sys.argv[4].encode()
-c.append("INBOX", None, None, b"From: someone@example.org\r\nSubject: " + tag + b"\r\nMessage-ID: <" + tag + b"@example.org>\r\n\r\nhello\r\n")
-c.logout()
 "#;
 
 fn folders(port: u16, user: &str, password: &str) -> String {

@@ -680,6 +680,30 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Erases a mailbox's captured passwords (sealed user passwords; admin
+    /// logins stay): no pass needs them any more. A side that logged in
+    /// with the user's password now waits for credentials. Whether there
+    /// was anything to erase.
+    pub async fn forget_passwords(&self, project: &str, login: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE mailboxes SET \
+             source_secret = CASE WHEN source_auth = 'password' THEN NULL ELSE source_secret END, \
+             source_auth = CASE WHEN source_auth = 'password' THEN 'ask' ELSE source_auth END, \
+             destination_secret = CASE WHEN destination_auth = 'password' THEN NULL ELSE destination_secret END, \
+             destination_auth = CASE WHEN destination_auth = 'password' THEN 'ask' ELSE destination_auth END, \
+             updated_at = $1 \
+             WHERE project = $2 AND login = $3 AND (source_auth = 'password' OR destination_auth = 'password')",
+        )
+        .bind(now())
+        .bind(project)
+        .bind(login)
+        .execute(&self.pool)
+        .await
+        .map_err(db("write"))?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
     /// Asks the workers running these mailboxes (all when `only` is empty)
     /// to stop after the batch in flight; queued ones are stopped at once.
     pub async fn request_stop(&self, project: &str, only: &[String]) -> Result<u64, StoreError> {

@@ -20,6 +20,16 @@ use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServe
 
 pub const USERS: [(&str, &str); 2] = [("alice", "alice-Pw-4r"), ("bob", "bob s3cret")];
 
+/// Appends a message tagged argv[4] to INBOX at port argv[1] as argv[2]/argv[3].
+pub const APPEND: &str = r#"
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login(sys.argv[2], sys.argv[3])
+tag = sys.argv[4].encode()
+c.append("INBOX", None, None, b"From: someone@example.org\r\nSubject: " + tag + b"\r\nMessage-ID: <" + tag + b"@example.org>\r\n\r\nhello\r\n")
+c.logout()
+"#;
+
 pub fn python(script: &str, args: &[String]) -> String {
     let out = Command::new("python3")
         .arg("-c")
@@ -152,4 +162,26 @@ fn certs_dir(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let d = dir.path().join("proxy-certs");
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Messages in `user`'s INBOX on a server.
+pub async fn inbox_count(server: &Dovecot, user: &str) -> u32 {
+    let mut s = session::login(server.imap_port, user, server.password(user))
+        .await
+        .unwrap();
+    s.select(b"INBOX", true).await.unwrap().exists
+}
+
+/// Polls `ready` every 200 ms for up to a minute; panics with `what`.
+pub async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut ready: impl FnMut() -> F,
+) {
+    for _ in 0..300 {
+        if ready().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} did not happen within a minute");
 }
