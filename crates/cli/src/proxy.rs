@@ -14,7 +14,10 @@ use mailport_proxy::{Listen, Pop3Servers, Protocol, Proxy, ProxyConfig, Schedule
 
 use crate::project_args::Where;
 use crate::projects::open_project;
-use crate::proxy_args::{AccountsAction, AccountsArgs, CutoverArg, ProxyArgs, UnknownUsersArg};
+use crate::proxy_args::{
+    AccountsAction, AccountsArgs, CutoverArg, ExportFormat, ExportScheme, ProxyArgs,
+    UnknownUsersArg,
+};
 use crate::Failure;
 
 pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
@@ -71,6 +74,7 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
             cutover_below: (a.cutover == CutoverArg::Auto).then_some(a.cutover_below),
             keep_credentials: a.keep_credentials,
         },
+        provision_command: a.provision_command.clone(),
         ..ProxyConfig::new(listen, certificates.clone())
     };
     let proxy = Proxy::bind(project, config)
@@ -133,6 +137,12 @@ pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
             logins,
             all,
         }) => return stop_following(w, &project, logins, all).await,
+        Some(AccountsAction::ExportPasswords {
+            project,
+            format,
+            scheme,
+            output,
+        }) => return export_passwords(w, &project, format, scheme, output).await,
         None => {}
     }
     let project = a.project.unwrap_or_default();
@@ -301,4 +311,63 @@ async fn stop_following(
         }
     }
     Ok(every)
+}
+
+/// `accounts export-passwords`: true when every account was exported.
+async fn export_passwords(
+    w: &Where,
+    project: &str,
+    format: ExportFormat,
+    scheme: ExportScheme,
+    output: Option<std::path::PathBuf>,
+) -> Result<bool, Failure> {
+    use mailport_proxy::export::{export, Format, Scheme};
+    let p = open_project(w, project).await?;
+    let format = match format {
+        ExportFormat::DovecotPasswd => Format::DovecotPasswd,
+        ExportFormat::Csv => Format::Csv,
+    };
+    let scheme = match scheme {
+        ExportScheme::Argon2id => Scheme::Argon2id,
+        ExportScheme::Sha512Crypt => Scheme::Sha512Crypt,
+        ExportScheme::Bcrypt => Scheme::Bcrypt,
+    };
+    let exported = export(&p, scheme, format)
+        .await
+        .map_err(|e| Failure::Failed(ErrorKind::State, anyhow!(e)))?;
+    for (login, why) in &exported.missing {
+        eprintln!("mailport: {login}: not exported: {why}");
+    }
+    match &output {
+        None => print!("{}", exported.text),
+        Some(path) => {
+            write_private(path, exported.text.as_bytes()).map_err(|e| {
+                Failure::Failed(
+                    ErrorKind::LocalStore,
+                    anyhow!("cannot write {}: {e}", path.display()),
+                )
+            })?;
+            eprintln!(
+                "mailport: {} password(s) written to {} ({})",
+                exported.lines,
+                path.display(),
+                scheme.dovecot()
+            );
+        }
+    }
+    Ok(exported.missing.is_empty())
+}
+
+/// Creates (or truncates) a file readable by its owner only: hashes are
+/// secrets too (offline guessing).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
 }

@@ -66,6 +66,24 @@ pub struct ProxyArgs {
     /// a moved account is no longer followed; the hash that checks logins stays).
     #[arg(long)]
     pub keep_credentials: bool,
+    /// A command (run by sh) that creates the account on the new server, run after each
+    /// newly captured password; it reads the login and the password on standard input, one
+    /// per line (never in its arguments or environment). Its failures are events.
+    #[arg(long, value_name = "COMMAND")]
+    pub provision_command: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    DovecotPasswd,
+    Csv,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportScheme {
+    Argon2id,
+    Sha512Crypt,
+    Bcrypt,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +153,20 @@ pub enum AccountsAction {
         /// Every account still on the old server whose mailbox has completed a pass.
         #[arg(long)]
         all_ready: bool,
+    },
+    /// Write the captured passwords hashed for the new server (e.g. a Dovecot passwd-file),
+    /// so that users keep their passwords once the proxy is retired.
+    ExportPasswords {
+        project: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::DovecotPasswd)]
+        format: ExportFormat,
+        /// argon2id works for every account that logged in (the proxy's own hash);
+        /// sha512-crypt and bcrypt need the captured password still kept.
+        #[arg(long, value_enum, default_value_t = ExportScheme::Argon2id)]
+        scheme: ExportScheme,
+        /// Write here (created readable by its owner only) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
     },
     /// End the short delta passes of moved accounts (once the MX or the SMTP front
     /// delivers their mail to the new server); their captured passwords are then erased

@@ -279,6 +279,43 @@ async fn an_operator_runs_the_proxy() {
         seen = inbox();
     }
     assert_eq!(seen, count + 1, "the late message never arrived");
+    // The passwords for the new server: a passwd-file only its owner reads.
+    let file = state.with_file_name("passwd");
+    let out = mailport(
+        &state,
+        &[
+            "accounts",
+            "export-passwords",
+            "acme",
+            "--scheme",
+            "sha512-crypt",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text(&out).contains("1 password(s) written"),
+        "{}",
+        text(&out)
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.starts_with(&format!("{}:{{SHA512-CRYPT}}$6$", USER.0)),
+        "{written}"
+    );
+    assert!(!written.contains(USER.1));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let csv = ok(&mailport(
+        &state,
+        &["accounts", "export-passwords", "acme", "--format", "csv"],
+    ));
+    assert!(
+        csv.contains(&format!("{},ARGON2ID,$argon2id$", USER.0)),
+        "{csv}"
+    );
+
     // Following ends by the operator's word; a login that is not a moved
     // account is named.
     let stopped = ok(&mailport(

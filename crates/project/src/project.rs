@@ -292,6 +292,21 @@ impl Project {
         Ok(job)
     }
 
+    /// The user's own source password, while the project holds it (the
+    /// proxy captured it, or the CSV gave it); none once erased or when the
+    /// source is reached by an admin.
+    pub fn source_password(
+        &self,
+        m: &MailboxRow,
+    ) -> Result<Option<zeroize::Zeroizing<String>>, ProjectError> {
+        match (m.source_auth.as_str(), &m.source_secret) {
+            ("password", Some(sealed)) => Ok(Some(
+                self.key.open(sealed, &self.place(&m.login, "source"))?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
     fn connector(&self, m: &MailboxRow, side: &str) -> Result<Connector, ProjectError> {
         let (user, auth, secret) = match side {
             "source" => (&m.login, &m.source_auth, &m.source_secret),

@@ -102,6 +102,9 @@ pub struct Gate {
     pub unknown: UnknownUsers,
     /// Where POP3 logins go; none: POP3 logins are answered "unavailable".
     pub pop3: Option<Pop3Servers>,
+    /// An operator's command creating the account on the destination,
+    /// run after each new capture (see [`provision`]).
+    pub provision: Option<String>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -111,6 +114,7 @@ impl Gate {
             project,
             unknown,
             pop3: None,
+            provision: None,
             failures: Mutex::default(),
         }
     }
@@ -282,6 +286,7 @@ impl Gate {
     /// captured (`known` matches) only counts as a login.
     fn capture(&self, user: &str, password: &str, known: Option<String>, client: IpAddr) {
         let (project, user) = (self.project.clone(), user.to_string());
+        let provision_command = self.provision.clone();
         let password = zeroize::Zeroizing::new(password.to_string());
         tokio::spawn(async move {
             let now = now();
@@ -320,6 +325,13 @@ impl Gate {
             };
             let kind = if same { "login" } else { "capture" };
             record(&project, &user, kind, client, &outcome).await;
+            if let (false, Ok(()), Some(command)) = (same, &result, provision_command) {
+                let outcome = provision(&command, &user, &password).await;
+                if outcome != "ok" {
+                    tracing::warn!("provisioning {user} on the new server: {outcome}");
+                }
+                record(&project, &user, "provision", client, &outcome).await;
+            }
         });
     }
 
@@ -347,6 +359,60 @@ impl Gate {
             *entry = (0, Instant::now());
         }
         entry.0 += 1;
+    }
+}
+
+/// How long a provisioning command may take.
+const PROVISION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the operator's command (`sh -c`) with the login and the password
+/// on its standard input, one per line — never in its arguments or its
+/// environment, where other users of the machine could read them. `ok`,
+/// or what went wrong in one line (its exit status and first line of
+/// standard error).
+pub async fn provision(command: &str, login: &str, password: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return format!("failed: could not start sh: {e}"),
+    };
+    let input = zeroize::Zeroizing::new(format!("{login}\n{password}\n"));
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that does not read its input still gets to run.
+        let _ = stdin.write_all(input.as_bytes()).await;
+    }
+    let mut stderr = child.stderr.take();
+    let ran = async {
+        let mut said = String::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = e.take(4096).read_to_string(&mut said).await;
+        }
+        (child.wait().await, said)
+    };
+    match tokio::time::timeout(PROVISION_TIMEOUT, ran).await {
+        Err(_) => format!(
+            "failed: the command took over {} s",
+            PROVISION_TIMEOUT.as_secs()
+        ),
+        Ok((Err(e), _)) => format!("failed: {e}"),
+        Ok((Ok(status), _)) if status.success() => "ok".into(),
+        Ok((Ok(status), said)) => {
+            // The store never holds a password, even one the command echoed.
+            let first = said.lines().next().unwrap_or("").trim();
+            let first = match password.is_empty() {
+                true => first.to_string(),
+                false => first.replace(password, "***"),
+            };
+            format!("failed: the command exited with {status}: {first}")
+        }
     }
 }
 

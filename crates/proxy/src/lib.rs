@@ -7,6 +7,8 @@
 //!   moving, destination), checking the password there, capturing it
 //!   (sealed and Argon2id-hashed) and queuing the mailbox; failed logins
 //!   rate-limited per client address and per account.
+//! - [`export`]: the captured passwords for the new server
+//!   (`accounts export-passwords`: Argon2id, SHA512-crypt, bcrypt).
 //! - [`front`]: a client connection from accept to the end of its relay,
 //!   what both protocols share (TLS, the login deadline, SASL PLAIN and
 //!   LOGIN).
@@ -30,6 +32,7 @@
 
 pub mod backend;
 pub mod cutover;
+pub mod export;
 pub mod front;
 pub mod gate;
 pub mod imap_front;

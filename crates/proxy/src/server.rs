@@ -80,6 +80,8 @@ pub struct ProxyConfig {
     pub workers: usize,
     /// Delta passes, following passes, automatic cut-over.
     pub schedule: Schedule,
+    /// Run after each capture to create the account on the destination.
+    pub provision_command: Option<String>,
 }
 
 impl ProxyConfig {
@@ -97,6 +99,7 @@ impl ProxyConfig {
             connections_per_address: 50,
             workers: 4,
             schedule: Schedule::default(),
+            provision_command: None,
         }
     }
 }
@@ -184,6 +187,7 @@ impl Proxy {
         }
         let mut gate = Gate::new(project.clone(), config.unknown_users);
         gate.pop3 = pop3;
+        gate.provision = config.provision_command.clone();
         let gate = Arc::new(gate);
         Ok(Proxy {
             listeners,

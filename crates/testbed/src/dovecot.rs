@@ -298,6 +298,25 @@ impl Dovecot {
         tail(&self.dir.path().join("dovecot.log"), 20)
     }
 
+    /// Replaces `user`'s password field in the passwd-file with `field`
+    /// (`{SCHEME}hash`, as an exported passwd-file has it); Dovecot reads
+    /// the file again when it changes.
+    pub fn set_password_field(&self, user: &str, field: &str) -> std::io::Result<()> {
+        let path = self.dir.path().join("passwd");
+        let text = std::fs::read_to_string(&path)?;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| match l.split_once(':') {
+                Some((u, rest)) if u == user => {
+                    let after = rest.split_once(':').map_or("", |(_, a)| a);
+                    format!("{u}:{field}:{after}")
+                }
+                _ => l.to_string(),
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n")
+    }
+
     pub fn password(&self, user: &str) -> &str {
         self.options
             .users
