@@ -51,8 +51,21 @@ c.append("INBOX", None, None, b"From: late@example.org\r\nSubject: late\r\nMessa
 c.logout()
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_runs_the_proxy() {
+/// Two Dovecots (the destination's master user is the project's admin
+/// there), `messages` in the user's INBOX on the source, project `acme`
+/// between them, and a certificate for the proxy.
+struct Setup {
+    dir: tempfile::TempDir,
+    src: Dovecot,
+    dst: Dovecot,
+    state: std::path::PathBuf,
+    /// `localhost=CERT,KEY` for --tls-cert.
+    cert: String,
+    /// The CA clients trust.
+    ca: String,
+}
+
+async fn setup(messages: usize) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let users = vec![(USER.0.to_string(), USER.1.to_string())];
     let src = Dovecot::start(DovecotOptions {
@@ -67,7 +80,7 @@ async fn an_operator_runs_the_proxy() {
     })
     .expect("destination Dovecot must start");
     let corpus = Corpus::generate(&CorpusOptions {
-        inbox_messages: 9,
+        inbox_messages: messages,
         large_attachment: 0,
         seed: 3,
     });
@@ -107,6 +120,27 @@ async fn an_operator_runs_the_proxy() {
         certs.cert_pem.display(),
         certs.key_pem.display()
     );
+    let ca = certs.ca_pem.to_str().unwrap().to_string();
+    Setup {
+        dir,
+        src,
+        dst,
+        state,
+        cert,
+        ca,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_runs_the_proxy() {
+    let Setup {
+        dir: _dir,
+        src,
+        dst: _dst,
+        state,
+        cert,
+        ca,
+    } = setup(9).await;
 
     // Every wrong way to start is one line naming the fix (exit 2).
     for (args, says) in [
@@ -185,7 +219,6 @@ async fn an_operator_runs_the_proxy() {
         .unwrap_or_else(|| panic!("no address in {line:?}"));
     assert!(line.contains("IMAP over TLS"), "{line}");
 
-    let ca = certs.ca_pem.to_str().unwrap().to_string();
     let login = Command::new("python3")
         .args(["-c", LOGIN, &port.to_string(), &ca, USER.0, USER.1])
         .output()
@@ -346,4 +379,160 @@ async fn an_operator_runs_the_proxy() {
     assert_eq!(status.code(), Some(0), "{rest}");
     assert!(rest.contains("proxy stopping"), "{rest}");
     assert!(!rest.contains(USER.1));
+}
+
+/// `mailport proxy` started in the background; its port (from what it
+/// says on standard error) and the rest of what it says.
+fn start_proxy(
+    state: &Path,
+    cert: &str,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    u16,
+) {
+    let mut proxy = Command::new(MAILPORT)
+        .args([
+            "proxy",
+            "acme",
+            "--listen-imaps",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert,
+            "--state",
+        ])
+        .arg(state)
+        .env_remove("MAILPORT_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(proxy.stderr.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    let port: u16 = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (proxy, said, port)
+}
+
+/// The account as `mailport accounts --json` shows it: where it is served
+/// and its mailbox's state.
+fn account(state: &Path) -> (String, String) {
+    let out = mailport(state, &["accounts", "acme", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let field = |f: &str| rows[0][f].as_str().unwrap_or("").to_string();
+    (field("served_by"), field("mailbox_state"))
+}
+
+/// Polls `account` every 50 ms until `ready`, for at most `secs` seconds.
+fn wait_until(state: &Path, secs: u64, what: &str, ready: impl Fn(&str, &str) -> bool) {
+    let start = std::time::Instant::now();
+    loop {
+        let (served, mailbox) = account(state);
+        if ready(&served, &mailbox) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "{what}: still {served} / {mailbox} after {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill_9(child: &mut std::process::Child) {
+    Command::new("kill")
+        .arg("-KILL")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+}
+
+/// The proxy killed with -9 mid-copy, and a cut-over killed with -9 in its
+/// final pass: after a restart every message is on the new server exactly
+/// once, and the account ends moved (its final pass finished by a worker,
+/// or rolled back and cut over again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_killed_at_any_moment_loses_nothing() {
+    let Setup {
+        dir: _dir,
+        src,
+        dst,
+        state,
+        cert,
+        ca,
+    } = setup(600).await;
+    let (mut proxy, _said, port) = start_proxy(&state, &cert);
+    let login = |port: u16| {
+        Command::new("python3")
+            .args(["-c", LOGIN, &port.to_string(), &ca, USER.0, USER.1])
+            .output()
+            .unwrap()
+    };
+    assert!(login(port).status.success());
+    wait_until(&state, 60, "the background copy", |_, m| m == "running");
+    kill_9(&mut proxy);
+    let (mut proxy, _said, port) = start_proxy(&state, &cert);
+    // The dead proxy's lease (a minute) expires; the copy resumes.
+    wait_until(&state, 180, "the resumed copy", |_, m| m == "completed");
+    let differences = session::mailbox_differences(src.imap_port, dst.imap_port, USER.0, USER.1)
+        .await
+        .unwrap();
+    assert!(differences.is_empty(), "{differences:?}");
+
+    // More mail, then a cut-over killed in its final pass.
+    let more = Corpus::generate(&CorpusOptions {
+        inbox_messages: 400,
+        large_attachment: 0,
+        seed: 4,
+    });
+    let mut s = session::login(src.imap_port, USER.0, USER.1).await.unwrap();
+    session::load(&mut s, &more).await.unwrap();
+    let mut cutover = Command::new(MAILPORT)
+        .args(["accounts", "cutover", "acme", USER.0, "--state"])
+        .arg(&state)
+        .env_remove("MAILPORT_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(&state, 60, "the final pass", |a, m| {
+        a == "moving" && m == "running"
+    });
+    kill_9(&mut cutover);
+    // Logins wait meanwhile.
+    let waiting = login(port);
+    assert!(text(&waiting).contains("UNAVAILABLE"), "{}", text(&waiting));
+    // The running proxy finishes the move or rolls it back.
+    wait_until(
+        &state,
+        240,
+        "recovery of the interrupted cut-over",
+        |a, _| a != "moving",
+    );
+    if account(&state).0 == "source" {
+        ok(&mailport(&state, &["accounts", "cutover", "acme", USER.0]));
+    }
+    assert_eq!(account(&state).0, "destination");
+    let differences = session::mailbox_differences(src.imap_port, dst.imap_port, USER.0, USER.1)
+        .await
+        .unwrap();
+    assert!(differences.is_empty(), "{differences:?}");
+    // The next login reads the new server.
+    let read = login(port);
+    assert!(read.status.success(), "{}", text(&read));
+    let mut d = session::login(dst.imap_port, USER.0, USER.1).await.unwrap();
+    let on_destination = d.select(b"INBOX", true).await.unwrap().exists;
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout).trim(),
+        on_destination.to_string()
+    );
+    kill_9(&mut proxy);
 }

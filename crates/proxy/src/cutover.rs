@@ -14,6 +14,9 @@
 //!
 //! The time from 1 to 3 is the window in which a login is refused: it is
 //! returned and recorded in the account's move event.
+//!
+//! A cut-over whose process dies leaves its account *moving*; running
+//! proxies [`recover`] it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 use mailport_mail::date::now;
 use mailport_project::runner::run_one;
 use mailport_project::{Pass, Project};
-use mailport_store::{EventRow, MailboxState, ServedBy};
+use mailport_store::{AccountRow, EventRow, MailboxRow, MailboxState, ServedBy, StoreError};
 
 /// Running proxies look at their sessions' accounts every second
 /// ([`crate::sessions::Sessions::watch`]): the final pass starts once they
@@ -93,10 +96,14 @@ pub async fn cut_over(project: &Arc<Project>, login: &str) -> Result<Duration, N
             format!("rolled back: {why}"),
         ),
     };
-    store
+    let still_ours = store
         .set_served_by(&project.name, login, ServedBy::Moving, to, now(), detail)
         .await
         .map_err(|e| fail(&e))?;
+    if !still_ours {
+        // A proxy took it for an interrupted cut-over (see [`recover`]).
+        return Err(fail(&"was taken over by a proxy meanwhile (the pass outlived its lease); see mailport accounts"));
+    }
     let event = EventRow {
         at: now(),
         login: Some(login.to_string()),
@@ -134,37 +141,66 @@ async fn final_pass(project: &Project, login: &str) -> Result<(), String> {
     }
 }
 
-/// Accounts left *moving* by a cut-over that died with its process (no
-/// live lease on their mailbox) go back to *source*: their next cut-over
-/// starts again. Returns how many.
-pub async fn roll_back_interrupted(project: &Project) -> Result<usize, mailport_store::StoreError> {
-    let store = &project.store;
-    let mut n = 0;
-    for account in store.accounts(&project.name).await? {
-        if account.served_by != ServedBy::Moving {
-            continue;
-        }
-        let busy = store
-            .mailbox(&project.name, &account.login)
-            .await?
-            .is_some_and(|m| m.state == "running" && m.lease_until.is_some_and(|u| u >= now()));
-        if busy {
-            continue;
-        }
-        let why = "the cut-over was interrupted (its process ended); rolled back, cut over again";
-        if store
-            .set_served_by(
-                &project.name,
-                &account.login,
-                ServedBy::Moving,
-                ServedBy::Source,
-                now(),
-                Some(why),
-            )
-            .await?
-        {
-            n += 1;
-        }
+/// How long a live cut-over may leave its account moving without holding
+/// the mailbox's lease: it claims the mailbox [`SESSIONS_CLOSE`] after it
+/// began (or waits while another worker holds it), and between the end of
+/// its final pass and the account's new state there are milliseconds.
+const UNHELD: i64 = 60;
+
+/// An account left *moving* by a cut-over whose process died (nobody has
+/// held its mailbox for a minute): *destination* if a worker completed its
+/// final pass since (verified: the final pass is a delta and a verify while
+/// logins wait, whoever runs it), else back to *source* so that it can be
+/// cut over again. The new state, or none when the account is not such a
+/// one.
+pub async fn recover(
+    project: &Project,
+    account: &AccountRow,
+    m: &MailboxRow,
+) -> Result<Option<ServedBy>, StoreError> {
+    let t = now();
+    let since = account.changed_at.unwrap_or(0);
+    let held = m.state == MailboxState::Running.as_str() && m.lease_until.is_some_and(|u| u >= t);
+    if account.served_by != ServedBy::Moving || held || t - since < UNHELD {
+        return Ok(None);
     }
-    Ok(n)
+    let finished = m.state == MailboxState::Completed.as_str()
+        && m.pass.as_deref() == Some("final")
+        && m.last_good_at.is_some_and(|good| good >= since);
+    let (to, detail, said) = match finished {
+        true => (
+            ServedBy::Destination,
+            None,
+            "moved: its final pass was completed after the cut-over's process ended",
+        ),
+        false => (
+            ServedBy::Source,
+            Some("the cut-over was interrupted (its process ended); rolled back, cut over again"),
+            "rolled back: the cut-over was interrupted (its process ended)",
+        ),
+    };
+    let store = &project.store;
+    if !store
+        .set_served_by(
+            &project.name,
+            &account.login,
+            ServedBy::Moving,
+            to,
+            t,
+            detail,
+        )
+        .await?
+    {
+        return Ok(None);
+    }
+    let event = EventRow {
+        at: t,
+        login: Some(account.login.clone()),
+        kind: "move".into(),
+        client: None,
+        outcome: said.into(),
+    };
+    store.record_event(&project.name, &event).await?;
+    tracing::warn!("{}: {said}", account.login);
+    Ok(Some(to))
 }

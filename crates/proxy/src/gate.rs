@@ -307,6 +307,7 @@ impl Gate {
                 moved_at: None,
                 following: false,
                 detail: None,
+                changed_at: None,
             };
             let result = async {
                 project.store.put_account(&project.name, &row).await?;

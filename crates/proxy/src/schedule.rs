@@ -1,4 +1,5 @@
-//! The passes nobody asks for, on a clock: after its full pass an account
+//! The passes nobody asks for, on a clock (and the recovery of cut-overs
+//! whose process died, [`cutover::recover`]): after its full pass an account
 //! still on the old server gets a delta pass every `delta_every` (so its
 //! final pass has little left), and with automatic cut-over it moves once a
 //! delta pass finds at most `cutover_below` new messages; a moved account
@@ -92,6 +93,10 @@ async fn tick(
         let Some(m) = mailboxes.remove(&account.login) else {
             continue;
         };
+        if account.served_by == ServedBy::Moving {
+            cutover::recover(project, &account, &m).await?;
+            continue;
+        }
         if m.state != MailboxState::Completed.as_str() {
             continue;
         }

@@ -15,7 +15,6 @@ use mailport_project::Project;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::cutover;
 use crate::front::{Front, Protocol};
 use crate::gate::{Gate, Pop3Servers, UnknownUsers};
 use crate::schedule::{self, Schedule};
@@ -253,13 +252,6 @@ impl Proxy {
                     }
                 }
             }));
-        }
-        match cutover::roll_back_interrupted(&self.project).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                "{n} account(s) left moving by an interrupted cut-over went back to the old server"
-            ),
-            Err(e) => tracing::warn!("looking for interrupted cut-overs: {e}"),
         }
         tasks.push(tokio::spawn(
             self.front

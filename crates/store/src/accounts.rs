@@ -49,6 +49,8 @@ pub struct AccountRow {
     pub following: bool,
     /// Why the last move failed, if it did.
     pub detail: Option<String>,
+    /// When `served_by` last changed (none: never since it was seen).
+    pub changed_at: Option<i64>,
 }
 
 /// One entry of the event log.
@@ -63,7 +65,7 @@ pub struct EventRow {
 }
 
 const COLUMNS: &str =
-    "login, served_by, password_hash, first_login_at, last_login_at, moved_at, following, detail";
+    "login, served_by, password_hash, first_login_at, last_login_at, moved_at, following, detail, changed_at";
 
 fn account(r: &sqlx::any::AnyRow) -> Result<AccountRow, StoreError> {
     let served: String = r.try_get(1).map_err(db("read"))?;
@@ -78,6 +80,7 @@ fn account(r: &sqlx::any::AnyRow) -> Result<AccountRow, StoreError> {
         moved_at: r.try_get(5).map_err(db("read"))?,
         following: r.try_get::<i64, _>(6).map_err(db("read"))? != 0,
         detail: r.try_get(7).map_err(db("read"))?,
+        changed_at: r.try_get(8).map_err(db("read"))?,
     })
 }
 
@@ -143,7 +146,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let moved = to == ServedBy::Destination;
         let n = sqlx::query(
-            "UPDATE accounts SET served_by = $1, detail = $2, \
+            "UPDATE accounts SET served_by = $1, detail = $2, changed_at = $4, \
              moved_at = CASE WHEN $3 = 1 THEN $4 ELSE moved_at END, \
              following = CASE WHEN $3 = 1 THEN 1 ELSE following END \
              WHERE project = $5 AND login = $6 AND served_by = $7",

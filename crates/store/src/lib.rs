@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_unique_source_uids.sql")),
     (5, include_str!("../migrations/0005_projects.sql")),
     (6, include_str!("../migrations/0006_accounts.sql")),
+    (7, include_str!("../migrations/0007_account_changed_at.sql")),
 ];
 
 /// Migration before which shared UIDs are renumbered (see [`uids`]).

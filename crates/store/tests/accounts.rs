@@ -14,6 +14,7 @@ async fn exercise(store: Store) {
         moved_at: None,
         following: false,
         detail: None,
+        changed_at: None,
     };
     store.put_account("acme", &alice).await.unwrap();
     // A later login updates the hash and time, never the state or first login.
@@ -58,6 +59,8 @@ async fn exercise(store: Store) {
         ),
     );
     assert!(a.unwrap() ^ b.unwrap());
+    let moving = store.account("acme", "alice").await.unwrap().unwrap();
+    assert_eq!(moving.changed_at, Some(30), "when it began moving");
     // A failed final pass rolls back with its reason.
     assert!(store
         .set_served_by(
