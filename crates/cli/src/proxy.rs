@@ -75,6 +75,9 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
             keep_credentials: a.keep_credentials,
         },
         provision_command: a.provision_command.clone(),
+        metrics: a.metrics,
+        proxy_protocol: a.proxy_protocol,
+        drain: a.drain.0.unwrap_or_default(),
         ..ProxyConfig::new(listen, certificates.clone())
     };
     let proxy = Proxy::bind(project, config)
@@ -89,6 +92,9 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         let (protocol, addr) = (l.protocol().as_str(), l.addr());
         eprintln!("mailport: proxy listening for {protocol} {how} on {addr}");
     }
+    if let Some(addr) = proxy.metrics_addr() {
+        eprintln!("mailport: metrics at http://{addr}/metrics");
+    }
     let cancel = Cancel::default();
     let stopper = cancel.clone();
     tokio::spawn(async move {
@@ -101,7 +107,7 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
             _ = term.recv() => {}
         }
         eprintln!(
-            "mailport: proxy stopping: no new sessions; moves in flight stop after their batch"
+            "mailport: proxy stopping: no new sessions; open ones are told to log in again; moves in flight stop after their batch"
         );
         stopper.cancel();
     });

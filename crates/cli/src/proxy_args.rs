@@ -71,6 +71,17 @@ pub struct ProxyArgs {
     /// per line (never in its arguments or environment). Its failures are events.
     #[arg(long, value_name = "COMMAND")]
     pub provision_command: Option<String>,
+    /// Answer Prometheus scrapes here (GET /metrics), e.g. 127.0.0.1:9187.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// Every connection starts with a PROXY protocol header (v1 or v2) from a load
+    /// balancer: the client's address is the one it names (connections without one are
+    /// dropped).
+    #[arg(long)]
+    pub proxy_protocol: bool,
+    /// At SIGTERM: how long open sessions may go on after being told to log in again.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = every)]
+    pub drain: Every,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

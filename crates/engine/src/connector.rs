@@ -77,6 +77,16 @@ impl Connector {
     }
 
     pub async fn open(&self) -> Result<ImapSession, SessionError> {
+        self.open_for(None).await
+    }
+
+    /// Logs in on behalf of a client at `client` (a proxy): the server is
+    /// told its address with ID before the login, when it offers ID, so its
+    /// logs, rate limits and checks see the real client.
+    pub async fn open_for(
+        &self,
+        on_behalf_of: Option<std::net::SocketAddr>,
+    ) -> Result<ImapSession, SessionError> {
         let ep = &self.config.endpoint;
         let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
         let mut client = match spare {
@@ -87,6 +97,24 @@ impl Connector {
                     .0
             }
         };
+        if let Some(addr) = on_behalf_of.filter(|_| client.has_capability("ID")) {
+            let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+            let fields = [
+                ("x-originating-ip", ip.as_str()),
+                ("x-originating-port", port.as_str()),
+            ];
+            // A server that refuses the ID still takes the login.
+            match client.id(&fields).await {
+                Ok(())
+                | Err(mailport_imap::Error::No { .. } | mailport_imap::Error::Bad { .. }) => {}
+                Err(source) => {
+                    return Err(SessionError::Imap {
+                        host: ep.host.clone(),
+                        source,
+                    })
+                }
+            }
+        }
         let target = Account {
             user: &ep.user,
             host: &ep.host,

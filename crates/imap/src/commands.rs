@@ -200,6 +200,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.command(b"NOOP").await.map(|_| ())
     }
 
+    /// `ID (field value ...)` (RFC 2971): a proxy tells the server about
+    /// its client (Dovecot reads `x-originating-ip` and `x-originating-port`
+    /// from proxies in its `login_trusted_networks`). The server's own ID
+    /// is not kept.
+    pub async fn id(&mut self, fields: &[(&str, &str)]) -> Result<(), Error> {
+        let mut cmd = b"ID (".to_vec();
+        for (i, (field, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                cmd.push(b' ');
+            }
+            cmd.extend_from_slice(&crate::client::quote(field.as_bytes())?);
+            cmd.push(b' ');
+            cmd.extend_from_slice(&crate::client::quote(value.as_bytes())?);
+        }
+        cmd.push(b')');
+        self.command(&cmd).await.map(|_| ())
+    }
+
     /// `STARTTLS` (RFC 3501 6.2.1): the caller then wraps the stream in TLS.
     pub async fn starttls(&mut self) -> Result<(), Error> {
         self.command(b"STARTTLS").await.map(|_| ())

@@ -7,6 +7,8 @@
 //! - [`tls_server`]: the proxy's TLS: a certificate per hostname chosen by SNI
 //!   (wildcards one label deep, a default), names without one reported,
 //!   reloadable.
+//! - [`proxy_header`]: the PROXY protocol header (v1, v2) a load balancer
+//!   puts before a connection: the client's real address.
 //! - [`cert`]: why a certificate was refused (dates, names, issuer) and its fingerprint.
 //! - [`route`]: the port/security permutations worth trying when a given one
 //!   does not connect (protocol-agnostic: IMAP today, POP3 later).
@@ -16,6 +18,7 @@
 
 pub mod cert;
 pub mod endpoint;
+pub mod proxy_header;
 pub mod route;
 pub mod tls;
 pub mod tls_server;

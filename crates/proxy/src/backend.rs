@@ -1,6 +1,8 @@
 //! Logging in to the server that serves an account (the old one or the new
 //! one) as its user, over IMAP or POP3, then handing over the raw connection for the relay.
 
+use std::net::SocketAddr;
+
 use mailport_engine::connector::Connector;
 use mailport_engine::error::in_words;
 use mailport_engine::SessionError;
@@ -24,9 +26,16 @@ pub enum LoginFailure {
     Unavailable(String),
 }
 
-pub async fn log_in(connector: &Connector, protocol: Protocol) -> Result<Backend, LoginFailure> {
+/// Logs in for the client at `client`, whose address an IMAP server is
+/// told (ID `x-originating-ip`, which Dovecot honours from its
+/// `login_trusted_networks`).
+pub async fn log_in(
+    connector: &Connector,
+    protocol: Protocol,
+    client: SocketAddr,
+) -> Result<Backend, LoginFailure> {
     let opened = match protocol {
-        Protocol::Imap => connector.open().await.map(|client| {
+        Protocol::Imap => connector.open_for(Some(client)).await.map(|client| {
             let capabilities = client.capabilities().to_vec();
             let (stream, unread) = client.into_parts();
             Backend {

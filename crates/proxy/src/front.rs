@@ -19,8 +19,9 @@ use zeroize::Zeroizing;
 
 use crate::backend::Backend;
 use crate::gate::Gate;
+use crate::metrics::Metrics;
 use crate::relay;
-use crate::sessions::Sessions;
+use crate::sessions::{Sessions, Why};
 
 /// The protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,7 @@ pub struct Front {
     /// From connecting to logging in, at most.
     pub login_deadline: Duration,
     pub sessions: Arc<Sessions>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A client logged in: its stream (with what it sent ahead), the backend
@@ -87,27 +89,29 @@ impl Front {
                 Protocol::Pop3 => crate::pop3_front::before_login(self, stream, peer).await,
             }
         };
+        let counted = self.metrics.connected(protocol);
         let logged_in = match tokio::time::timeout(self.login_deadline, before).await {
             Ok(Ok(Some(l))) => l,
             Ok(Ok(None)) => return Ok(()),
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(std::io::Error::other("no login within the deadline")),
         };
+        drop(counted);
         tracing::info!(user = %logged_in.user, client = %peer,
             served = logged_in.served.as_str(), "{} login", protocol.as_str());
-        // Sessions on the old server are closed when the final pass begins.
-        let registered =
-            (logged_in.served == ServedBy::Source).then(|| self.sessions.register(&logged_in.user));
-        let closing = registered.as_ref().map(|r| r.closing.clone());
-        let goodbye: &[u8] = match protocol {
-            Protocol::Imap => {
-                b"* BYE your mailbox is moving to the new server; log in again in a minute\r\n"
-            }
-            Protocol::Pop3 => {
-                b"-ERR [SYS/TEMP] your mailbox is moving to the new server; try again in a minute\r\n"
-            }
-        };
-        relay::run(logged_in.io, logged_in.backend, closing, goodbye).await
+        // Sessions on the old server are closed when the final pass
+        // begins; every session when the proxy stops.
+        let registered = self.sessions.register(&logged_in.user, logged_in.served);
+        let goodbye = move |why| goodbye(protocol, why);
+        let relayed = relay::run(
+            logged_in.io,
+            logged_in.backend,
+            registered.closing.clone(),
+            goodbye,
+        )
+        .await?;
+        self.metrics.relayed(relayed);
+        Ok(())
     }
 
     /// A TLS handshake, bounded by the pre-login timeout.
@@ -138,6 +142,24 @@ impl Front {
             return Err(std::io::Error::other("TLS is already on"));
         };
         Ok(Some(BufReader::new(self.handshake(acceptor, tcp).await?)))
+    }
+}
+
+/// What a relayed client is told when the proxy ends its session.
+fn goodbye(protocol: Protocol, why: Why) -> &'static [u8] {
+    match (protocol, why) {
+        (Protocol::Imap, Why::Moving) => {
+            b"* BYE your mailbox is moving to the new server; log in again in a minute\r\n"
+        }
+        (Protocol::Imap, Why::ShuttingDown) => {
+            b"* BYE [UNAVAILABLE] the server is restarting; log in again in a minute\r\n"
+        }
+        (Protocol::Pop3, Why::Moving) => {
+            b"-ERR [SYS/TEMP] your mailbox is moving to the new server; try again in a minute\r\n"
+        }
+        (Protocol::Pop3, Why::ShuttingDown) => {
+            b"-ERR [SYS/TEMP] the server is restarting; try again in a minute\r\n"
+        }
     }
 }
 

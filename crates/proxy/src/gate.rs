@@ -15,7 +15,7 @@
 //! limit the proxy refuses without asking any server.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,6 +93,19 @@ pub enum Decision {
     Unavailable(String),
 }
 
+impl Decision {
+    /// The outcome's name in metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Decision::Relay(_, ServedBy::Destination) => "destination",
+            Decision::Relay(..) => "source",
+            Decision::Refused(_) => "refused",
+            Decision::TryLater(_) => "try_later",
+            Decision::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
 /// Failed logins allowed per client address, and per account, in a window.
 const FAILURES_ALLOWED: u32 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(300);
@@ -102,6 +115,7 @@ pub struct Gate {
     pub unknown: UnknownUsers,
     /// Where POP3 logins go; none: POP3 logins are answered "unavailable".
     pub pop3: Option<Pop3Servers>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// An operator's command creating the account on the destination,
     /// run after each new capture (see [`provision`]).
     pub provision: Option<String>,
@@ -115,6 +129,7 @@ impl Gate {
             unknown,
             pop3: None,
             provision: None,
+            metrics: Arc::default(),
             failures: Mutex::default(),
         }
     }
@@ -123,9 +138,10 @@ impl Gate {
         &self,
         user: &str,
         password: &str,
-        client: IpAddr,
+        peer: SocketAddr,
         protocol: Protocol,
     ) -> Decision {
+        let client = peer.ip();
         let keys = [
             format!("ip:{client}"),
             format!("user:{}", user.to_lowercase()),
@@ -133,9 +149,11 @@ impl Gate {
         if keys.iter().any(|k| self.failed_too_often(k)) {
             self.event(user, "refusal", client, "too many failed logins")
                 .await;
+            self.metrics.login(protocol, "rate_limited");
             return Decision::Refused("too many failed logins; wait a few minutes".into());
         }
-        let decision = self.decide(user, password, client, protocol).await;
+        let decision = self.decide(user, password, peer, protocol).await;
+        self.metrics.login(protocol, decision.outcome());
         if let Decision::Refused(why) = &decision {
             for k in &keys {
                 self.count_failure(k);
@@ -150,7 +168,7 @@ impl Gate {
         &self,
         user: &str,
         password: &str,
-        client: IpAddr,
+        client: SocketAddr,
         protocol: Protocol,
     ) -> Decision {
         let p = &self.project;
@@ -184,7 +202,7 @@ impl Gate {
         user: &str,
         password: &str,
         known: Option<String>,
-        client: IpAddr,
+        client: SocketAddr,
         protocol: Protocol,
     ) -> Decision {
         let credentials = Credentials::Password(Secret::new(password.to_string()));
@@ -192,9 +210,9 @@ impl Gate {
             Ok(c) => c,
             Err(why) => return Decision::Unavailable(why),
         };
-        match backend::log_in(&connector, protocol).await {
+        match backend::log_in(&connector, protocol, client).await {
             Ok(b) => {
-                self.capture(user, password, known, client);
+                self.capture(user, password, known, client.ip());
                 Decision::Relay(b, ServedBy::Source)
             }
             Err(LoginFailure::Refused(why)) => Decision::Refused(why),
@@ -206,7 +224,7 @@ impl Gate {
         &self,
         account: &AccountRow,
         password: &str,
-        client: IpAddr,
+        client: SocketAddr,
         protocol: Protocol,
     ) -> Decision {
         let p = &self.project;
@@ -233,13 +251,13 @@ impl Gate {
                 Ok(c) => c,
                 Err(why) => return Decision::Unavailable(why),
             };
-        let decision = match backend::log_in(&connector, protocol).await {
+        let decision = match backend::log_in(&connector, protocol, client).await {
             Ok(b) => Decision::Relay(b, ServedBy::Destination),
             Err(LoginFailure::Refused(why)) => Decision::Refused(why),
             Err(LoginFailure::Unavailable(why)) => Decision::Unavailable(why),
         };
         if let Decision::Relay(..) = decision {
-            self.event(&account.login, "login", client, "destination")
+            self.event(&account.login, "login", client.ip(), "destination")
                 .await;
             // Mail that reached the old server since the last following
             // pass is fetched now, while the user looks.

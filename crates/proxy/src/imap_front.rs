@@ -143,7 +143,7 @@ pub(crate) async fn before_login(
         };
         match front
             .gate
-            .log_in(&user, &password, peer.ip(), Protocol::Imap)
+            .log_in(&user, &password, peer, Protocol::Imap)
             .await
         {
             Decision::Relay(backend, served) => {

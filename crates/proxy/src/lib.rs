@@ -24,6 +24,7 @@
 //!   accounts, automatic cut-over, erasing passwords no pass needs.
 //! - [`sessions`]: open sessions on the old server by account, closed when
 //!   the account's final pass begins.
+//! - [`metrics`]: Prometheus text metrics on their own port.
 //! - [`password`]: Argon2id hashes of captured passwords.
 //! - [`server`]: listeners, sessions, and the project's workers moving
 //!   mailboxes in the same process.
@@ -36,6 +37,7 @@ pub mod export;
 pub mod front;
 pub mod gate;
 pub mod imap_front;
+pub mod metrics;
 pub mod password;
 pub mod pop3_front;
 pub mod relay;

@@ -146,7 +146,7 @@ pub(crate) async fn before_login(
         let password: Zeroizing<String> = password;
         match front
             .gate
-            .log_in(&login, &password, peer.ip(), Protocol::Pop3)
+            .log_in(&login, &password, peer, Protocol::Pop3)
             .await
         {
             Decision::Relay(backend, served) => {

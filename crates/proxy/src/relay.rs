@@ -3,21 +3,21 @@
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::Notify;
-
 use crate::backend::Backend;
+use crate::sessions::{Closing, Why};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-/// Relays until either side closes, or until `closing` is notified (the
-/// account's final pass began): then the client gets `goodbye` (the
-/// protocol's way of saying so). What either side had sent that the proxy
-/// read but did not use goes first.
+/// Relays until either side closes, or until `closing` says so (the
+/// account's final pass began, or the proxy is stopping): then the client
+/// gets `goodbye(why)` (the protocol's way of saying so). What either side
+/// had sent that the proxy read but did not use goes first. The bytes
+/// relayed each way (client to server, server to client).
 pub async fn run<C: AsyncRead + AsyncWrite + Unpin>(
     client: BufReader<C>,
     backend: Backend,
-    closing: Option<Arc<Notify>>,
-    goodbye: &[u8],
-) -> std::io::Result<()> {
+    closing: Arc<Closing>,
+    goodbye: impl Fn(Why) -> &'static [u8],
+) -> std::io::Result<(u64, u64)> {
     let client_unread = client.buffer().to_vec();
     let mut client = client.into_inner();
     let mut server = backend.stream;
@@ -29,21 +29,16 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin>(
         server.write_all(&client_unread).await?;
         server.flush().await?;
     }
-    let closed = async {
-        match &closing {
-            Some(n) => n.notified().await,
-            None => std::future::pending().await,
-        }
-    };
     let copied = tokio::select! {
-        r = tokio::io::copy_bidirectional(&mut client, &mut server) => Some(r),
-        () = closed => None,
+        r = tokio::io::copy_bidirectional(&mut client, &mut server) => Ok(r),
+        why = closing.closed() => Err(why),
     };
     match copied {
-        Some(r) => r.map(|_| ()),
-        None => {
-            client.write_all(goodbye).await?;
-            client.shutdown().await
+        Ok(r) => r,
+        Err(why) => {
+            client.write_all(goodbye(why)).await?;
+            client.shutdown().await?;
+            Ok((0, 0))
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mailport_engine::Cancel;
 use mailport_imap::server::Limits;
+use mailport_net::proxy_header;
 use mailport_net::tls_server::Certificates;
 use mailport_project::runner::{self, RunOptions, RunProgress};
 use mailport_project::Project;
@@ -17,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::front::{Front, Protocol};
 use crate::gate::{Gate, Pop3Servers, UnknownUsers};
+use crate::metrics::{self, Metrics};
 use crate::schedule::{self, Schedule};
 use crate::sessions::Sessions;
 
@@ -81,6 +83,13 @@ pub struct ProxyConfig {
     pub schedule: Schedule,
     /// Run after each capture to create the account on the destination.
     pub provision_command: Option<String>,
+    /// Where to answer Prometheus scrapes.
+    pub metrics: Option<SocketAddr>,
+    /// Connections start with a PROXY protocol header (v1 or v2) from a
+    /// load balancer: the client's address is the one it names.
+    pub proxy_protocol: bool,
+    /// At stop, how long open sessions may go on after being told.
+    pub drain: Duration,
 }
 
 impl ProxyConfig {
@@ -99,6 +108,9 @@ impl ProxyConfig {
             workers: 4,
             schedule: Schedule::default(),
             provision_command: None,
+            metrics: None,
+            proxy_protocol: false,
+            drain: Duration::from_secs(10),
         }
     }
 }
@@ -145,15 +157,24 @@ impl Drop for Slot {
 /// A proxy with its sockets bound.
 pub struct Proxy {
     listeners: Vec<(Listen, TcpListener)>,
+    metrics_listener: Option<TcpListener>,
     front: Arc<Front>,
     project: Arc<Project>,
     workers: usize,
     connections_per_address: usize,
+    proxy_protocol: bool,
     schedule: Schedule,
+    drain: Duration,
 }
 
 struct Quiet;
 impl RunProgress for Quiet {}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
 
 impl Proxy {
     /// Binds every listener (the error names the address).
@@ -177,31 +198,37 @@ impl Proxy {
         };
         let mut listeners = Vec::new();
         for l in &config.listen {
-            let addr = l.addr();
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let listener = bind(l.addr()).await?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
             listeners.push((l.at(bound), listener));
         }
+        let metrics_listener = match config.metrics {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::default());
         let mut gate = Gate::new(project.clone(), config.unknown_users);
         gate.pop3 = pop3;
         gate.provision = config.provision_command.clone();
-        let gate = Arc::new(gate);
+        gate.metrics = metrics.clone();
         Ok(Proxy {
             listeners,
+            metrics_listener,
             front: Arc::new(Front {
-                gate,
+                gate: Arc::new(gate),
                 tls,
                 allow_plaintext: config.allow_plaintext,
                 limits: config.limits,
                 login_deadline: config.login_deadline,
                 sessions: Arc::new(Sessions::default()),
+                metrics,
             }),
             project,
             workers: config.workers,
             connections_per_address: config.connections_per_address,
+            proxy_protocol: config.proxy_protocol,
             schedule: config.schedule,
+            drain: config.drain,
         })
     }
 
@@ -210,68 +237,57 @@ impl Proxy {
         self.listeners.iter().map(|(l, _)| *l).collect()
     }
 
+    /// Where metrics are answered, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref()?.local_addr().ok()
+    }
+
     /// Serves until `cancel`: sessions, and the workers moving mailboxes.
+    /// Then stops taking connections, tells open sessions, and gives them
+    /// the drain time to end before returning.
     pub async fn run(self, cancel: Cancel) {
-        let mut tasks = Vec::new();
+        let mut listening = Vec::new();
         let per_address = Arc::new(PerAddress::default());
-        let most = self.connections_per_address;
         for (listen, listener) in self.listeners {
-            let (front, cancel, per_address) =
-                (self.front.clone(), cancel.clone(), per_address.clone());
-            tasks.push(tokio::spawn(async move {
-                let (protocol, implicit_tls) = (listen.protocol(), listen.implicit_tls());
-                while !cancel.is_cancelled() {
-                    let accepted =
-                        tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
-                    let Ok(accepted) = accepted else { continue };
-                    match accepted {
-                        Ok((mut tcp, peer)) => {
-                            let Some(slot) = PerAddress::enter(&per_address, peer.ip(), most)
-                            else {
-                                tracing::warn!("refused a connection from {peer}: {most} open from that address already");
-                                if !implicit_tls {
-                                    let bye: &[u8] = match protocol {
-                                        Protocol::Imap => b"* BYE too many connections from your address\r\n",
-                                        Protocol::Pop3 => b"-ERR [SYS/TEMP] too many connections from your address\r\n",
-                                    };
-                                    let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, bye).await;
-                                }
-                                continue;
-                            };
-                            let _ = tcp.set_nodelay(true);
-                            let front = front.clone();
-                            tokio::spawn(async move {
-                                front.serve(tcp, peer, protocol, implicit_tls).await;
-                                drop(slot);
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!("accepting a connection failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            }));
+            listening.push(tokio::spawn(accept(
+                listen,
+                listener,
+                self.front.clone(),
+                per_address.clone(),
+                (self.connections_per_address, self.proxy_protocol),
+                cancel.clone(),
+            )));
         }
-        tasks.push(tokio::spawn(
-            self.front
-                .sessions
-                .clone()
-                .watch(self.project.clone(), cancel.clone()),
-        ));
-        tasks.push(tokio::spawn(schedule::run(
-            self.project.clone(),
-            self.schedule.clone(),
-            cancel.clone(),
-        )));
-        let (project, workers) = (self.project.clone(), self.workers);
-        tasks.push(tokio::spawn(async move {
-            while !cancel.is_cancelled() {
+        let mut background = vec![
+            tokio::spawn(
+                self.front
+                    .sessions
+                    .clone()
+                    .watch(self.project.clone(), cancel.clone()),
+            ),
+            tokio::spawn(schedule::run(
+                self.project.clone(),
+                self.schedule.clone(),
+                cancel.clone(),
+            )),
+        ];
+        if let Some(listener) = self.metrics_listener {
+            background.push(tokio::spawn(metrics::serve(
+                listener,
+                self.front.metrics.clone(),
+                self.front.sessions.clone(),
+                self.project.clone(),
+                cancel.clone(),
+            )));
+        }
+        let (project, workers, stop) = (self.project.clone(), self.workers, cancel.clone());
+        background.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
                 let opts = RunOptions {
                     workers,
                     owner: format!("proxy-{}", std::process::id()),
                     lease: Duration::from_secs(60),
-                    cancel: cancel.clone(),
+                    cancel: stop.clone(),
                 };
                 if let Err(e) = runner::run(project.clone(), opts, Arc::new(Quiet)).await {
                     tracing::warn!("moving mailboxes: {e}");
@@ -279,8 +295,72 @@ impl Proxy {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }));
-        for t in tasks {
+        for t in listening {
             let _ = t.await;
         }
+        let open = self.front.sessions.drain(self.drain).await;
+        if open > 0 {
+            tracing::warn!("{open} session(s) still open after the drain time: closed");
+        }
+        for t in background {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Takes connections on one listener until `cancel`.
+async fn accept(
+    listen: Listen,
+    listener: TcpListener,
+    front: Arc<Front>,
+    per_address: Arc<PerAddress>,
+    (most, proxy_protocol): (usize, bool),
+    cancel: Cancel,
+) {
+    let (protocol, implicit_tls) = (listen.protocol(), listen.implicit_tls());
+    while !cancel.is_cancelled() {
+        let accepted = tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
+        let (mut tcp, mut peer) = match accepted {
+            Err(_) => continue,
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                tracing::warn!("accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let front = front.clone();
+        let per_address = per_address.clone();
+        tokio::spawn(async move {
+            if proxy_protocol {
+                match proxy_header::read(&mut tcp, front.limits.timeout).await {
+                    Ok(Some(client)) => peer = client,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!("connection from {peer} dropped: {e}");
+                        return;
+                    }
+                }
+            }
+            let Some(slot) = PerAddress::enter(&per_address, peer.ip(), most) else {
+                tracing::warn!(
+                    "refused a connection from {peer}: {most} open from that address already"
+                );
+                front.metrics.refused_connection();
+                if !implicit_tls {
+                    let bye: &[u8] = match protocol {
+                        Protocol::Imap => b"* BYE too many connections from your address\r\n",
+                        Protocol::Pop3 => {
+                            b"-ERR [SYS/TEMP] too many connections from your address\r\n"
+                        }
+                    };
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, bye).await;
+                }
+                return;
+            };
+            let _ = tcp.set_nodelay(true);
+            front.serve(tcp, peer, protocol, implicit_tls).await;
+            drop(slot);
+        });
     }
 }

@@ -45,9 +45,10 @@ pub fn python(script: &str, args: &[String]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-pub fn dovecot(pop3: bool) -> Dovecot {
+pub fn dovecot(pop3: bool, extra_conf: &str) -> Dovecot {
     Dovecot::start(DovecotOptions {
         pop3,
+        extra_conf: extra_conf.to_string(),
         users: USERS
             .iter()
             .map(|(u, p)| (u.to_string(), p.to_string()))
@@ -80,8 +81,13 @@ pub struct World {
 }
 
 pub async fn world(pop3: bool) -> World {
+    world_with(pop3, "").await
+}
+
+/// [`world`] with lines added to the source Dovecot's configuration.
+pub async fn world_with(pop3: bool, source_conf: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let (src, dst) = (dovecot(pop3), dovecot(pop3));
+    let (src, dst) = (dovecot(pop3, source_conf), dovecot(pop3, ""));
     for (i, (user, _)) in USERS.iter().enumerate() {
         let corpus = Corpus::generate(&CorpusOptions {
             inbox_messages: 12,
