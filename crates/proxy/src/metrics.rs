@@ -28,7 +28,12 @@ fn index(p: Protocol) -> usize {
 }
 
 /// Name, type, help, and samples (labels, value).
-type Family = (&'static str, &'static str, &'static str, Vec<(String, String)>);
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<(String, String)>,
+);
 
 #[derive(Default)]
 pub struct Metrics {
