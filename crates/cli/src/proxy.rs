@@ -15,8 +15,8 @@ use mailport_proxy::{Listen, Pop3Servers, Protocol, Proxy, ProxyConfig, Schedule
 use crate::project_args::Where;
 use crate::projects::open_project;
 use crate::proxy_args::{
-    AccountsAction, AccountsArgs, CutoverArg, ExportFormat, ExportScheme, ProxyArgs,
-    UnknownUsersArg,
+    AccountsAction, AccountsArgs, CutoverArg, ExportFormat, ExportScheme, FirstLoginArg,
+    ProxyArgs, UnknownUsersArg,
 };
 use crate::Failure;
 
@@ -78,6 +78,10 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         metrics: a.metrics,
         proxy_protocol: a.proxy_protocol,
         drain: a.drain.0.unwrap_or_default(),
+        migrate_now: match a.on_first_login {
+            FirstLoginArg::Background => None,
+            FirstLoginArg::MigrateNow => Some(a.migrate_now_within.0.unwrap_or_default()),
+        },
         ..ProxyConfig::new(listen, certificates.clone())
     };
     let proxy = Proxy::bind(project, config)

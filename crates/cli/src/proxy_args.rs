@@ -79,6 +79,15 @@ pub struct ProxyArgs {
     /// dropped).
     #[arg(long)]
     pub proxy_protocol: bool,
+    /// background: a first login is served by the old server while its mailbox moves;
+    /// migrate-now: it waits while the mailbox is copied and cut over (small mailboxes),
+    /// at most --migrate-now-within, then goes to the new server.
+    #[arg(long, value_enum, default_value_t = FirstLoginArg::Background)]
+    pub on_first_login: FirstLoginArg,
+    /// With --on-first-login migrate-now: the longest a first login waits (the move goes
+    /// on in the background after that). Mail clients give up after about a minute.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = every)]
+    pub migrate_now_within: Every,
     /// At SIGTERM: how long open sessions may go on after being told to log in again.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = every)]
     pub drain: Every,
@@ -95,6 +104,12 @@ pub enum ExportScheme {
     Argon2id,
     Sha512Crypt,
     Bcrypt,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstLoginArg {
+    Background,
+    MigrateNow,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,6 +27,7 @@ use mailport_project::{settings, Project};
 use mailport_store::{AccountRow, EventRow, ServedBy};
 
 use crate::backend::{self, Backend, LoginFailure};
+use crate::first_login;
 use crate::front::Protocol;
 use crate::password;
 
@@ -116,6 +117,9 @@ pub struct Gate {
     /// Where POP3 logins go; none: POP3 logins are answered "unavailable".
     pub pop3: Option<Pop3Servers>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// `--on-first-login migrate-now`: a first login waits this long at
+    /// most for its mailbox to move ([`first_login`]).
+    pub migrate_now: Option<Duration>,
     /// An operator's command creating the account on the destination,
     /// run after each new capture (see [`provision`]).
     pub provision: Option<String>,
@@ -129,6 +133,7 @@ impl Gate {
             unknown,
             pop3: None,
             provision: None,
+            migrate_now: None,
             metrics: Arc::default(),
             failures: Mutex::default(),
         }
@@ -212,8 +217,19 @@ impl Gate {
         };
         match backend::log_in(&connector, protocol, client).await {
             Ok(b) => {
-                self.capture(user, password, known, client.ip());
-                Decision::Relay(b, ServedBy::Source)
+                let first = known.is_none();
+                let captured = self.capture(user, password, known, client.ip());
+                match self.migrate_now {
+                    Some(within) if first => {
+                        drop(b);
+                        let _ = captured.await;
+                        first_login::move_now(&self.project, user, within).await;
+                        // Wherever the move got to, the account's state
+                        // says where this session goes.
+                        Box::pin(self.decide(user, password, client, protocol)).await
+                    }
+                    _ => Decision::Relay(b, ServedBy::Source),
+                }
             }
             Err(LoginFailure::Refused(why)) => Decision::Refused(why),
             Err(LoginFailure::Unavailable(why)) => Decision::Unavailable(why),
@@ -302,7 +318,13 @@ impl Gate {
     /// Stores the password (hash, and sealed for the passes) and queues the
     /// mailbox, after the client has its answer. A password already
     /// captured (`known` matches) only counts as a login.
-    fn capture(&self, user: &str, password: &str, known: Option<String>, client: IpAddr) {
+    fn capture(
+        &self,
+        user: &str,
+        password: &str,
+        known: Option<String>,
+        client: IpAddr,
+    ) -> tokio::task::JoinHandle<()> {
         let (project, user) = (self.project.clone(), user.to_string());
         let provision_command = self.provision.clone();
         let password = zeroize::Zeroizing::new(password.to_string());
@@ -351,7 +373,7 @@ impl Gate {
                 }
                 record(&project, &user, "provision", client, &outcome).await;
             }
-        });
+        })
     }
 
     async fn event(&self, user: &str, kind: &str, client: IpAddr, outcome: &str) {

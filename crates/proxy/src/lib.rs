@@ -9,6 +9,8 @@
 //!   rate-limited per client address and per account.
 //! - [`export`]: the captured passwords for the new server
 //!   (`accounts export-passwords`: Argon2id, SHA512-crypt, bcrypt).
+//! - [`first_login`]: `--on-first-login migrate-now`, the move while the
+//!   first login waits.
 //! - [`front`]: a client connection from accept to the end of its relay,
 //!   what both protocols share (TLS, the login deadline, SASL PLAIN and
 //!   LOGIN).
@@ -34,6 +36,7 @@
 pub mod backend;
 pub mod cutover;
 pub mod export;
+pub mod first_login;
 pub mod front;
 pub mod gate;
 pub mod imap_front;

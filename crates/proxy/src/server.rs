@@ -90,6 +90,8 @@ pub struct ProxyConfig {
     pub proxy_protocol: bool,
     /// At stop, how long open sessions may go on after being told.
     pub drain: Duration,
+    /// Move a mailbox while its first login waits, this long at most.
+    pub migrate_now: Option<Duration>,
 }
 
 impl ProxyConfig {
@@ -111,6 +113,7 @@ impl ProxyConfig {
             metrics: None,
             proxy_protocol: false,
             drain: Duration::from_secs(10),
+            migrate_now: None,
         }
     }
 }
@@ -211,6 +214,7 @@ impl Proxy {
         gate.pop3 = pop3;
         gate.provision = config.provision_command.clone();
         gate.metrics = metrics.clone();
+        gate.migrate_now = config.migrate_now;
         Ok(Proxy {
             listeners,
             metrics_listener,

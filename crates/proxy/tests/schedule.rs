@@ -4,7 +4,8 @@
 //! (almost) nothing; a moved account is followed — mail that still reaches
 //! the old server appears on the new one within seconds, and at once when
 //! the user logs in — until following stops; then the captured password is
-//! erased and the proxy still lets the user in (the hash checks it).
+//! erased and the proxy still lets the user in (the hash checks it). With
+//! `migrate-now`, a first login waits for its move instead.
 
 mod common;
 
@@ -215,6 +216,51 @@ async fn a_followed_account_is_brought_up_to_date_at_login() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let m = project.store.mailbox("acme", alice).await.unwrap().unwrap();
     assert!(m.source_secret.is_some());
+    cancel.cancel();
+    running.await.unwrap();
+}
+
+/// `--on-first-login migrate-now`: the first login waits while the mailbox
+/// moves and is then served by the new server; the old one never serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_first_login_can_wait_for_its_move() {
+    let World {
+        dir: _dir,
+        src,
+        dst,
+        project,
+    } = world(false).await;
+    let (alice, alice_pw) = USERS[0];
+    let (addrs, cancel, running) = proxy(
+        &project,
+        vec![Listen::Imap("127.0.0.1:0".parse().unwrap())],
+        None,
+        |c| {
+            c.allow_plaintext = true;
+            c.migrate_now = Some(Duration::from_secs(60));
+        },
+    )
+    .await;
+    let port = addrs[0].addr().port();
+    let seen = tokio::task::spawn_blocking(move || {
+        python(COUNT, &[port.to_string(), alice.into(), alice_pw.into()])
+    })
+    .await
+    .unwrap();
+    let account = project.store.account("acme", alice).await.unwrap().unwrap();
+    assert_eq!(account.served_by, ServedBy::Destination);
+    assert_eq!(seen.trim(), inbox_count(&dst, alice).await.to_string());
+    assert_eq!(
+        inbox_count(&src, alice).await,
+        inbox_count(&dst, alice).await
+    );
+    let events = project.store.events("acme", Some(alice), 20).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "move" && e.outcome.starts_with("moved")),
+        "{events:?}"
+    );
     cancel.cancel();
     running.await.unwrap();
 }
