@@ -22,6 +22,7 @@ mod project_args;
 mod projects;
 mod proxy;
 mod proxy_args;
+mod proxy_config;
 mod summary;
 
 use std::io::IsTerminal;
@@ -76,7 +77,13 @@ fn stop_on_ctrl_c(cancel: Cancel, copying: Arc<AtomicBool>) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match proxy_config::expand(std::env::args_os().collect()) {
+        Ok(args) => Cli::parse_from(args),
+        Err(e) => {
+            eprintln!("mailport: {e}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(match &cli.command {
         Command::Copy(a) => a.sides.debug,
         Command::Verify(a) => a.sides.debug,

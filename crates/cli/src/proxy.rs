@@ -15,8 +15,8 @@ use mailport_proxy::{Listen, Pop3Servers, Protocol, Proxy, ProxyConfig, Schedule
 use crate::project_args::Where;
 use crate::projects::open_project;
 use crate::proxy_args::{
-    AccountsAction, AccountsArgs, CutoverArg, ExportFormat, ExportScheme, FirstLoginArg,
-    ProxyArgs, UnknownUsersArg,
+    AccountsAction, AccountsArgs, CutoverArg, ExportFormat, ExportScheme, FirstLoginArg, ProxyArgs,
+    UnknownUsersArg,
 };
 use crate::Failure;
 

@@ -6,9 +6,15 @@ use clap::{Args, Subcommand, ValueEnum};
 use mailport_net::tls_server::CertSpec;
 
 #[derive(Args, Debug)]
+#[command(args_override_self = true)]
 pub struct ProxyArgs {
     /// The project whose servers the proxy stands between (mailport project create).
     pub project: String,
+    /// Read flags from a TOML file: each key a long flag (listen_imaps = ["0.0.0.0:993"],
+    /// tls_cert = ["NAME=CERT,KEY"], metrics = "127.0.0.1:9187", proxy_protocol = true);
+    /// flags given here override a value and add to a list.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Listen for IMAP with STARTTLS here, e.g. 0.0.0.0:143 (repeatable).
     #[arg(long, value_name = "ADDR")]
     pub listen_imap: Vec<SocketAddr>,

@@ -381,8 +381,9 @@ async fn an_operator_runs_the_proxy() {
     assert!(!rest.contains(USER.1));
 }
 
-/// `mailport proxy` started in the background; its port (from what it
-/// says on standard error) and the rest of what it says.
+/// `mailport proxy` started in the background from a configuration file;
+/// its port (from what it says on standard error) and the rest of what it
+/// says.
 fn start_proxy(
     state: &Path,
     cert: &str,
@@ -391,16 +392,16 @@ fn start_proxy(
     BufReader<std::process::ChildStderr>,
     u16,
 ) {
+    let config = state.with_file_name("proxy.toml");
+    std::fs::write(
+        &config,
+        format!("listen_imaps = [\"127.0.0.1:0\"]\ntls_cert = [\"{cert}\"]\n"),
+    )
+    .unwrap();
     let mut proxy = Command::new(MAILPORT)
-        .args([
-            "proxy",
-            "acme",
-            "--listen-imaps",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert,
-            "--state",
-        ])
+        .args(["proxy", "acme", "--config"])
+        .arg(&config)
+        .arg("--state")
         .arg(state)
         .env_remove("MAILPORT_KEY")
         .stdin(Stdio::null())
