@@ -16,9 +16,11 @@ use mailport_proxy::Listen;
 use mailport_store::{MailboxState, ServedBy};
 use mailport_testbed::session;
 
-/// Every folder with its message count, as imaplib sees it; or the error.
+/// Every folder (by its name with `/` between levels and without the
+/// personal namespace's prefix) with its message count, as imaplib sees
+/// it; or the error.
 const LIST: &str = r#"
-import imaplib, sys
+import imaplib, re, sys
 host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 try:
     c = imaplib.IMAP4(host, port)
@@ -29,10 +31,20 @@ except imaplib.IMAP4.error as e:
 out = []
 typ, boxes = c.list()
 for line in boxes:
-    name = line.decode().rsplit(' ', 1)[-1].strip('"')
+    flags, delim, name = re.match(r'\((.*?)\) (?:NIL|"(.*?)") (.*)$', line.decode()).groups()
+    if name.startswith('"'):
+        name = name[1:-1]
+    if '\\Noselect' in flags:
+        continue
     typ, data = c.select('"%s"' % name, readonly=True)
+    # The same folder on servers with other separators and prefixes.
+    logical = name
+    if delim and logical.upper().startswith("INBOX" + delim):
+        logical = logical[len("INBOX") + 1:]
+    if delim:
+        logical = logical.replace(delim, "/")
     if typ == 'OK':
-        out.append("%s %s" % (name, data[0].decode()))
+        out.append("%s %s" % (logical, data[0].decode()))
 c.logout()
 print("\n".join(sorted(out)))
 "#;
@@ -94,6 +106,8 @@ async fn a_mailbox_moves_at_its_users_login() {
         "{through}"
     );
     assert_eq!(through, at_source);
+    // Every folder, nested and non-ASCII ones too, not just INBOX.
+    assert!(through.lines().count() >= 6, "{through}");
 
     // Captured (hash, not the password) and moved in the background.
     wait_for(&project, alice, MailboxState::Completed).await;

@@ -1,5 +1,6 @@
 //! What the proxy's tests share: two private Dovecots (source and
-//! destination, the destination's master user the project's admin there),
+//! destination with different separators and prefixes, the destination's
+//! master user the project's admin there),
 //! every user's mail on the source, a project between them, a proxy on
 //! loopback, and Python as the unmodified client.
 
@@ -16,7 +17,8 @@ use mailport_proxy::server::Proxy;
 use mailport_proxy::{Listen, ProxyConfig};
 use mailport_store::{MailboxState, Store};
 use mailport_testbed::session;
-use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer};
+
+use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer, Layout};
 
 pub const USERS: [(&str, &str); 2] = [("alice", "alice-Pw-4r"), ("bob", "bob s3cret")];
 
@@ -45,9 +47,10 @@ pub fn python(script: &str, args: &[String]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-pub fn dovecot(pop3: bool, extra_conf: &str) -> Dovecot {
+pub fn dovecot(pop3: bool, extra_conf: &str, layout: Layout) -> Dovecot {
     Dovecot::start(DovecotOptions {
         pop3,
+        layout,
         extra_conf: extra_conf.to_string(),
         users: USERS
             .iter()
@@ -87,7 +90,9 @@ pub async fn world(pop3: bool) -> World {
 /// [`world`] with lines added to the source Dovecot's configuration.
 pub async fn world_with(pop3: bool, source_conf: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let (src, dst) = (dovecot(pop3, source_conf), dovecot(pop3, ""));
+    // An old host's layout (Maildir++, `.`, `INBOX.` prefix) to a new one's.
+    let src = dovecot(pop3, source_conf, Layout::CourierDot);
+    let dst = dovecot(pop3, "", Layout::FsSlash);
     for (i, (user, _)) in USERS.iter().enumerate() {
         let corpus = Corpus::generate(&CorpusOptions {
             inbox_messages: 12,
