@@ -68,6 +68,11 @@ fn args() -> Args {
 }
 
 fn mailport(m: &Path, state: &Path, args: &[&str]) -> String {
+    try_mailport(m, state, args).unwrap_or_else(|e| panic!("mailport {args:?}: {e}"))
+}
+
+/// What `mailport ARGS` said, or why it failed.
+fn try_mailport(m: &Path, state: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new(m)
         .args(args)
         .arg("--state")
@@ -81,8 +86,10 @@ fn mailport(m: &Path, state: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "mailport {args:?}: {text}");
-    text
+    match out.status.success() {
+        true => Ok(text),
+        false => Err(text),
+    }
 }
 
 /// The mailbox state of `login` as `mailport accounts --json` shows it.
@@ -105,8 +112,13 @@ fn wait_completed(m: &Path, state: &Path, login: &str) {
     }
 }
 
-/// Starts the proxy; its port. What it logs is drained (a full pipe would
-/// stall it).
+/// Where the proxy's log goes.
+fn log_path() -> PathBuf {
+    std::env::temp_dir().join("mailport-bench-proxy.log")
+}
+
+/// Starts the proxy; its port. What it logs goes to [`log_path`] (a full
+/// pipe would stall it).
 fn start_proxy(m: &Path, state: &Path) -> (Child, u16) {
     let mut child = Command::new(m)
         .args([
@@ -138,8 +150,26 @@ fn start_proxy(m: &Path, state: &Path) -> (Child, u16) {
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
-    std::thread::spawn(move || for _ in said.lines() {});
+    let mut log = std::fs::File::create(log_path()).expect("log file");
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for line in said.lines().map_while(Result::ok) {
+            let _ = writeln!(log, "{line}");
+        }
+    });
     (child, port)
+}
+
+/// "logins waited 4.9 s" in what `accounts cutover` said, in ms.
+fn waited_ms(said: &str) -> Option<u64> {
+    let seconds: f64 = said
+        .split("logins waited ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((seconds * 1000.0).round() as u64)
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -296,12 +326,7 @@ async fn main() {
         (Some(f), Some(l)) => *l - *f,
         _ => Duration::ZERO,
     };
-    let reported = said
-        .split("logins waited ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or("?")
-        .to_string();
+    let reported = waited_ms(&said).map_or("?".into(), |ms| ms.to_string());
     let lost = session::mailbox_differences(src.imap_port, dst.imap_port, "big", &pw)
         .await
         .unwrap();
@@ -416,12 +441,15 @@ async fn main() {
                         let text = format!("{e:?}");
                         // Logins during a final pass are told to wait; a
                         // session open when it began is closed with BYE.
-                        if text.contains("UNAVAILABLE") || text.contains("moving") {
+                        // Clients wait before they try again.
+                        let n = if text.contains("UNAVAILABLE") || text.contains("moving") {
                             counts[1].fetch_add(1, Ordering::Relaxed)
                         } else {
                             other.lock().unwrap().push(text);
                             counts[2].fetch_add(1, Ordering::Relaxed)
-                        }
+                        };
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        n
                     }
                 };
             }
@@ -429,25 +457,27 @@ async fn main() {
     }
     let t = Instant::now();
     let mut windows = Vec::new();
-    for u in &loaders {
-        let (m, state, u) = (m.to_path_buf(), state.clone(), u.clone());
-        let said = tokio::task::spawn_blocking(move || {
-            mailport(&m, &state, &["accounts", "cutover", "acme", &u])
+    let mut rolled_back = Vec::new();
+    let cutover = |u: String| {
+        let (m, state) = (m.to_path_buf(), state.clone());
+        tokio::task::spawn_blocking(move || {
+            try_mailport(&m, &state, &["accounts", "cutover", "acme", &u])
         })
-        .await
-        .unwrap();
-        if let Some(ms) = said
-            .split("logins waited ")
-            .nth(1)
-            .and_then(|r| r.split(' ').next())
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            windows.push(ms);
+    };
+    for (i, u) in loaders.iter().enumerate() {
+        match cutover(u.clone()).await.unwrap() {
+            Ok(said) => windows.extend(waited_ms(&said)),
+            // Rolled back (nothing lost); tried again after the others.
+            Err(said) => rolled_back.push((u.clone(), said)),
         }
         let pace = Duration::from_secs(a.seconds) / loaders.len() as u32;
-        let next = pace * (windows.len() as u32);
-        if let Some(rest) = next.checked_sub(t.elapsed()) {
+        if let Some(rest) = (pace * (i as u32 + 1)).checked_sub(t.elapsed()) {
             tokio::time::sleep(rest).await;
+        }
+    }
+    for (u, _) in &rolled_back {
+        if let Ok(said) = cutover(u.clone()).await.unwrap() {
+            windows.extend(waited_ms(&said));
         }
     }
     if let Some(rest) = Duration::from_secs(a.seconds).checked_sub(t.elapsed()) {
@@ -476,20 +506,28 @@ async fn main() {
         .collect();
     report.push_str(&format!(
         "### {} sessions for {:.0} s while {} accounts are cut over\n\n\
-         | sessions completed (login, SELECT, FETCH, LOGOUT) | told to try again later | other errors | accounts moved | cut-over windows (min / median / max) | folders differing after |\n\
-         |---|---|---|---|---|---|\n\
-         | {ok} ({:.0}/s) | {later} | {other} | {} | {} / {} / {} ms | {differences} |\n\n",
+         | sessions completed (login, SELECT, FETCH, LOGOUT) | told to try again later | other errors | accounts moved | cut-overs rolled back (then retried) | cut-over windows (min / median / max) | folders differing after |\n\
+         |---|---|---|---|---|---|---|\n\
+         | {ok} ({:.0}/s) | {later} | {other} | {} | {} | {} / {} / {} ms | {differences} |\n\n",
         a.sessions,
         elapsed.as_secs_f64(),
         loaders.len(),
         ok as f64 / elapsed.as_secs_f64(),
         windows.len(),
+        rolled_back.len(),
         windows.first().unwrap_or(&0),
         windows.get(windows.len() / 2).unwrap_or(&0),
         windows.last().unwrap_or(&0),
     ));
+    for (u, said) in rolled_back.iter().take(3) {
+        let first = said.lines().next().unwrap_or("");
+        report.push_str(&format!("Rolled back: {u}: {first}\n\n"));
+    }
     if !sample.is_empty() {
-        report.push_str(&format!("Other errors, first ones: {sample:?}\n\n"));
+        report.push_str(&format!(
+            "Other errors, first ones: {sample:?} (the proxy's log: {})\n\n",
+            log_path().display()
+        ));
     }
     let _ = proxy.kill();
     let _ = proxy.wait();

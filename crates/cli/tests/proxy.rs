@@ -192,31 +192,10 @@ async fn an_operator_runs_the_proxy() {
     }
     assert!(ok(&mailport(&state, &["accounts", "acme"])).contains("no account has logged in"));
 
-    let mut proxy = Command::new(MAILPORT)
-        .args([
-            "proxy",
-            "acme",
-            "--listen-imaps",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &cert,
-            "--state",
-        ])
-        .arg(&state)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = BufReader::new(proxy.stderr.take().unwrap());
-    let mut line = String::new();
-    said.read_line(&mut line).unwrap();
-    let port: u16 = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (mut proxy, mut said, port, line) = start_proxy(
+        &state,
+        &["--listen-imaps", "127.0.0.1:0", "--tls-cert", &cert],
+    );
     assert!(line.contains("IMAP over TLS"), "{line}");
 
     let login = Command::new("python3")
@@ -381,26 +360,21 @@ async fn an_operator_runs_the_proxy() {
     assert!(!rest.contains(USER.1));
 }
 
-/// `mailport proxy` started in the background from a configuration file;
-/// its port (from what it says on standard error) and the rest of what it
-/// says.
+/// `mailport proxy acme ARGS` started in the background; its port and
+/// first line (from what it says on standard error), and the rest of what
+/// it says.
 fn start_proxy(
     state: &Path,
-    cert: &str,
+    args: &[&str],
 ) -> (
     std::process::Child,
     BufReader<std::process::ChildStderr>,
     u16,
+    String,
 ) {
-    let config = state.with_file_name("proxy.toml");
-    std::fs::write(
-        &config,
-        format!("listen_imaps = [\"127.0.0.1:0\"]\ntls_cert = [\"{cert}\"]\n"),
-    )
-    .unwrap();
     let mut proxy = Command::new(MAILPORT)
-        .args(["proxy", "acme", "--config"])
-        .arg(&config)
+        .args(["proxy", "acme"])
+        .args(args)
         .arg("--state")
         .arg(state)
         .env_remove("MAILPORT_KEY")
@@ -418,6 +392,25 @@ fn start_proxy(
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (proxy, said, port, line)
+}
+
+/// [`start_proxy`] from a configuration file.
+fn start_configured_proxy(
+    state: &Path,
+    cert: &str,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    u16,
+) {
+    let config = state.with_file_name("proxy.toml");
+    std::fs::write(
+        &config,
+        format!("listen_imaps = [\"127.0.0.1:0\"]\ntls_cert = [\"{cert}\"]\n"),
+    )
+    .unwrap();
+    let (proxy, said, port, _) = start_proxy(state, &["--config", config.to_str().unwrap()]);
     (proxy, said, port)
 }
 
@@ -469,7 +462,7 @@ async fn a_proxy_killed_at_any_moment_loses_nothing() {
         cert,
         ca,
     } = setup(600).await;
-    let (mut proxy, _said, port) = start_proxy(&state, &cert);
+    let (mut proxy, _said, port) = start_configured_proxy(&state, &cert);
     let login = |port: u16| {
         Command::new("python3")
             .args(["-c", LOGIN, &port.to_string(), &ca, USER.0, USER.1])
@@ -479,7 +472,7 @@ async fn a_proxy_killed_at_any_moment_loses_nothing() {
     assert!(login(port).status.success());
     wait_until(&state, 60, "the background copy", |_, m| m == "running");
     kill_9(&mut proxy);
-    let (mut proxy, _said, port) = start_proxy(&state, &cert);
+    let (mut proxy, _said, port) = start_configured_proxy(&state, &cert);
     // The dead proxy's lease (a minute) expires; the copy resumes.
     wait_until(&state, 180, "the resumed copy", |_, m| m == "completed");
     let differences = session::mailbox_differences(src.imap_port, dst.imap_port, USER.0, USER.1)

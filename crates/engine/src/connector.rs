@@ -152,9 +152,14 @@ impl Connector {
 
     /// Connects without logging in; whether the connection is encrypted. An
     /// IMAP session is kept for the first `open`; POP3 only needs its greeting.
-    async fn probe(&self, ep: &Endpoint, timeout: Duration) -> Result<bool, SessionError> {
+    async fn probe(
+        &self,
+        ep: &Endpoint,
+        timeout: Duration,
+        greeting_within: Duration,
+    ) -> Result<bool, SessionError> {
         if !ep.scheme.is_pop3() {
-            let (client, encrypted) = self.connect(ep, timeout, GREETING_PROBE).await?;
+            let (client, encrypted) = self.connect(ep, timeout, greeting_within).await?;
             self.keep(client);
             return Ok(encrypted);
         }
@@ -175,7 +180,7 @@ impl Connector {
             return Ok(true);
         }
         let greeting = mailport_pop3::ClientConfig {
-            timeout: timeout.min(GREETING_PROBE),
+            timeout: timeout.min(greeting_within),
             ..config.clone()
         };
         let mut c = mailport_pop3::Client::connect(MaybeTls::Plain(tcp), greeting)
@@ -269,7 +274,7 @@ impl Connector {
     pub async fn discover(&mut self) -> Result<Option<Discovery>, Unreachable> {
         let given = self.config.endpoint.clone();
         let timeout = self.config.timeout.min(PROBE_TIMEOUT);
-        let error = match self.probe(&given, timeout).await {
+        let error = match self.probe(&given, timeout, GREETING_PROBE).await {
             Ok(_) => return Ok(None),
             Err(e) => e,
         };
@@ -292,7 +297,7 @@ impl Connector {
             .filter(|r| !self.config.no_tls || r.security == Security::StartTls)
         {
             let candidate = given.with_route(route);
-            match self.probe(&candidate, timeout).await {
+            match self.probe(&candidate, timeout, GREETING_PROBE).await {
                 Ok(encrypted) => {
                     self.config.endpoint = candidate.clone();
                     return Ok(Some(Discovery {
@@ -314,6 +319,15 @@ impl Connector {
                 Err(e) => tried.push((candidate, e.to_string())),
             }
         }
+        // Nothing else answered either: a server that accepted the
+        // connection but greeted late is busy, not on another route. It
+        // gets a patient try before the job gives up.
+        if port_answered {
+            let patient = self.config.timeout.min(BUSY_GREETING);
+            if self.probe(&given, patient, patient).await.is_ok() {
+                return Ok(None);
+            }
+        }
         tried.remove(0);
         Err(Unreachable {
             endpoint: given,
@@ -331,6 +345,10 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 /// client's TLS hello (`imap://` given for port 993), so the next route is
 /// tried after seconds, not after the whole timeout.
 const GREETING_PROBE: Duration = Duration::from_secs(3);
+
+/// How long a server that accepted the connection may take to greet when
+/// no other route answers (a loaded server, not a wrong port).
+const BUSY_GREETING: Duration = Duration::from_secs(30);
 
 /// `Some(port_answered)` when nothing usable answered at the route (worth
 /// trying others); `None` for a real answer such as a refused certificate.

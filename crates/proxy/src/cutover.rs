@@ -26,10 +26,10 @@ use mailport_project::runner::run_one;
 use mailport_project::{Pass, Project};
 use mailport_store::{AccountRow, EventRow, MailboxRow, MailboxState, ServedBy, StoreError};
 
-/// Running proxies look at their sessions' accounts every second
-/// ([`crate::sessions::Sessions::watch`]): the final pass starts once they
-/// have closed the account's sessions on the old server.
-const SESSIONS_CLOSE: Duration = Duration::from_millis(1500);
+/// Running proxies look at their sessions' accounts every
+/// [`crate::sessions::WATCH`]: the final pass starts once they have closed
+/// the account's sessions on the old server (three looks, for a busy store).
+const SESSIONS_CLOSE: Duration = Duration::from_millis(750);
 
 /// How long a cut-over waits for a worker that holds the mailbox.
 const WAIT_FOR_WORKER: Duration = Duration::from_secs(600);

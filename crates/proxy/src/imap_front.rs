@@ -10,7 +10,7 @@ use mailport_net::MaybeTls;
 use tokio::io::BufReader;
 use zeroize::Zeroizing;
 
-use crate::front::{sasl_exchange, send, Front, LoggedIn, Protocol, SaslFailure};
+use crate::front::{sasl_exchange, send, Front, LoggedIn, Protocol, SaslFailure, PRE_LOGIN_BUFFER};
 use crate::gate::Decision;
 
 /// Commands before login, at most: a client needs a handful.
@@ -36,7 +36,7 @@ pub(crate) async fn before_login(
     stream: MaybeTls,
     peer: SocketAddr,
 ) -> std::io::Result<Option<LoggedIn>> {
-    let mut io = BufReader::new(stream);
+    let mut io = BufReader::with_capacity(PRE_LOGIN_BUFFER, stream);
     let greeting = format!(
         "[CAPABILITY {}] mailport proxy ready",
         capabilities(front, io.get_ref().is_tls())

@@ -12,7 +12,7 @@ use mailport_pop3::server::{err, ok, parse_command, Command, MAX_COMMAND_LINE};
 use tokio::io::BufReader;
 use zeroize::Zeroizing;
 
-use crate::front::{sasl_exchange, send, Front, LoggedIn, Protocol};
+use crate::front::{sasl_exchange, send, Front, LoggedIn, Protocol, PRE_LOGIN_BUFFER};
 use crate::gate::Decision;
 
 /// Commands before login, at most: a client needs a handful.
@@ -45,7 +45,7 @@ pub(crate) async fn before_login(
     stream: MaybeTls,
     peer: SocketAddr,
 ) -> std::io::Result<Option<LoggedIn>> {
-    let mut io = BufReader::new(stream);
+    let mut io = BufReader::with_capacity(PRE_LOGIN_BUFFER, stream);
     send(&mut io, &ok("mailport proxy ready")).await?;
     let mut user: Option<String> = None;
     let mut line = Vec::new();

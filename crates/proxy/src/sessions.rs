@@ -11,6 +11,10 @@ use mailport_project::Project;
 use mailport_store::ServedBy;
 use tokio::sync::Notify;
 
+/// How often the accounts with sessions on the old server are looked at:
+/// a cut-over waits this long (and a margin) before its final pass.
+pub const WATCH: Duration = Duration::from_millis(250);
+
 /// Why a session is being closed by the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
@@ -137,18 +141,26 @@ impl Sessions {
         self.count()
     }
 
-    /// Every second, closes the old-server sessions of accounts that are no
-    /// longer served there (their final pass began, here or elsewhere).
+    /// Every [`WATCH`], closes the old-server sessions of accounts that are
+    /// no longer served there (their final pass began, here or elsewhere).
     pub async fn watch(self: Arc<Self>, project: Arc<Project>, cancel: mailport_engine::Cancel) {
         while !cancel.is_cancelled() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            for login in self.at_source() {
-                let served = project.store.account(&project.name, &login).await;
-                if let Ok(Some(a)) = served {
-                    if a.served_by != ServedBy::Source {
-                        let n = self.close_at_source(&login);
-                        tracing::info!("closed {n} session(s) of {login} on the old server: its final pass began");
-                    }
+            tokio::time::sleep(WATCH).await;
+            let open = self.at_source();
+            if open.is_empty() {
+                continue;
+            }
+            // One read for all of them, however many sessions are open.
+            let Ok(accounts) = project.store.accounts(&project.name).await else {
+                continue;
+            };
+            for a in accounts {
+                if a.served_by != ServedBy::Source && open.contains(&a.login) {
+                    let n = self.close_at_source(&a.login);
+                    tracing::info!(
+                        "closed {n} session(s) of {} on the old server: its final pass began",
+                        a.login
+                    );
                 }
             }
         }

@@ -9,9 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, proxy, python, wait_for, world, World, USERS};
+use common::{eventually, plain_proxy, python, wait_for, world, World, USERS};
 use mailport_proxy::export::{export, Format, Scheme};
-use mailport_proxy::Listen;
+
 use mailport_store::MailboxState;
 use mailport_testbed::session;
 
@@ -32,17 +32,11 @@ async fn exported_passwords_let_the_new_server_authenticate() {
     } = world(false).await;
     let record = dir.path().join("provisioned");
     let command = format!("cat >> '{}'", record.display());
-    let (addrs, cancel, running) = proxy(
-        &project,
-        vec![Listen::Imap("127.0.0.1:0".parse().unwrap())],
-        None,
-        |c| {
-            c.allow_plaintext = true;
-            c.provision_command = Some(command);
-        },
-    )
+    let (port, cancel, running) = plain_proxy(&project, |c| {
+        c.provision_command = Some(command);
+    })
     .await;
-    let port = addrs[0].addr().port().to_string();
+    let port = port.to_string();
     let (alice, alice_pw) = USERS[0];
     let args = [port.clone(), alice.into(), alice_pw.into()];
     tokio::task::spawn_blocking(move || python(LOGIN, &args))

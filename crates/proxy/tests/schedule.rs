@@ -11,8 +11,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, inbox_count, proxy, python, wait_for, world, World, APPEND, USERS};
-use mailport_proxy::{Listen, Schedule};
+use common::{eventually, inbox_count, plain_proxy, python, wait_for, world, World, APPEND, USERS};
+use mailport_proxy::Schedule;
 use mailport_store::{MailboxState, ServedBy};
 
 const COUNT: &str = r#"
@@ -40,7 +40,6 @@ async fn delta_follow_and_automatic_cutover() {
         project,
     } = world(false).await;
     let (alice, alice_pw) = USERS[0];
-    let listen = || vec![Listen::Imap("127.0.0.1:0".parse().unwrap())];
     let second = Some(Duration::from_secs(1));
     let store = &project.store;
     let passes = |kind: &'static str| async move {
@@ -54,8 +53,7 @@ async fn delta_follow_and_automatic_cutover() {
     };
 
     // A proxy with delta passes every second, cut-over by hand.
-    let (addrs, cancel, running) = proxy(&project, listen(), None, |c| {
-        c.allow_plaintext = true;
+    let (port, cancel, running) = plain_proxy(&project, |c| {
         c.schedule = Schedule {
             delta_every: second,
             follow_every: None,
@@ -64,7 +62,6 @@ async fn delta_follow_and_automatic_cutover() {
         };
     })
     .await;
-    let port = addrs[0].addr().port();
     let count = |port: u16| python(COUNT, &[port.to_string(), alice.into(), alice_pw.into()]);
     let at_source = tokio::task::spawn_blocking(move || count(port))
         .await
@@ -99,8 +96,7 @@ async fn delta_follow_and_automatic_cutover() {
     running.await.unwrap();
 
     // Automatic cut-over: the next delta finds nothing new, the account moves.
-    let (addrs, cancel, running) = proxy(&project, listen(), None, |c| {
-        c.allow_plaintext = true;
+    let (port, cancel, running) = plain_proxy(&project, |c| {
         c.schedule = Schedule {
             delta_every: second,
             follow_every: second,
@@ -109,7 +105,6 @@ async fn delta_follow_and_automatic_cutover() {
         };
     })
     .await;
-    let port = addrs[0].addr().port();
     eventually("the automatic cut-over", || async {
         store
             .account("acme", alice)
@@ -176,22 +171,15 @@ async fn a_followed_account_is_brought_up_to_date_at_login() {
         project,
     } = world(false).await;
     let (alice, alice_pw) = USERS[0];
-    let (addrs, cancel, running) = proxy(
-        &project,
-        vec![Listen::Imap("127.0.0.1:0".parse().unwrap())],
-        None,
-        |c| {
-            c.allow_plaintext = true;
-            c.schedule = Schedule {
-                delta_every: None,
-                follow_every: None,
-                cutover_below: None,
-                keep_credentials: true,
-            };
-        },
-    )
+    let (port, cancel, running) = plain_proxy(&project, |c| {
+        c.schedule = Schedule {
+            delta_every: None,
+            follow_every: None,
+            cutover_below: None,
+            keep_credentials: true,
+        };
+    })
     .await;
-    let port = addrs[0].addr().port();
     let count = move || python(COUNT, &[port.to_string(), alice.into(), alice_pw.into()]);
     tokio::task::spawn_blocking(count).await.unwrap();
     wait_for(&project, alice, MailboxState::Completed).await;
@@ -231,17 +219,10 @@ async fn a_first_login_can_wait_for_its_move() {
         project,
     } = world(false).await;
     let (alice, alice_pw) = USERS[0];
-    let (addrs, cancel, running) = proxy(
-        &project,
-        vec![Listen::Imap("127.0.0.1:0".parse().unwrap())],
-        None,
-        |c| {
-            c.allow_plaintext = true;
-            c.migrate_now = Some(Duration::from_secs(60));
-        },
-    )
+    let (port, cancel, running) = plain_proxy(&project, |c| {
+        c.migrate_now = Some(Duration::from_secs(60));
+    })
     .await;
-    let port = addrs[0].addr().port();
     let seen = tokio::task::spawn_blocking(move || {
         python(COUNT, &[port.to_string(), alice.into(), alice_pw.into()])
     })

@@ -196,3 +196,18 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(
     }
     panic!("{what} did not happen within a minute");
 }
+
+/// A proxy on one plain-text IMAP port (passwords allowed without TLS on
+/// loopback), set up further by `tweak`; its port.
+pub async fn plain_proxy(
+    project: &Arc<Project>,
+    tweak: impl FnOnce(&mut ProxyConfig),
+) -> (u16, Cancel, tokio::task::JoinHandle<()>) {
+    let listen = vec![Listen::Imap("127.0.0.1:0".parse().unwrap())];
+    let (addrs, cancel, running) = proxy(project, listen, None, |c| {
+        c.allow_plaintext = true;
+        tweak(c);
+    })
+    .await;
+    (addrs[0].addr().port(), cancel, running)
+}
