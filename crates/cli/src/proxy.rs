@@ -64,6 +64,7 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         allow_plaintext: a.allow_plaintext,
         unknown_users: match a.unknown_users {
             UnknownUsersArg::Adopt => UnknownUsers::Adopt,
+            UnknownUsersArg::Pass => UnknownUsers::Pass,
             UnknownUsersArg::Refuse => UnknownUsers::Refuse,
         },
         connections_per_address: a.connections_per_address as usize,
@@ -167,6 +168,11 @@ pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
         .into_iter()
         .map(|m| (m.login.clone(), m))
         .collect();
+    let mut passes: std::collections::HashMap<String, usize> = Default::default();
+    for pass in p.store.passes(&p.name, None).await.map_err(failed)? {
+        *passes.entry(pass.login).or_default() += 1;
+    }
+    let passes_of = |login: &str| passes.get(login).copied().unwrap_or(0);
     if a.json {
         let rows: Vec<_> = accounts
             .iter()
@@ -180,6 +186,7 @@ pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
                     "moved_at": acc.moved_at,
                     "following": acc.following,
                     "mailbox_state": m.map(|m| m.state.clone()),
+                    "passes": passes_of(&acc.login),
                     "error": acc.detail.clone().or_else(|| m.and_then(|m| m.error.clone())),
                 })
             })
@@ -203,6 +210,7 @@ pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
         "moved",
         "following",
         "mailbox",
+        "passes",
         "last error",
     ]);
     for acc in &accounts {
@@ -220,6 +228,7 @@ pub async fn accounts(w: &Where, a: AccountsArgs) -> Result<bool, Failure> {
             }
             .to_string(),
             m.map(|m| m.state.clone()).unwrap_or_default(),
+            passes_of(&acc.login).to_string(),
             acc.detail
                 .clone()
                 .or_else(|| m.and_then(|m| m.error.clone()))

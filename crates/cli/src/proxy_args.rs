@@ -42,8 +42,9 @@ pub struct ProxyArgs {
     /// trusted network.
     #[arg(long)]
     pub allow_plaintext: bool,
-    /// Logins the project does not know: adopt (check against the source and add the
-    /// mailbox) or refuse.
+    /// Logins the project does not know (no mailbox, not seen before): adopt (check against
+    /// the source and add the mailbox), pass (relay to the source untouched: nothing
+    /// captured or moved) or refuse.
     #[arg(long, value_enum, default_value_t = UnknownUsersArg::Adopt)]
     pub unknown_users: UnknownUsersArg,
     /// Mailboxes this process moves at once in the background.
@@ -157,6 +158,7 @@ fn every(s: &str) -> Result<Every, String> {
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum UnknownUsersArg {
     Adopt,
+    Pass,
     Refuse,
 }
 

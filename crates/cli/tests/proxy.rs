@@ -260,6 +260,8 @@ async fn an_operator_runs_the_proxy() {
     let out = mailport(&state, &["accounts", "acme", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["served_by"], "destination", "{rows}");
+    // The full pass and the final one.
+    assert!(rows[0]["passes"].as_u64().unwrap() >= 2, "{rows}");
     // Mail still arriving at the old server reaches the new one: the login
     // of a followed account brings it over.
     let late = Command::new("python3")

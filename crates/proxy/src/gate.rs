@@ -73,11 +73,14 @@ impl Pop3Servers {
     }
 }
 
-/// What to do with unknown logins.
+/// What to do with logins the project does not know (no mailbox, and not
+/// seen by the proxy before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnknownUsers {
     /// Check against the source and add to the project.
     Adopt,
+    /// Relay to the source untouched: nothing captured, nothing moved.
+    Pass,
     /// Refuse.
     Refuse,
 }
@@ -182,12 +185,26 @@ impl Gate {
             Err(e) => return Decision::Unavailable(format!("state store: {e}")),
         };
         match account.as_ref().map(|a| a.served_by) {
-            None if self.unknown == UnknownUsers::Refuse => {
-                Decision::Refused("unknown user".into())
+            None => {
+                let in_project = match p.store.mailbox(&p.name, user).await {
+                    Ok(m) => m.is_some(),
+                    Err(e) => return Decision::Unavailable(format!("state store: {e}")),
+                };
+                match (in_project, self.unknown) {
+                    (false, UnknownUsers::Refuse) => Decision::Refused("unknown user".into()),
+                    (false, UnknownUsers::Pass) => {
+                        self.at_source(user, password, None, client, protocol, false)
+                            .await
+                    }
+                    _ => {
+                        self.at_source(user, password, None, client, protocol, true)
+                            .await
+                    }
+                }
             }
-            None | Some(ServedBy::Source) => {
+            Some(ServedBy::Source) => {
                 let known = account.and_then(|a| a.password_hash);
-                self.at_source(user, password, known, client, protocol)
+                self.at_source(user, password, known, client, protocol, true)
                     .await
             }
             Some(ServedBy::Moving) => Decision::TryLater(
@@ -201,7 +218,8 @@ impl Gate {
         }
     }
 
-    /// `known`: the hash captured at an earlier login.
+    /// `known`: the hash captured at an earlier login; `capture`: whether
+    /// the account is the project's (else it is only relayed).
     async fn at_source(
         &self,
         user: &str,
@@ -209,6 +227,7 @@ impl Gate {
         known: Option<String>,
         client: SocketAddr,
         protocol: Protocol,
+        capture: bool,
     ) -> Decision {
         let credentials = Credentials::Password(Secret::new(password.to_string()));
         let connector = match self.connector("source", user, credentials, protocol) {
@@ -216,6 +235,7 @@ impl Gate {
             Err(why) => return Decision::Unavailable(why),
         };
         match backend::log_in(&connector, protocol, client).await {
+            Ok(b) if !capture => Decision::Relay(b, ServedBy::Source),
             Ok(b) => {
                 let first = known.is_none();
                 let captured = self.capture(user, password, known, client.ip());

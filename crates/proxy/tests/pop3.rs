@@ -163,15 +163,28 @@ async fn pop3_clients_read_the_server_that_serves_them() {
                 .unwrap();
         assert_eq!(through, before_move, "{how}");
     }
-    // curl lists the messages, with their sizes (RFC 1939 LIST).
-    let out = Command::new("curl")
-        .args(["--silent", "--show-error", "--cacert", &ca, "--user"])
-        .arg(format!("{alice}:{alice_pw}"))
-        .arg(format!("pop3s://localhost:{tls}/"))
-        .output()
-        .expect("curl must run (scripts/setup installs it)");
-    let listing = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(listing.lines().count(), messages, "{listing}");
+    // curl lists the messages, with their sizes (RFC 1939 LIST), with STLS
+    // on the plain port and over implicit TLS.
+    for url in [
+        format!("pop3://localhost:{plain}/"),
+        format!("pop3s://localhost:{tls}/"),
+    ] {
+        let out = Command::new("curl")
+            .args([
+                "--silent",
+                "--show-error",
+                "--ssl-reqd",
+                "--cacert",
+                &ca,
+                "--user",
+            ])
+            .arg(format!("{alice}:{alice_pw}"))
+            .arg(&url)
+            .output()
+            .expect("curl must run (scripts/setup installs it)");
+        let listing = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(listing.lines().count(), messages, "{url}: {listing}");
+    }
 
     // Captured and moved in the background.
     wait_for(&project, alice, MailboxState::Completed).await;
