@@ -583,11 +583,14 @@ async fn run_workers(
             eprintln!("\nmailport: stopping after the batches in flight (their mailboxes are left stopped; `mailport run` continues them)");
         }
     });
-    let owner = format!(
-        "{}:{}",
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
-        std::process::id()
-    );
+    let owner = mailport_project::holder::here("run");
+    // Mailboxes left running by a killed run or worker of this machine
+    // are taken again now, not when their lease runs out.
+    if let Ok(rows) = p.store.mailboxes(&p.name).await {
+        if let Err(e) = mailport_project::runner::free_dead_leases(&p, &rows).await {
+            eprintln!("mailport: warning: freeing the mailboxes of dead workers: {e}");
+        }
+    }
     let bars = std::io::stderr()
         .is_terminal()
         .then(|| Arc::new(Bars::new(queued)));

@@ -475,8 +475,14 @@ async fn a_proxy_killed_at_any_moment_loses_nothing() {
     wait_until(&state, 60, "the background copy", |_, m| m == "running");
     kill_9(&mut proxy);
     let (mut proxy, _said, port) = start_configured_proxy(&state, &cert);
-    // The dead proxy's lease (a minute) expires; the copy resumes.
+    // The new proxy sees that the dead one's process is gone and resumes
+    // the copy at once, not when its lease runs out.
+    let resumed = std::time::Instant::now();
     wait_until(&state, 180, "the resumed copy", |_, m| m == "completed");
+    assert!(
+        resumed.elapsed() < Duration::from_secs(50),
+        "the copy waited for the dead proxy's lease to run out"
+    );
     let differences = session::mailbox_differences(src.imap_port, dst.imap_port, USER.0, USER.1)
         .await
         .unwrap();
@@ -503,9 +509,15 @@ async fn a_proxy_killed_at_any_moment_loses_nothing() {
         a == "moving" && m == "running"
     });
     kill_9(&mut cutover);
-    // Logins wait meanwhile.
+    // Logins wait while it is moving (the running proxy sees the dead
+    // cut-over within seconds and settles the account).
     let waiting = login(port);
-    assert!(text(&waiting).contains("UNAVAILABLE"), "{}", text(&waiting));
+    let settled = account(&state).0 != "moving";
+    assert!(
+        text(&waiting).contains("UNAVAILABLE") || (waiting.status.success() && settled),
+        "{}",
+        text(&waiting)
+    );
     // The running proxy finishes the move or rolls it back.
     wait_until(
         &state,

@@ -17,6 +17,7 @@
 //! Errors: [`ProjectError`] (store, key, invalid settings), [`KeyError`].
 
 pub mod csv_import;
+pub mod holder;
 pub mod key;
 pub mod project;
 pub mod report;

@@ -49,6 +49,35 @@ pub struct RunSummary {
     pub passes: Vec<(String, MailboxState, PassRow)>,
 }
 
+/// Ends the leases held by processes of this machine that died (killed,
+/// crashed): their mailboxes are claimed again at once, and resume from
+/// the ledger. `mailboxes`: the project's, as just read. How many.
+pub async fn free_dead_leases(
+    project: &Project,
+    mailboxes: &[MailboxRow],
+) -> Result<usize, ProjectError> {
+    let mut n = 0;
+    for m in mailboxes {
+        let Some(holder) = m.lease_owner.as_deref() else {
+            continue;
+        };
+        if m.state == MailboxState::Running.as_str()
+            && crate::holder::dead_here(holder)
+            && project
+                .store
+                .expire_lease(&project.name, &m.login, holder)
+                .await?
+        {
+            tracing::warn!(
+                "{}: its worker {holder} died; the mailbox is taken again",
+                m.login
+            );
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Runs workers until no mailbox of the project is left to claim.
 pub async fn run(
     project: Arc<Project>,

@@ -120,7 +120,7 @@ pub async fn cut_over(project: &Arc<Project>, login: &str) -> Result<Duration, N
 }
 
 async fn final_pass(project: &Project, login: &str) -> Result<(), String> {
-    let owner = format!("cutover-{}", std::process::id());
+    let owner = mailport_project::holder::here("cutover");
     let started = Instant::now();
     loop {
         match run_one(project, login, Pass::Final, &owner, Duration::from_secs(60)).await {
@@ -160,8 +160,16 @@ pub async fn recover(
 ) -> Result<Option<ServedBy>, StoreError> {
     let t = now();
     let since = account.changed_at.unwrap_or(0);
-    let held = m.state == MailboxState::Running.as_str() && m.lease_until.is_some_and(|u| u >= t);
-    if account.served_by != ServedBy::Moving || held || t - since < UNHELD {
+    // A holder of this machine that died is known dead at once.
+    let dead_holder = m
+        .lease_owner
+        .as_deref()
+        .is_some_and(mailport_project::holder::dead_here);
+    let held = m.state == MailboxState::Running.as_str()
+        && m.lease_until.is_some_and(|u| u >= t)
+        && !dead_holder;
+    let recent = t - since < UNHELD && !dead_holder;
+    if account.served_by != ServedBy::Moving || held || recent {
         return Ok(None);
     }
     let finished = m.state == MailboxState::Completed.as_str()

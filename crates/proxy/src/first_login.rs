@@ -36,7 +36,7 @@ pub async fn move_now(project: &Arc<Project>, login: &str, within: Duration) {
 }
 
 async fn full_then_cutover(project: &Arc<Project>, login: &str) -> Result<Duration, String> {
-    let owner = format!("first-login-{}", std::process::id());
+    let owner = mailport_project::holder::here("first-login");
     loop {
         match run_one(project, login, Pass::Full, &owner, Duration::from_secs(60)).await {
             Ok(Some((MailboxState::Completed, pass))) if pass.outcome == "ok" => break,

@@ -1,5 +1,6 @@
 //! The passes nobody asks for, on a clock (and the recovery of cut-overs
-//! whose process died, [`cutover::recover`]): after its full pass an account
+//! whose process died, [`cutover::recover`], and of mailboxes whose worker
+//! on this machine died, [`runner::free_dead_leases`]): after its full pass an account
 //! still on the old server gets a delta pass every `delta_every` (so its
 //! final pass has little left), and with automatic cut-over it moves once a
 //! delta pass finds at most `cutover_below` new messages; a moved account
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use mailport_engine::Cancel;
 use mailport_mail::date::now;
-use mailport_project::{Pass, Project};
+use mailport_project::{runner, Pass, Project};
 use mailport_store::{AccountRow, EventRow, MailboxRow, MailboxState, ServedBy, StoreError};
 
 use crate::cutover;
@@ -82,12 +83,12 @@ async fn tick(
     if accounts.is_empty() {
         return Ok(());
     }
-    let mut mailboxes: std::collections::HashMap<String, MailboxRow> = store
-        .mailboxes(&project.name)
-        .await?
-        .into_iter()
-        .map(|m| (m.login.clone(), m))
-        .collect();
+    let rows = store.mailboxes(&project.name).await?;
+    if let Err(e) = runner::free_dead_leases(project, &rows).await {
+        tracing::warn!("freeing the mailboxes of dead workers: {e}");
+    }
+    let mut mailboxes: std::collections::HashMap<String, MailboxRow> =
+        rows.into_iter().map(|m| (m.login.clone(), m)).collect();
     let t = now();
     for account in accounts {
         let Some(m) = mailboxes.remove(&account.login) else {

@@ -289,7 +289,7 @@ impl Proxy {
             while !stop.is_cancelled() {
                 let opts = RunOptions {
                     workers,
-                    owner: format!("proxy-{}", std::process::id()),
+                    owner: mailport_project::holder::here("proxy"),
                     lease: Duration::from_secs(60),
                     cancel: stop.clone(),
                 };

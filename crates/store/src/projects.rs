@@ -680,6 +680,28 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Ends `holder`'s lease on a running mailbox now (its process died):
+    /// the next claim takes it. Whether it was `holder`'s.
+    pub async fn expire_lease(
+        &self,
+        project: &str,
+        login: &str,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE mailboxes SET lease_until = 0 \
+             WHERE project = $1 AND login = $2 AND lease_owner = $3 AND state = 'running'",
+        )
+        .bind(project)
+        .bind(login)
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(db("write"))?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
     /// Erases a mailbox's captured passwords (sealed user passwords; admin
     /// logins stay): no pass needs them any more. A side that logged in
     /// with the user's password now waits for credentials. Whether there

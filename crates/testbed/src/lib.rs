@@ -17,6 +17,8 @@
 //! - [`certs`]: a throw-away CA and server certificate.
 //! - [`peers`]: mbsync and OfflineIMAP invocations against private servers.
 //! - [`postgres`]: private PostgreSQL instances for the state store.
+//! - [`postfix`]: private Postfix instances (an MTA delivering by LMTP to a
+//!   private Dovecot started with `lmtp`), for the SMTP tests.
 //! - [`relay`]: a TCP relay that cuts or stalls connections on cue (fault injection).
 
 pub mod certs;
@@ -27,6 +29,7 @@ pub mod cyrus;
 pub mod dovecot;
 pub mod oauth;
 pub mod peers;
+pub mod postfix;
 pub mod postgres;
 pub mod relay;
 pub mod server;
@@ -36,4 +39,5 @@ pub use corpus::{Corpus, CorpusOptions};
 pub use courier::{Courier, CourierOptions};
 pub use cyrus::{Cyrus, CyrusOptions};
 pub use dovecot::{Dovecot, DovecotOptions, Layout};
+pub use postfix::{Postfix, PostfixOptions};
 pub use server::ImapServer;
