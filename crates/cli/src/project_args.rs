@@ -37,6 +37,9 @@ pub enum ProjectCommand {
         to_admin: Option<String>,
         #[arg(long, value_enum, value_name = "STYLE", default_value_t = AdminStyleArg::Authzid)]
         to_admin_style: AdminStyleArg,
+        /// Add a mail domain of the organisation (repeatable).
+        #[arg(long = "domain", value_name = "DOMAIN")]
+        domains: Vec<String>,
     },
     /// List the projects in the state store, with their mailboxes by state.
     List,
@@ -112,6 +115,10 @@ pub struct CreateArgs {
     /// Seconds to wait for any server reply.
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
+    /// A mail domain of the organisation (repeatable): mail for it is routed by the proxy's
+    /// SMTP front; the domains of the mailboxes' logins count too.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -92,9 +92,19 @@ pub async fn project(w: &Where, command: ProjectCommand) -> Result<bool, Failure
             from_admin_style,
             to_admin,
             to_admin_style,
+            domains,
         } => {
             let p = open_project(w, &name).await?;
             let mut settings = p.settings.clone();
+            if !domains.is_empty() {
+                let more = mailport_project::settings::domains(&domains)
+                    .map_err(|e| Failure::Usage(anyhow!(e)))?;
+                for d in more {
+                    if !settings.domains.contains(&d) {
+                        settings.domains.push(d);
+                    }
+                }
+            }
             if let Some(a) = admin(
                 &p.key,
                 &name,
@@ -226,6 +236,8 @@ async fn create(w: &Where, a: CreateArgs) -> Result<bool, Failure> {
         verify: a.verify,
         max_connections_per_host: a.max_connections_per_host,
         max_running: a.max_running,
+        domains: mailport_project::settings::domains(&a.domains)
+            .map_err(|e| Failure::Usage(anyhow!(e)))?,
         tls: mailport_project::settings::Tls {
             from_ca: a.from_tls_ca.clone(),
             to_ca: a.to_tls_ca.clone(),

@@ -16,7 +16,7 @@ use crate::project_args::Where;
 use crate::projects::open_project;
 use crate::proxy_args::{
     AccountsAction, AccountsArgs, CutoverArg, ExportFormat, ExportScheme, FirstLoginArg, ProxyArgs,
-    UnknownUsersArg,
+    UnknownRecipientsArg, UnknownUsersArg,
 };
 use crate::Failure;
 
@@ -28,10 +28,11 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         .chain(a.listen_imaps.iter().map(|&s| Listen::Imaps(s)))
         .chain(a.listen_pop3.iter().map(|&s| Listen::Pop3(s)))
         .chain(a.listen_pop3s.iter().map(|&s| Listen::Pop3s(s)))
+        .chain(a.listen_smtp.iter().map(|&s| Listen::Smtp(s)))
         .collect();
     if listen.is_empty() {
         return Err(Failure::Usage(anyhow!(
-            "nothing to listen on: give --listen-imap ADDR (e.g. 0.0.0.0:143), --listen-imaps ADDR (0.0.0.0:993), --listen-pop3 ADDR (0.0.0.0:110) and/or --listen-pop3s ADDR (0.0.0.0:995)"
+            "nothing to listen on: give --listen-imap ADDR (e.g. 0.0.0.0:143), --listen-imaps ADDR (0.0.0.0:993), --listen-pop3 ADDR (0.0.0.0:110), --listen-pop3s ADDR (0.0.0.0:995) and/or --listen-smtp ADDR (0.0.0.0:25)"
         )));
     }
     if a.tls_cert.is_empty() && !a.allow_plaintext {
@@ -59,8 +60,10 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
             })
         }
     };
+    let smtp = smtp_config(&a).map_err(|e| Failure::Usage(anyhow!(e)))?;
     let config = ProxyConfig {
         pop3,
+        smtp,
         allow_plaintext: a.allow_plaintext,
         unknown_users: match a.unknown_users {
             UnknownUsersArg::Adopt => UnknownUsers::Adopt,
@@ -89,10 +92,10 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         .await
         .map_err(|e| Failure::Failed(ErrorKind::Connection, anyhow!(e)))?;
     for l in proxy.local_addrs() {
-        let how = match l.implicit_tls() {
-            true => "over TLS",
-            false if l.protocol() == Protocol::Imap => "(STARTTLS)",
-            false => "(STLS)",
+        let how = match (l.implicit_tls(), l.protocol()) {
+            (true, _) => "over TLS",
+            (false, Protocol::Pop3) => "(STLS)",
+            (false, _) => "(STARTTLS)",
         };
         let (protocol, addr) = (l.protocol().as_str(), l.addr());
         eprintln!("mailport: proxy listening for {protocol} {how} on {addr}");
@@ -389,4 +392,31 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(bytes)
+}
+
+/// The SMTP front's settings from the flags; none without an SMTP listener.
+fn smtp_config(a: &ProxyArgs) -> Result<Option<mailport_proxy::smtp_front::SmtpConfig>, String> {
+    use mailport_proxy::smtp_front::{Mta, SmtpConfig};
+    if a.listen_smtp.is_empty() {
+        return Ok(None);
+    }
+    let (Some(relay_to), Some(deliver_to)) = (&a.relay_to, &a.deliver_to) else {
+        return Err("--listen-smtp needs --relay-to smtp://OLD-MTA[:PORT] (the old server's mail system) and --deliver-to smtp://NEW-MTA[:PORT] (the new one's)".into());
+    };
+    let hostname = a
+        .smtp_hostname
+        .clone()
+        .unwrap_or_else(mailport_project::holder::hostname);
+    let max_size = mailport_engine::copy::settings::parse_size(&a.max_message_size)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            format!(
+                "--max-message-size {:?} is not a size like 25M",
+                a.max_message_size
+            )
+        })?;
+    let mut config = SmtpConfig::new(hostname, Mta::parse(relay_to)?, Mta::parse(deliver_to)?);
+    config.reject_unknown = a.unknown_recipients == UnknownRecipientsArg::Reject;
+    config.max_size = max_size;
+    Ok(Some(config))
 }

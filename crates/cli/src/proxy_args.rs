@@ -27,6 +27,28 @@ pub struct ProxyArgs {
     /// Listen for POP3 in TLS (implicit) here, e.g. 0.0.0.0:995 (repeatable).
     #[arg(long, value_name = "ADDR")]
     pub listen_pop3s: Vec<SocketAddr>,
+    /// Listen for incoming mail (SMTP, STARTTLS offered) here, e.g. 0.0.0.0:25 (repeatable):
+    /// each recipient's mail goes to the server that serves its mailbox that minute.
+    #[arg(long, value_name = "ADDR")]
+    pub listen_smtp: Vec<SocketAddr>,
+    /// The old server's MTA, for mail of accounts not moved and of addresses without a
+    /// mailbox: smtp://HOST[:PORT] or lmtp://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub relay_to: Option<String>,
+    /// The new server's MTA, for mail of moved accounts: smtp://HOST[:PORT] or
+    /// lmtp://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub deliver_to: Option<String>,
+    /// Addresses of the organisation's domains without a mailbox in the project: relay
+    /// (to the old server, which knows its aliases and lists) or reject.
+    #[arg(long, value_enum, default_value_t = UnknownRecipientsArg::Relay)]
+    pub unknown_recipients: UnknownRecipientsArg,
+    /// The name the SMTP front greets with (default: this machine's name).
+    #[arg(long, value_name = "NAME")]
+    pub smtp_hostname: Option<String>,
+    /// The largest message the SMTP front takes (K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "50M")]
+    pub max_message_size: String,
     /// The old server's POP3 service, for POP3 logins (default: the project's source host,
     /// pop3s:// on 995 if its IMAP is imaps://, else pop3:// on 110).
     #[arg(long, value_name = "URL")]
@@ -111,6 +133,12 @@ pub enum ExportScheme {
     Argon2id,
     Sha512Crypt,
     Bcrypt,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownRecipientsArg {
+    Relay,
+    Reject,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,6 +25,6 @@ pub mod runner;
 pub mod settings;
 
 pub use key::{KeyError, ProjectKey};
-pub use project::{Pass, Project, ProjectError};
+pub use project::{Addressee, Pass, Project, ProjectError};
 pub use runner::{run, verify_credentials, RunOptions, RunProgress, RunSummary};
 pub use settings::{Admin, Overrides, Settings};

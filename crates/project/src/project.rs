@@ -86,6 +86,17 @@ impl Pass {
     }
 }
 
+/// Whose mail an address is ([`Project::addressee`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addressee {
+    /// A mailbox of the project, by its login.
+    Mailbox(String),
+    /// In the organisation's domains, but no mailbox.
+    NoMailbox,
+    /// Not one of the organisation's domains.
+    Elsewhere,
+}
+
 pub struct Project {
     pub name: String,
     pub settings: Settings,
@@ -293,6 +304,45 @@ impl Project {
         job.verify_quick = *pass == Pass::Final;
         job.max_connections_per_host = self.settings.max_connections_per_host.map(usize::from);
         Ok(job)
+    }
+
+    /// The organisation's mail domains: the project's `--domain`s and the
+    /// domains of its mailboxes' logins (`alice@example.org`).
+    pub async fn mail_domains(&self) -> Result<std::collections::BTreeSet<String>, ProjectError> {
+        let mut domains: std::collections::BTreeSet<String> =
+            self.settings.domains.iter().cloned().collect();
+        for m in self.store.mailboxes(&self.name).await? {
+            if let Some((_, d)) = m.login.rsplit_once('@') {
+                domains.insert(d.to_lowercase());
+            }
+        }
+        Ok(domains)
+    }
+
+    /// Whose mail `local@domain` is: a mailbox of the project (its login is
+    /// the address, or the local part in one of `domains`), an address in
+    /// the organisation's domains without a mailbox (an alias, a list, a
+    /// catch-all: the old server knows), or someone else's.
+    pub async fn addressee(
+        &self,
+        local: &str,
+        domain: &str,
+        domains: &std::collections::BTreeSet<String>,
+    ) -> Result<Addressee, ProjectError> {
+        let domain = domain.to_lowercase();
+        if !domains.contains(&domain) {
+            return Ok(Addressee::Elsewhere);
+        }
+        let full = format!("{local}@{domain}");
+        let mut tries = vec![full.clone(), full.to_lowercase(), local.to_string()];
+        tries.push(local.to_lowercase());
+        tries.dedup();
+        for login in tries {
+            if self.store.mailbox(&self.name, &login).await?.is_some() {
+                return Ok(Addressee::Mailbox(login));
+            }
+        }
+        Ok(Addressee::NoMailbox)
     }
 
     /// The user's own source password, while the project holds it (the

@@ -36,6 +36,10 @@ pub struct Settings {
     pub max_running: Option<u32>,
     #[serde(default)]
     pub tls: Tls,
+    /// The organisation's mail domains (lower case), besides those of its
+    /// mailboxes' logins: mail for them is the proxy's to route (issue 15).
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 impl Settings {
@@ -85,6 +89,33 @@ impl Settings {
         }
         Ok(copy)
     }
+}
+
+/// Mail domains as given on the command line: lower case, each checked.
+pub fn domains(given: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in given {
+        let d = d.trim().trim_end_matches('.').to_lowercase();
+        let valid = !d.is_empty()
+            && d.len() <= 253
+            && d.contains('.')
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if !valid {
+            return Err(format!(
+                "--domain {d:?} is not a mail domain (like example.org)"
+            ));
+        }
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
 }
 
 /// An administrator who logs in for every user of one side.
@@ -157,6 +188,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn domains_are_checked_and_lower_cased() {
+        assert_eq!(
+            domains(&[
+                "Example.ORG.".into(),
+                "example.org".into(),
+                "bücher.example".into()
+            ]),
+            Ok(vec!["example.org".into(), "bücher.example".into()])
+        );
+        for bad in ["", "localhost", "a..b", "-a.b", "a b.c"] {
+            assert!(
+                domains(&[bad.into()]).unwrap_err().contains("--domain"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn a_server_is_named_without_a_user() {
         let ep = server("imaps://mail.old.example").unwrap();
         assert_eq!((ep.host.as_str(), ep.port), ("mail.old.example", 993));
@@ -182,6 +231,7 @@ mod tests {
             verify: true,
             max_connections_per_host: Some(20),
             max_running: None,
+            domains: Vec::new(),
             tls: Tls::default(),
         };
         let json = serde_json::to_string(&s).unwrap();
@@ -204,6 +254,7 @@ mod tests {
             verify: false,
             max_connections_per_host: None,
             max_running: None,
+            domains: Vec::new(),
             tls: Tls::default(),
         };
         assert_eq!(s.running_limit(), None);

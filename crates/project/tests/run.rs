@@ -131,6 +131,7 @@ async fn fifty_mailboxes_move_then_a_delta_pass_copies_only_what_is_new() {
         verify: true,
         max_connections_per_host: None,
         max_running: None,
+        domains: Vec::new(),
         tls: mailport_project::settings::Tls {
             from_ca: Some(src.ca_pem().to_path_buf()),
             to_ca: Some(dst.ca_pem().to_path_buf()),

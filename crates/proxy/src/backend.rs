@@ -44,6 +44,10 @@ pub async fn log_in(
                 capabilities,
             }
         }),
+        Protocol::Smtp => {
+            let why = "SMTP sessions do not log in to a mailbox server";
+            return Err(LoginFailure::Unavailable(why.into()));
+        }
         Protocol::Pop3 => connector.open_pop3().await.map(|client| {
             let (stream, unread) = client.into_parts();
             Backend {

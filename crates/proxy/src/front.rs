@@ -32,6 +32,7 @@ pub(crate) const PRE_LOGIN_BUFFER: usize = 1024;
 pub enum Protocol {
     Imap,
     Pop3,
+    Smtp,
 }
 
 impl Protocol {
@@ -39,6 +40,7 @@ impl Protocol {
         match self {
             Protocol::Imap => "IMAP",
             Protocol::Pop3 => "POP3",
+            Protocol::Smtp => "SMTP",
         }
     }
 }
@@ -54,6 +56,8 @@ pub struct Front {
     pub login_deadline: Duration,
     pub sessions: Arc<Sessions>,
     pub metrics: Arc<Metrics>,
+    /// The SMTP front's settings, when it listens.
+    pub smtp: Option<Arc<crate::smtp_front::SmtpConfig>>,
 }
 
 /// A client logged in: its stream (with what it sent ahead), the backend
@@ -68,6 +72,13 @@ pub struct LoggedIn {
 impl Front {
     /// Serves one client connection until it ends.
     pub async fn serve(&self, tcp: TcpStream, peer: SocketAddr, protocol: Protocol, tls: bool) {
+        if protocol == Protocol::Smtp {
+            if let Some(config) = &self.smtp {
+                let _counted = self.metrics.connected(protocol);
+                crate::smtp_front::serve(self, config, tcp, peer, tls).await;
+            }
+            return;
+        }
         if let Err(e) = self.session(tcp, peer, protocol, tls).await {
             tracing::debug!("{} session from {peer} ended: {e}", protocol.as_str());
         }
@@ -91,6 +102,7 @@ impl Front {
             match protocol {
                 Protocol::Imap => crate::imap_front::before_login(self, stream, peer).await,
                 Protocol::Pop3 => crate::pop3_front::before_login(self, stream, peer).await,
+                Protocol::Smtp => Ok(None),
             }
         };
         let counted = self.metrics.connected(protocol);
@@ -153,6 +165,8 @@ impl Front {
 /// What a relayed client is told when the proxy ends its session.
 fn goodbye(protocol: Protocol, why: Why) -> &'static [u8] {
     match (protocol, why) {
+        // SMTP sessions are not relayed: never asked.
+        (Protocol::Smtp, _) => b"421 4.3.2 closing\r\n",
         (Protocol::Imap, Why::Moving) => {
             b"* BYE your mailbox is moving to the new server; log in again in a minute\r\n"
         }

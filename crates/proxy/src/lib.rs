@@ -24,6 +24,9 @@
 //!   verify, destination; rolled back on failure or after a crash).
 //! - [`schedule`]: delta passes on a clock, following passes of moved
 //!   accounts, automatic cut-over, erasing passwords no pass needs.
+//! - [`smtp_front`]: SMTP at the old address (port 25): each recipient's
+//!   mail to the server that serves its mailbox this minute, every relay
+//!   recorded (issue 15).
 //! - [`sessions`]: open sessions on the old server by account, closed when
 //!   the account's final pass begins.
 //! - [`metrics`]: Prometheus text metrics on their own port.
@@ -47,6 +50,7 @@ pub mod relay;
 pub mod schedule;
 pub mod server;
 pub mod sessions;
+pub mod smtp_front;
 
 pub use front::Protocol;
 pub use gate::{Gate, Pop3Servers, UnknownUsers};

@@ -18,12 +18,13 @@ use tokio::net::TcpListener;
 use crate::front::Protocol;
 use crate::sessions::Sessions;
 
-const PROTOCOLS: [Protocol; 2] = [Protocol::Imap, Protocol::Pop3];
+const PROTOCOLS: [Protocol; 3] = [Protocol::Imap, Protocol::Pop3, Protocol::Smtp];
 
 fn index(p: Protocol) -> usize {
     match p {
         Protocol::Imap => 0,
         Protocol::Pop3 => 1,
+        Protocol::Smtp => 2,
     }
 }
 
@@ -37,8 +38,8 @@ type Family = (
 
 #[derive(Default)]
 pub struct Metrics {
-    connections: [AtomicU64; 2],
-    before_login: [AtomicI64; 2],
+    connections: [AtomicU64; 3],
+    before_login: [AtomicI64; 3],
     /// (protocol, outcome) -> count.
     logins: Mutex<Vec<((usize, &'static str), u64)>>,
     refused_connections: AtomicU64,

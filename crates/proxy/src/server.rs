@@ -33,11 +33,17 @@ pub enum Listen {
     Pop3(SocketAddr),
     /// POP3 in TLS from the first byte (port 995).
     Pop3s(SocketAddr),
+    /// SMTP for incoming mail, STARTTLS offered (port 25).
+    Smtp(SocketAddr),
 }
 
 impl Listen {
     pub fn addr(self) -> SocketAddr {
-        let (Listen::Imap(a) | Listen::Imaps(a) | Listen::Pop3(a) | Listen::Pop3s(a)) = self;
+        let (Listen::Imap(a)
+        | Listen::Imaps(a)
+        | Listen::Pop3(a)
+        | Listen::Pop3s(a)
+        | Listen::Smtp(a)) = self;
         a
     }
 
@@ -45,6 +51,7 @@ impl Listen {
         match self {
             Listen::Imap(_) | Listen::Imaps(_) => Protocol::Imap,
             Listen::Pop3(_) | Listen::Pop3s(_) => Protocol::Pop3,
+            Listen::Smtp(_) => Protocol::Smtp,
         }
     }
 
@@ -60,6 +67,7 @@ impl Listen {
             Listen::Imaps(_) => Listen::Imaps(addr),
             Listen::Pop3(_) => Listen::Pop3(addr),
             Listen::Pop3s(_) => Listen::Pop3s(addr),
+            Listen::Smtp(_) => Listen::Smtp(addr),
         }
     }
 }
@@ -92,6 +100,8 @@ pub struct ProxyConfig {
     pub drain: Duration,
     /// Move a mailbox while its first login waits, this long at most.
     pub migrate_now: Option<Duration>,
+    /// The SMTP front (needed by an SMTP listener).
+    pub smtp: Option<crate::smtp_front::SmtpConfig>,
 }
 
 impl ProxyConfig {
@@ -114,6 +124,7 @@ impl ProxyConfig {
             proxy_protocol: false,
             drain: Duration::from_secs(10),
             migrate_now: None,
+            smtp: None,
         }
     }
 }
@@ -192,6 +203,13 @@ impl Proxy {
                 "an implicit-TLS listener needs --tls-cert HOSTNAME=CERT.pem,KEY.pem".into(),
             );
         }
+        let smtp_listens = config.listen.iter().any(|l| l.protocol() == Protocol::Smtp);
+        if smtp_listens && config.smtp.is_none() {
+            return Err(
+                "an SMTP listener needs --relay-to smtp://OLD-MTA and --deliver-to smtp://NEW-MTA"
+                    .into(),
+            );
+        }
         let pop3 = match &config.pop3 {
             Some(servers) => Some(servers.clone()),
             None if config.listen.iter().any(|l| l.protocol() == Protocol::Pop3) => {
@@ -226,6 +244,7 @@ impl Proxy {
                 login_deadline: config.login_deadline,
                 sessions: Arc::new(Sessions::default()),
                 metrics,
+                smtp: config.smtp.clone().map(Arc::new),
             }),
             project,
             workers: config.workers,
@@ -357,6 +376,7 @@ async fn accept(
                         Protocol::Pop3 => {
                             b"-ERR [SYS/TEMP] too many connections from your address\r\n"
                         }
+                        Protocol::Smtp => b"421 4.7.0 too many connections from your address\r\n",
                     };
                     let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, bye).await;
                 }

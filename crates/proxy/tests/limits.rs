@@ -27,6 +27,7 @@ async fn start(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut ProxyConfig)) ->
         verify: false,
         max_connections_per_host: None,
         max_running: None,
+        domains: Vec::new(),
         tls: Default::default(),
     };
     let project = Project::create(store, "acme", settings, ProjectKey::generate())

@@ -14,6 +14,8 @@
 //! - `accounts`: the proxy's accounts (where each is served, the captured
 //!   password's hash, logins) and its event log ([`Store::set_served_by`]
 //!   changes an account only from the state the caller expects).
+//! - `deliveries`: mail the proxy's SMTP front passed on, per recipient
+//!   (where, why), for the retirement report.
 //! - Times are Unix seconds from `mailport_mail::date::now`.
 //! - Errors: [`StoreError`] (the database's, or invalid content; a store
 //!   written by a newer mailport is refused).
@@ -26,9 +28,11 @@ use mailport_mail::date::now;
 use serde::Serialize;
 
 mod accounts;
+mod deliveries;
 mod projects;
 mod uids;
 pub use accounts::{AccountRow, EventRow, ServedBy};
+pub use deliveries::DeliveryRow;
 pub use projects::{Finish, MailboxRow, MailboxState, PassRow, ProjectRow};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -46,6 +50,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_projects.sql")),
     (6, include_str!("../migrations/0006_accounts.sql")),
     (7, include_str!("../migrations/0007_account_changed_at.sql")),
+    (8, include_str!("../migrations/0008_deliveries.sql")),
 ];
 
 /// Migration before which shared UIDs are renumbered (see [`uids`]).

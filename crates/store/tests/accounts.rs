@@ -1,8 +1,8 @@
-//! The proxy's accounts and event log on both engines: conditional state
+//! The proxy's accounts, event log and deliveries on both engines: conditional state
 //! changes (two proxies cannot both start one final pass), hashes updated in
 //! place, events newest first.
 
-use mailport_store::{AccountRow, EventRow, ServedBy, Store};
+use mailport_store::{AccountRow, DeliveryRow, EventRow, ServedBy, Store};
 
 async fn exercise(store: Store) {
     let alice = AccountRow {
@@ -160,6 +160,29 @@ async fn exercise(store: Store) {
         ["move", "capture"]
     );
     assert_eq!(store.events("acme", None, 10).await.unwrap().len(), 4);
+
+    // What the SMTP front passed on, oldest first, from a time on.
+    for (at, recipient, server) in [
+        (100, "alice@example.org", "new"),
+        (200, "sales@example.org", "old"),
+    ] {
+        let d = DeliveryRow {
+            at,
+            sender: "".into(),
+            recipient: recipient.into(),
+            login: None,
+            size: 1234,
+            server: server.into(),
+            why: "no mailbox".into(),
+        };
+        store.record_delivery("acme", &d).await.unwrap();
+    }
+    let all = store.deliveries("acme", 0).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].recipient, "alice@example.org");
+    let late = store.deliveries("acme", 150).await.unwrap();
+    assert_eq!((late.len(), late[0].server.as_str()), (1, "old"));
+    assert!(store.deliveries("other", 0).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

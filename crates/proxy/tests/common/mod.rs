@@ -50,6 +50,7 @@ pub fn python(script: &str, args: &[String]) -> String {
 pub fn dovecot(pop3: bool, extra_conf: &str, layout: Layout) -> Dovecot {
     Dovecot::start(DovecotOptions {
         pop3,
+        lmtp: true,
         layout,
         extra_conf: extra_conf.to_string(),
         users: USERS
@@ -121,6 +122,7 @@ pub async fn world_with(pop3: bool, source_conf: &str) -> World {
         verify: true,
         max_connections_per_host: None,
         max_running: None,
+        domains: vec!["example.org".into()],
         tls: mailport_project::settings::Tls {
             from_ca: Some(src.ca_pem().to_path_buf()),
             to_ca: Some(dst.ca_pem().to_path_buf()),

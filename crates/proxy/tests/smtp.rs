@@ -1,0 +1,187 @@
+//! SMTP at the old server's address, in front of two real Postfix MTAs
+//! (the old and the new server's, delivering to their Dovecot by LMTP),
+//! with swaks and Python's smtplib as senders: each recipient's mail lands
+//! on the server that serves its mailbox; a message for recipients on both
+//! goes to one, the other is deferred (452) for a transaction of its own;
+//! during a final pass the sender is told to try later; other domains are
+//! refused; every relay and delivery is recorded.
+
+mod common;
+
+use std::process::Command;
+
+use common::{eventually, inbox_count, proxy, python, wait_for, world, World, USERS};
+use mailport_proxy::smtp_front::{Mta, SmtpConfig};
+use mailport_proxy::Listen;
+use mailport_store::{AccountRow, MailboxState, ServedBy};
+use mailport_testbed::{Dovecot, Postfix, PostfixOptions};
+
+fn postfix(name: &str, dovecot: &Dovecot) -> Postfix {
+    Postfix::start(PostfixOptions {
+        hostname: name.into(),
+        domains: vec!["example.org".into()],
+        lmtp_port: dovecot.lmtp_port,
+        trust_loopback_proxy: true,
+    })
+    .expect("Postfix must start")
+}
+
+/// swaks's exit status and transcript.
+fn swaks(port: u16, to: &str, subject: &str) -> (bool, String) {
+    let out = Command::new("swaks")
+        .args(["--server", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--from", "sender@elsewhere.test", "--to", to])
+        .args(["--header", &format!("Subject: {subject}")])
+        .output()
+        .expect("swaks must run (scripts/setup installs it)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+const SMTPLIB: &str = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.ehlo("client.elsewhere.test")
+refused = s.sendmail("sender@elsewhere.test", sys.argv[2:], b"Subject: smtplib\r\n\r\nhello\r\n")
+print(refused)
+s.quit()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
+    let World {
+        dir: _dir,
+        src,
+        dst,
+        project,
+    } = world(false).await;
+    let (old_mta, new_mta) = (
+        postfix("old.example.org", &src),
+        postfix("new.example.org", &dst),
+    );
+    let (alice, alice_pw) = USERS[0];
+    let (bob, bob_pw) = USERS[1];
+    // alice is still on the old server; bob has moved.
+    let store = &project.store;
+    for (user, pw) in USERS {
+        project.capture(user, pw).await.unwrap();
+        let row = AccountRow {
+            login: user.into(),
+            served_by: ServedBy::Source,
+            password_hash: None,
+            first_login_at: 1,
+            last_login_at: 1,
+            moved_at: None,
+            following: false,
+            detail: None,
+            changed_at: None,
+        };
+        store.put_account("acme", &row).await.unwrap();
+    }
+    assert!(store
+        .set_served_by(
+            "acme",
+            bob,
+            ServedBy::Source,
+            ServedBy::Destination,
+            2,
+            None
+        )
+        .await
+        .unwrap());
+    let _ = (alice_pw, bob_pw);
+    let config = SmtpConfig::new(
+        "mx.example.org".into(),
+        Mta::parse(&format!("smtp://127.0.0.1:{}", old_mta.smtp_port)).unwrap(),
+        Mta::parse(&format!("smtp://127.0.0.1:{}", new_mta.smtp_port)).unwrap(),
+    );
+    let (addrs, cancel, running) = proxy(
+        &project,
+        vec![Listen::Smtp("127.0.0.1:0".parse().unwrap())],
+        None,
+        |c| c.smtp = Some(config),
+    )
+    .await;
+    let port = addrs[0].addr().port();
+    // The captures queued both mailboxes: their copies first.
+    wait_for(&project, alice, MailboxState::Completed).await;
+    wait_for(&project, bob, MailboxState::Completed).await;
+    let counts = || async { (inbox_count(&src, alice).await, inbox_count(&dst, bob).await) };
+    let (alice0, bob0) = counts().await;
+    let (src_bob0, dst_alice0) = (inbox_count(&src, bob).await, inbox_count(&dst, alice).await);
+
+    // Not moved: to the old server. Moved: to the new one.
+    let (ok, said) = swaks(port, "alice@example.org", "to alice");
+    assert!(ok, "{said}");
+    let (ok, said) = swaks(port, "bob@example.org", "to bob");
+    assert!(ok, "{said}");
+    eventually("both delivered", || async {
+        counts().await == (alice0 + 1, bob0 + 1)
+    })
+    .await;
+
+    // Recipients on both servers: the first one's server takes the
+    // message, the other recipient is deferred, never delivered twice.
+    let (ok, said) = swaks(port, "alice@example.org,bob@example.org", "to both");
+    assert!(said.contains("452 4.5.3"), "{said}");
+    let _ = ok;
+    eventually("the first recipient's copy", || async {
+        counts().await == (alice0 + 2, bob0 + 1)
+    })
+    .await;
+    // Python's smtplib: the refused recipient is reported, the other gets it.
+    let refused = python(
+        SMTPLIB,
+        &[
+            port.to_string(),
+            "bob@example.org".into(),
+            "alice@example.org".into(),
+        ],
+    );
+    assert!(
+        refused.contains("alice@example.org") && refused.contains("452"),
+        "{refused}"
+    );
+    eventually("smtplib's message", || async {
+        counts().await == (alice0 + 2, bob0 + 2)
+    })
+    .await;
+
+    // Other domains are refused: no open relay.
+    let (ok, said) = swaks(port, "someone@elsewhere.test", "relay?");
+    assert!(!ok && said.contains("550 5.7.1"), "{said}");
+
+    // During an account's final pass the sender is asked to retry.
+    assert!(store
+        .set_served_by("acme", alice, ServedBy::Source, ServedBy::Moving, 3, None)
+        .await
+        .unwrap());
+    let (ok, said) = swaks(port, "alice@example.org", "later");
+    assert!(!ok && said.contains("451 4.2.0"), "{said}");
+
+    // Nothing landed on the wrong server.
+    assert_eq!(inbox_count(&src, bob).await, src_bob0);
+    assert_eq!(inbox_count(&dst, alice).await, dst_alice0);
+    // Every accepted recipient is recorded, with where and why.
+    let rows = store.deliveries("acme", 0).await.unwrap();
+    let seen: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|d| (d.recipient.clone(), d.server.clone(), d.why.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("alice@example.org".into(), "old".into(), "not moved".into()),
+            ("bob@example.org".into(), "new".into(), "moved".into()),
+            ("alice@example.org".into(), "old".into(), "not moved".into()),
+            ("bob@example.org".into(), "new".into(), "moved".into()),
+        ]
+    );
+    assert!(rows
+        .iter()
+        .all(|d| d.sender == "sender@elsewhere.test" && d.size > 0));
+    cancel.cancel();
+    running.await.unwrap();
+}

@@ -1,0 +1,75 @@
+//! Mail the proxy's SMTP front passed on (migration 8): one row per
+//! recipient of each message — where it went (`old`: relayed to the old
+//! server; `new`: delivered to the new one) and why — so that the
+//! retirement report can say what still depends on the old server.
+
+use sqlx::Row;
+
+use crate::{db, Store, StoreError};
+
+/// One recipient of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub at: i64,
+    /// The envelope sender (empty for `<>`).
+    pub sender: String,
+    pub recipient: String,
+    /// The project's mailbox it belongs to, if any.
+    pub login: Option<String>,
+    pub size: i64,
+    /// `old` or `new`.
+    pub server: String,
+    /// `not moved`, `no mailbox`, `moved`.
+    pub why: String,
+}
+
+impl Store {
+    pub async fn record_delivery(&self, project: &str, d: &DeliveryRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO deliveries (project, at, sender, recipient, login, size, server, why) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(project)
+        .bind(d.at)
+        .bind(&d.sender)
+        .bind(&d.recipient)
+        .bind(&d.login)
+        .bind(d.size)
+        .bind(&d.server)
+        .bind(&d.why)
+        .execute(&self.pool)
+        .await
+        .map_err(db("write"))?;
+        Ok(())
+    }
+
+    /// Deliveries at or after `since`, oldest first.
+    pub async fn deliveries(
+        &self,
+        project: &str,
+        since: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, sender, recipient, login, size, server, why FROM deliveries \
+             WHERE project = $1 AND at >= $2 ORDER BY at",
+        )
+        .bind(project)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryRow {
+                    at: r.try_get(0).map_err(db("read"))?,
+                    sender: r.try_get(1).map_err(db("read"))?,
+                    recipient: r.try_get(2).map_err(db("read"))?,
+                    login: r.try_get(3).map_err(db("read"))?,
+                    size: r.try_get(4).map_err(db("read"))?,
+                    server: r.try_get(5).map_err(db("read"))?,
+                    why: r.try_get(6).map_err(db("read"))?,
+                })
+            })
+            .collect()
+    }
+}
