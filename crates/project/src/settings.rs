@@ -43,6 +43,23 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// A project from `from` to `to` with every other setting at its
+    /// default (no admins, default copy options, no limits, no domains).
+    pub fn new(from: String, to: String) -> Settings {
+        Settings {
+            from,
+            to,
+            from_admin: None,
+            to_admin: None,
+            copy: CopySettings::default(),
+            verify: false,
+            max_connections_per_host: None,
+            max_running: None,
+            tls: Tls::default(),
+            domains: Vec::new(),
+        }
+    }
+
     /// How many mailboxes may run at once on all workers of all machines:
     /// `--max-running`, and few enough that no host sees more than
     /// `--max-connections-per-host` (each running mailbox holds

@@ -14,16 +14,8 @@ async fn addresses_find_their_mailboxes() {
         .await
         .unwrap();
     let settings = Settings {
-        from: "imap://127.0.0.1:9".into(),
-        to: "imap://127.0.0.1:9".into(),
-        from_admin: None,
-        to_admin: None,
-        copy: Default::default(),
-        verify: false,
-        max_connections_per_host: None,
-        max_running: None,
         domains: vec!["example.org".into()],
-        tls: Default::default(),
+        ..Settings::new("imap://127.0.0.1:9".into(), "imap://127.0.0.1:9".into())
     };
     let p = Project::create(store, "acme", settings, ProjectKey::generate())
         .await

@@ -18,18 +18,7 @@ async fn start(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut ProxyConfig)) ->
     let store = Store::open_sqlite(&dir.path().join("state.db"))
         .await
         .unwrap();
-    let settings = Settings {
-        from: "imap://127.0.0.1:9".into(),
-        to: "imap://127.0.0.1:9".into(),
-        from_admin: None,
-        to_admin: None,
-        copy: Default::default(),
-        verify: false,
-        max_connections_per_host: None,
-        max_running: None,
-        domains: Vec::new(),
-        tls: Default::default(),
-    };
+    let settings = Settings::new("imap://127.0.0.1:9".into(), "imap://127.0.0.1:9".into());
     let project = Project::create(store, "acme", settings, ProjectKey::generate())
         .await
         .unwrap();
