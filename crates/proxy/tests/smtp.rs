@@ -101,7 +101,7 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
         &project,
         vec![Listen::Smtp("127.0.0.1:0".parse().unwrap())],
         None,
-        |c| c.smtp = Some(config),
+        |c| c.smtp = Some(config.clone()),
     )
     .await;
     let port = addrs[0].addr().port();
@@ -182,6 +182,67 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
     assert!(rows
         .iter()
         .all(|d| d.sender == "sender@elsewhere.test" && d.size > 0));
+    cancel.cancel();
+    running.await.unwrap();
+
+    // Behind a load balancer (PROXY protocol v2 from swaks): the old MTA,
+    // which trusts the proxy, is told the real client with XCLIENT.
+    let (addrs, cancel, running) = proxy(
+        &project,
+        vec![Listen::Smtp("127.0.0.1:0".parse().unwrap())],
+        None,
+        |c| {
+            c.smtp = Some(config);
+            c.proxy_protocol = true;
+        },
+    )
+    .await;
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &addrs[0].addr().port().to_string(),
+        ])
+        .args(["--proxy-version", "2", "--proxy-family", "AF_INET"])
+        .args([
+            "--proxy-source",
+            "203.0.113.9",
+            "--proxy-source-port",
+            "40000",
+        ])
+        .args(["--proxy-dest", "127.0.0.1", "--proxy-dest-port", "25"])
+        .args([
+            "--from",
+            "sender@elsewhere.test",
+            "--to",
+            "sales@example.org",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log = old_mta.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("client=") && l.contains("203.0.113.9")),
+        "{log}"
+    );
+    // An address of the organisation without a mailbox went to the old
+    // server, and says so.
+    let rows = store.deliveries("acme", 0).await.unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!(
+        (
+            last.recipient.as_str(),
+            last.server.as_str(),
+            last.why.as_str()
+        ),
+        ("sales@example.org", "old", "no mailbox")
+    );
     cancel.cancel();
     running.await.unwrap();
 }
