@@ -2,7 +2,8 @@
 //! mailbox on the first, `mailport copy` to the second with progress, the
 //! summary, and an independent check that both sides hold the same mail;
 //! then a project of several mailboxes moved by workers, with its report;
-//! then a login through the proxy, whose mailbox moves in the background.
+//! then a login through the proxy, whose mailbox moves in the background,
+//! and its cut-over: the next login reads the new server.
 //!
 //! Usage: mailport-demo [PATH-TO-mailport] [--keep]   (mailport: default next to this binary)
 //!
@@ -333,6 +334,32 @@ async fn proxy_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::err
     println!(
         "   {} {user}'s mailbox is on the new server, moved in the background while the session went on",
         if same { "OK  " } else { "DIFF" }
+    );
+    // The cut-over: logins wait a moment, then the same password reads
+    // the new server.
+    println!("== Running: mailport accounts cutover demo-proxy {user} --state {state}");
+    ok &= Command::new(mailport)
+        .args(["accounts", "cutover", "demo-proxy", user, "--state", &state])
+        .status()?
+        .success();
+    let mut c = session::login_tls_at(port, &certs.ca_pem, user, password).await?;
+    let after = c.select(b"INBOX", true).await?.exists;
+    c.logout().await?;
+    let on_new = session::login(new.imap_port, user, password)
+        .await?
+        .select(b"INBOX", true)
+        .await?
+        .exists;
+    let accounts = Command::new(mailport)
+        .args(["accounts", "demo-proxy", "--json", "--state", &state])
+        .output()?;
+    let moved_there =
+        String::from_utf8_lossy(&accounts.stdout).contains("\"served_by\": \"destination\"");
+    let served_by_new = moved_there && after == on_new;
+    ok &= served_by_new;
+    println!(
+        "   {} {user} logs in through the proxy with the same password: served by the new server ({after} messages in INBOX)",
+        if served_by_new { "OK  " } else { "DIFF" }
     );
     Command::new("kill")
         .args(["-TERM", &proxy.id().to_string()])
