@@ -184,6 +184,7 @@ async fn session(
     let greeting = format!("{} ESMTP mailport proxy", config.hostname);
     send(&mut io, &Reply::new(220, None, &greeting).to_bytes()).await?;
     let mut helo: Option<String> = None;
+    let mut domains = None;
     let mut txn = Transaction::default();
     let mut errors = 0;
     let mut line = Vec::new();
@@ -329,6 +330,7 @@ async fn session(
                     &to,
                     peer,
                     helo.as_deref().unwrap_or(""),
+                    &mut domains,
                 )
                 .await;
                 if !answer.is_positive() && !answer.is_transient() {
@@ -370,6 +372,7 @@ async fn recipient(
     to: &Recipient,
     peer: SocketAddr,
     helo: &str,
+    domains: &mut Option<std::collections::BTreeSet<String>>,
 ) -> Reply {
     if txn.asked >= config.max_recipients {
         return Reply::new(
@@ -387,14 +390,19 @@ async fn recipient(
             "a mail server is not available; try again later",
         )
     };
-    let domains = match project.mail_domains().await {
-        Ok(d) => d,
-        Err(e) => return unavailable(&format!("state store: {e}")),
-    };
+    // The organisation's domains: read once per session, not per RCPT
+    // (they come from every mailbox row of the project).
+    if domains.is_none() {
+        match project.mail_domains().await {
+            Ok(d) => *domains = Some(d),
+            Err(e) => return unavailable(&format!("state store: {e}")),
+        }
+    }
+    let domains = domains.as_ref().expect("just read");
     let (address, addressee) = match to {
         // The postmaster of the old server.
         Recipient::Postmaster => ("postmaster".to_string(), Addressee::NoMailbox),
-        Recipient::Address(a) => match project.addressee(&a.local, &a.domain, &domains).await {
+        Recipient::Address(a) => match project.addressee(&a.local, &a.domain, domains).await {
             Ok(who) => (a.to_path(), who),
             Err(e) => return unavailable(&format!("state store: {e}")),
         },
