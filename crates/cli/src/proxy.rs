@@ -10,7 +10,11 @@ use mailport_engine::{Cancel, ErrorKind};
 use mailport_mail::date::format_utc;
 use mailport_net::tls_server::Certificates;
 use mailport_net::Endpoint;
-use mailport_proxy::{Listen, Pop3Servers, Protocol, Proxy, ProxyConfig, Schedule, UnknownUsers};
+use mailport_proxy::submission_front::SubmissionConfig;
+use mailport_proxy::{
+    Listen, Pop3Servers, Protocol, Proxy, ProxyConfig, Schedule, Submission, SubmissionServers,
+    UnknownUsers,
+};
 
 use crate::project_args::Where;
 use crate::projects::open_project;
@@ -29,10 +33,12 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         .chain(a.listen_pop3.iter().map(|&s| Listen::Pop3(s)))
         .chain(a.listen_pop3s.iter().map(|&s| Listen::Pop3s(s)))
         .chain(a.listen_smtp.iter().map(|&s| Listen::Smtp(s)))
+        .chain(a.listen_submission.iter().map(|&s| Listen::Submission(s)))
+        .chain(a.listen_submissions.iter().map(|&s| Listen::Submissions(s)))
         .collect();
     if listen.is_empty() {
         return Err(Failure::Usage(anyhow!(
-            "nothing to listen on: give --listen-imap ADDR (e.g. 0.0.0.0:143), --listen-imaps ADDR (0.0.0.0:993), --listen-pop3 ADDR (0.0.0.0:110), --listen-pop3s ADDR (0.0.0.0:995) and/or --listen-smtp ADDR (0.0.0.0:25)"
+            "nothing to listen on: give --listen-imap ADDR (e.g. 0.0.0.0:143), --listen-imaps ADDR (0.0.0.0:993), --listen-pop3 ADDR (0.0.0.0:110), --listen-pop3s ADDR (0.0.0.0:995) --listen-smtp ADDR (0.0.0.0:25), --listen-submission ADDR (0.0.0.0:587) and/or --listen-submissions ADDR (0.0.0.0:465)"
         )));
     }
     if a.tls_cert.is_empty() && !a.allow_plaintext {
@@ -61,9 +67,11 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
         }
     };
     let smtp = smtp_config(&a).map_err(|e| Failure::Usage(anyhow!(e)))?;
+    let submission = submission_config(&a, &project).map_err(|e| Failure::Usage(anyhow!(e)))?;
     let config = ProxyConfig {
         pop3,
         smtp,
+        submission,
         allow_plaintext: a.allow_plaintext,
         unknown_users: match a.unknown_users {
             UnknownUsersArg::Adopt => UnknownUsers::Adopt,
@@ -395,6 +403,34 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The SMTP front's settings from the flags; none without an SMTP listener.
+/// The name the SMTP fronts greet with.
+fn smtp_hostname(a: &ProxyArgs) -> String {
+    a.smtp_hostname
+        .clone()
+        .unwrap_or_else(mailport_project::holder::hostname)
+}
+
+fn submission_config(
+    a: &ProxyArgs,
+    project: &mailport_project::Project,
+) -> Result<Option<SubmissionConfig>, String> {
+    if a.listen_submission.is_empty() && a.listen_submissions.is_empty() {
+        return Ok(None);
+    }
+    let beside = SubmissionServers::beside(project)?;
+    let pick = |given: &Option<String>, default: Submission| match given {
+        Some(url) => Submission::parse(url),
+        None => Ok(default),
+    };
+    Ok(Some(SubmissionConfig {
+        hostname: smtp_hostname(a),
+        servers: SubmissionServers {
+            source: pick(&a.source_submission, beside.source)?,
+            destination: pick(&a.destination_submission, beside.destination)?,
+        },
+    }))
+}
+
 fn smtp_config(a: &ProxyArgs) -> Result<Option<mailport_proxy::smtp_front::SmtpConfig>, String> {
     use mailport_proxy::smtp_front::{Mta, SmtpConfig};
     if a.listen_smtp.is_empty() {
@@ -403,10 +439,7 @@ fn smtp_config(a: &ProxyArgs) -> Result<Option<mailport_proxy::smtp_front::SmtpC
     let (Some(relay_to), Some(deliver_to)) = (&a.relay_to, &a.deliver_to) else {
         return Err("--listen-smtp needs --relay-to smtp://OLD-MTA[:PORT] (the old server's mail system) and --deliver-to smtp://NEW-MTA[:PORT] (the new one's)".into());
     };
-    let hostname = a
-        .smtp_hostname
-        .clone()
-        .unwrap_or_else(mailport_project::holder::hostname);
+    let hostname = smtp_hostname(a);
     let max_size = mailport_engine::copy::settings::parse_size(&a.max_message_size)
         .filter(|&n| n > 0)
         .ok_or_else(|| {

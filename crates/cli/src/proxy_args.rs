@@ -31,6 +31,22 @@ pub struct ProxyArgs {
     /// each recipient's mail goes to the server that serves its mailbox that minute.
     #[arg(long, value_name = "ADDR")]
     pub listen_smtp: Vec<SocketAddr>,
+    /// Listen for users' clients sending mail (submission, STARTTLS, AUTH required) here,
+    /// e.g. 0.0.0.0:587 (repeatable): a login is checked like an IMAP login and the session
+    /// relayed to the submission service of the server that serves the account.
+    #[arg(long, value_name = "ADDR")]
+    pub listen_submission: Vec<SocketAddr>,
+    /// Listen for submission in TLS (implicit) here, e.g. 0.0.0.0:465 (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub listen_submissions: Vec<SocketAddr>,
+    /// The old server's submission service: smtp://HOST[:PORT] (587, STARTTLS) or
+    /// smtps://HOST[:PORT] (465) (default: smtp:// on 587 of the project's source host).
+    #[arg(long, value_name = "URL")]
+    pub source_submission: Option<String>,
+    /// The new server's submission service (default: smtp:// on 587 of the project's
+    /// destination host).
+    #[arg(long, value_name = "URL")]
+    pub destination_submission: Option<String>,
     /// The old server's MTA, for mail of accounts not moved and of addresses without a
     /// mailbox: smtp://HOST[:PORT] or lmtp://HOST:PORT.
     #[arg(long, value_name = "URL")]
@@ -43,7 +59,7 @@ pub struct ProxyArgs {
     /// (to the old server, which knows its aliases and lists) or reject.
     #[arg(long, value_enum, default_value_t = UnknownRecipientsArg::Relay)]
     pub unknown_recipients: UnknownRecipientsArg,
-    /// The name the SMTP front greets with (default: this machine's name).
+    /// The name the SMTP and submission fronts greet with (default: this machine's name).
     #[arg(long, value_name = "NAME")]
     pub smtp_hostname: Option<String>,
     /// The largest message the SMTP front takes (K, M, G suffixes).

@@ -146,7 +146,9 @@ impl Connector {
         }
     }
 
-    pub(crate) fn tls(&self) -> &TlsConnector {
+    /// The TLS settings its connections use (a proxy opens other services
+    /// of the same server with them).
+    pub fn tls(&self) -> &TlsConnector {
         &self.tls
     }
 

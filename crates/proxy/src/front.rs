@@ -32,7 +32,10 @@ pub(crate) const PRE_LOGIN_BUFFER: usize = 1024;
 pub enum Protocol {
     Imap,
     Pop3,
+    /// Incoming mail (port 25).
     Smtp,
+    /// Users' clients sending mail, authenticated (ports 587 and 465).
+    Submission,
 }
 
 impl Protocol {
@@ -41,6 +44,7 @@ impl Protocol {
             Protocol::Imap => "IMAP",
             Protocol::Pop3 => "POP3",
             Protocol::Smtp => "SMTP",
+            Protocol::Submission => "SUBMISSION",
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct Front {
     pub metrics: Arc<Metrics>,
     /// The SMTP front's settings, when it listens.
     pub smtp: Option<Arc<crate::smtp_front::SmtpConfig>>,
+    /// The submission front's settings, when it listens.
+    pub submission: Option<Arc<crate::submission_front::SubmissionConfig>>,
 }
 
 /// A client logged in: its stream (with what it sent ahead), the backend
@@ -102,6 +108,9 @@ impl Front {
             match protocol {
                 Protocol::Imap => crate::imap_front::before_login(self, stream, peer).await,
                 Protocol::Pop3 => crate::pop3_front::before_login(self, stream, peer).await,
+                Protocol::Submission => {
+                    crate::submission_front::before_login(self, stream, peer).await
+                }
                 Protocol::Smtp => Ok(None),
             }
         };
@@ -179,6 +188,12 @@ fn goodbye(protocol: Protocol, why: Why) -> &'static [u8] {
         (Protocol::Pop3, Why::ShuttingDown) => {
             b"-ERR [SYS/TEMP] the server is restarting; try again in a minute\r\n"
         }
+        (Protocol::Submission, Why::Moving) => {
+            b"421 4.3.2 your mailbox is moving to the new server; send again in a minute\r\n"
+        }
+        (Protocol::Submission, Why::ShuttingDown) => {
+            b"421 4.3.2 the server is restarting; send again in a minute\r\n"
+        }
     }
 }
 
@@ -199,13 +214,14 @@ pub(crate) enum SaslFailure {
     Mechanism,
 }
 
-/// The SASL exchange of IMAP's AUTHENTICATE and POP3's AUTH (the same
-/// continuation lines: `+ base64`, answered by a base64 line or `*`), for
-/// PLAIN and LOGIN; `None` when it gave no credentials (the reply, made by
-/// `reply`, is sent).
+/// The SASL exchange of IMAP's AUTHENTICATE, POP3's AUTH and SMTP's AUTH
+/// (challenges `CONTINUATION base64` — `+` there, `334` in SMTP —
+/// answered by a base64 line or `*`), for PLAIN and LOGIN; `None` when it
+/// gave no credentials (the reply, made by `reply`, is sent).
 pub(crate) async fn sasl_exchange(
     front: &Front,
     io: &mut BufReader<MaybeTls>,
+    continuation: &str,
     mechanism: &str,
     initial: Option<Zeroizing<Vec<u8>>>,
     reply: &(dyn Fn(SaslFailure, &str) -> Vec<u8> + Sync),
@@ -216,7 +232,7 @@ pub(crate) async fn sasl_exchange(
     let ask = async |io: &mut BufReader<MaybeTls>,
                      challenge: &str|
            -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
-        send(io, format!("+ {challenge}\r\n").as_bytes()).await?;
+        send(io, format!("{continuation} {challenge}\r\n").as_bytes()).await?;
         match read_sasl_response(io, &front.limits).await {
             Ok(Ok(SaslResponse::Data(d))) => Ok(Some(d)),
             Ok(Ok(SaslResponse::Cancelled)) => {

@@ -22,56 +22,15 @@ use std::time::{Duration, Instant};
 use mailport_engine::connector::Connector;
 use mailport_engine::{Credentials, Secret};
 use mailport_mail::date::now;
-use mailport_net::{Endpoint, Scheme};
-use mailport_project::{settings, Project};
+use mailport_net::Endpoint;
+use mailport_project::Project;
 use mailport_store::{AccountRow, EventRow, ServedBy};
 
 use crate::backend::{self, Backend, LoginFailure};
 use crate::first_login;
 use crate::front::Protocol;
 use crate::password;
-
-/// The old and the new server's POP3 services (the project names their
-/// IMAP services).
-#[derive(Debug, Clone)]
-pub struct Pop3Servers {
-    pub source: Endpoint,
-    pub destination: Endpoint,
-}
-
-impl Pop3Servers {
-    /// POP3 on the hosts of the project's IMAP servers: over TLS (995)
-    /// where IMAP is `imaps://`, else port 110 with STLS.
-    pub fn beside(project: &Project) -> Result<Pop3Servers, String> {
-        let pop3 = |url: &str| -> Result<Endpoint, String> {
-            let imap = settings::server(url)?;
-            let scheme = match imap.scheme {
-                Scheme::Imaps | Scheme::Pop3s => Scheme::Pop3s,
-                Scheme::Imap | Scheme::Pop3 => Scheme::Pop3,
-            };
-            Ok(Endpoint {
-                scheme,
-                port: scheme.default_port(),
-                ..imap
-            })
-        };
-        Ok(Pop3Servers {
-            source: pop3(&project.settings.from)?,
-            destination: pop3(&project.settings.to)?,
-        })
-    }
-
-    /// A `pop3://` or `pop3s://` URL given by the operator.
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let endpoint = settings::server(url)?;
-        match endpoint.scheme.is_pop3() {
-            true => Ok(endpoint),
-            false => Err(format!(
-                "{url}: a POP3 server is pop3://HOST[:PORT] or pop3s://HOST[:PORT]"
-            )),
-        }
-    }
-}
+use crate::servers::{Pop3Servers, SubmissionServers};
 
 /// What to do with logins the project does not know (no mailbox, and not
 /// seen by the proxy before).
@@ -119,6 +78,8 @@ pub struct Gate {
     pub unknown: UnknownUsers,
     /// Where POP3 logins go; none: POP3 logins are answered "unavailable".
     pub pop3: Option<Pop3Servers>,
+    /// Where submission logins go; none: answered "unavailable".
+    pub submission: Option<SubmissionServers>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `--on-first-login migrate-now`: a first login waits this long at
     /// most for its mailbox to move ([`first_login`]).
@@ -135,6 +96,7 @@ impl Gate {
             project,
             unknown,
             pop3: None,
+            submission: None,
             provision: None,
             migrate_now: None,
             metrics: Arc::default(),
@@ -234,7 +196,7 @@ impl Gate {
             Ok(c) => c,
             Err(why) => return Decision::Unavailable(why),
         };
-        match backend::log_in(&connector, protocol, client).await {
+        match self.backend("source", &connector, protocol, client).await {
             Ok(b) if !capture => Decision::Relay(b, ServedBy::Source),
             Ok(b) => {
                 let first = known.is_none();
@@ -287,7 +249,7 @@ impl Gate {
                 Ok(c) => c,
                 Err(why) => return Decision::Unavailable(why),
             };
-        let decision = match backend::log_in(&connector, protocol, client).await {
+        let decision = match self.backend("destination", &connector, protocol, client).await {
             Ok(b) => Decision::Relay(b, ServedBy::Destination),
             Err(LoginFailure::Refused(why)) => Decision::Refused(why),
             Err(LoginFailure::Unavailable(why)) => Decision::Unavailable(why),
@@ -304,6 +266,28 @@ impl Gate {
             }
         }
         decision
+    }
+
+    /// Logs in to `side`'s service of `protocol`.
+    async fn backend(
+        &self,
+        side: &str,
+        connector: &Connector,
+        protocol: Protocol,
+        client: SocketAddr,
+    ) -> Result<Backend, LoginFailure> {
+        if protocol != Protocol::Submission {
+            return backend::log_in(connector, protocol, client).await;
+        }
+        let Some(servers) = &self.submission else {
+            let why = "this proxy has no submission servers to go to";
+            return Err(LoginFailure::Unavailable(why.into()));
+        };
+        let server = match side {
+            "source" => &servers.source,
+            _ => &servers.destination,
+        };
+        backend::submission(connector, server, client).await
     }
 
     /// Logging in to `side` as `user` over `protocol`.

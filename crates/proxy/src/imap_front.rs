@@ -198,5 +198,5 @@ async fn authenticate(
         SaslFailure::OtherUser => tagged(tag, "NO", Some("AUTHORIZATIONFAILED"), text),
         SaslFailure::Mechanism => tagged(tag, "NO", None, text),
     };
-    sasl_exchange(front, io, mechanism, initial, &reply).await
+    sasl_exchange(front, io, "+", mechanism, initial, &reply).await
 }

@@ -16,8 +16,8 @@
 //!   LOGIN).
 //! - [`imap_front`], [`pop3_front`]: each protocol before login (the
 //!   protocol crates' server sides parse), STARTTLS/STLS.
-//! - [`backend`]: logging in to the old or new server as the user and
-//!   handing over the raw connection.
+//! - [`backend`]: logging in to the old or new server as the user (IMAP,
+//!   POP3, submission) and handing over the raw connection.
 //! - [`relay`]: bytes both ways after login, until the session ends or the
 //!   account's final pass begins.
 //! - [`cutover`]: the final pass of an account (moving, last delta and
@@ -27,6 +27,10 @@
 //! - [`smtp_front`]: SMTP at the old address (port 25): each recipient's
 //!   mail to the server that serves its mailbox this minute, every relay
 //!   recorded (issue 15).
+//! - [`submission_front`]: submission (ports 587, 465): users' clients
+//!   sending mail, AUTH checked like an IMAP login, the session relayed
+//!   to the submission service of the account's server.
+//! - [`servers`]: the old and new servers' POP3 and submission services.
 //! - [`sessions`]: open sessions on the old server by account, closed when
 //!   the account's final pass begins.
 //! - [`metrics`]: Prometheus text metrics on their own port.
@@ -49,10 +53,13 @@ pub mod pop3_front;
 pub mod relay;
 pub mod schedule;
 pub mod server;
+pub mod servers;
 pub mod sessions;
 pub mod smtp_front;
+pub mod submission_front;
 
 pub use front::Protocol;
-pub use gate::{Gate, Pop3Servers, UnknownUsers};
+pub use gate::{Gate, UnknownUsers};
+pub use servers::{Pop3Servers, Submission, SubmissionServers};
 pub use schedule::Schedule;
 pub use server::{Listen, Proxy, ProxyConfig};

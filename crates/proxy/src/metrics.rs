@@ -18,13 +18,19 @@ use tokio::net::TcpListener;
 use crate::front::Protocol;
 use crate::sessions::Sessions;
 
-const PROTOCOLS: [Protocol; 3] = [Protocol::Imap, Protocol::Pop3, Protocol::Smtp];
+const PROTOCOLS: [Protocol; 4] = [
+    Protocol::Imap,
+    Protocol::Pop3,
+    Protocol::Smtp,
+    Protocol::Submission,
+];
 
 fn index(p: Protocol) -> usize {
     match p {
         Protocol::Imap => 0,
         Protocol::Pop3 => 1,
         Protocol::Smtp => 2,
+        Protocol::Submission => 3,
     }
 }
 
@@ -38,8 +44,8 @@ type Family = (
 
 #[derive(Default)]
 pub struct Metrics {
-    connections: [AtomicU64; 3],
-    before_login: [AtomicI64; 3],
+    connections: [AtomicU64; 4],
+    before_login: [AtomicI64; 4],
     /// (protocol, outcome) -> count.
     logins: Mutex<Vec<((usize, &'static str), u64)>>,
     refused_connections: AtomicU64,

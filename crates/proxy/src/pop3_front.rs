@@ -137,7 +137,7 @@ pub(crate) async fn before_login(
                 initial,
             } => {
                 let reply = |_, text: &str| err(None, text);
-                match sasl_exchange(front, &mut io, &mechanism, initial, &reply).await? {
+                match sasl_exchange(front, &mut io, "+", &mechanism, initial, &reply).await? {
                     Some(credentials) => credentials,
                     None => continue,
                 }

@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::front::{Front, Protocol};
-use crate::gate::{Gate, Pop3Servers, UnknownUsers};
+use crate::gate::{Gate, UnknownUsers};
+use crate::servers::Pop3Servers;
 use crate::metrics::{self, Metrics};
 use crate::schedule::{self, Schedule};
 use crate::sessions::Sessions;
@@ -35,6 +36,10 @@ pub enum Listen {
     Pop3s(SocketAddr),
     /// SMTP for incoming mail, STARTTLS offered (port 25).
     Smtp(SocketAddr),
+    /// Submission of users' mail, STARTTLS offered, AUTH (port 587).
+    Submission(SocketAddr),
+    /// Submission in TLS from the first byte (port 465).
+    Submissions(SocketAddr),
 }
 
 impl Listen {
@@ -43,7 +48,9 @@ impl Listen {
         | Listen::Imaps(a)
         | Listen::Pop3(a)
         | Listen::Pop3s(a)
-        | Listen::Smtp(a)) = self;
+        | Listen::Smtp(a)
+        | Listen::Submission(a)
+        | Listen::Submissions(a)) = self;
         a
     }
 
@@ -52,12 +59,16 @@ impl Listen {
             Listen::Imap(_) | Listen::Imaps(_) => Protocol::Imap,
             Listen::Pop3(_) | Listen::Pop3s(_) => Protocol::Pop3,
             Listen::Smtp(_) => Protocol::Smtp,
+            Listen::Submission(_) | Listen::Submissions(_) => Protocol::Submission,
         }
     }
 
     /// TLS from the first byte.
     pub fn implicit_tls(self) -> bool {
-        matches!(self, Listen::Imaps(_) | Listen::Pop3s(_))
+        matches!(
+            self,
+            Listen::Imaps(_) | Listen::Pop3s(_) | Listen::Submissions(_)
+        )
     }
 
     /// The same listener at another address (the one actually bound).
@@ -68,6 +79,8 @@ impl Listen {
             Listen::Pop3(_) => Listen::Pop3(addr),
             Listen::Pop3s(_) => Listen::Pop3s(addr),
             Listen::Smtp(_) => Listen::Smtp(addr),
+            Listen::Submission(_) => Listen::Submission(addr),
+            Listen::Submissions(_) => Listen::Submissions(addr),
         }
     }
 }
@@ -102,6 +115,8 @@ pub struct ProxyConfig {
     pub migrate_now: Option<Duration>,
     /// The SMTP front (needed by an SMTP listener).
     pub smtp: Option<crate::smtp_front::SmtpConfig>,
+    /// The submission front (needed by a submission listener).
+    pub submission: Option<crate::submission_front::SubmissionConfig>,
 }
 
 impl ProxyConfig {
@@ -125,6 +140,7 @@ impl ProxyConfig {
             drain: Duration::from_secs(10),
             migrate_now: None,
             smtp: None,
+            submission: None,
         }
     }
 }
@@ -210,6 +226,13 @@ impl Proxy {
                     .into(),
             );
         }
+        let submits = config
+            .listen
+            .iter()
+            .any(|l| l.protocol() == Protocol::Submission);
+        if submits && config.submission.is_none() {
+            return Err("a submission listener needs its settings (the submission servers)".into());
+        }
         let pop3 = match &config.pop3 {
             Some(servers) => Some(servers.clone()),
             None if config.listen.iter().any(|l| l.protocol() == Protocol::Pop3) => {
@@ -230,6 +253,7 @@ impl Proxy {
         let metrics = Arc::new(Metrics::default());
         let mut gate = Gate::new(project.clone(), config.unknown_users);
         gate.pop3 = pop3;
+        gate.submission = config.submission.as_ref().map(|s| s.servers.clone());
         gate.provision = config.provision_command.clone();
         gate.metrics = metrics.clone();
         gate.migrate_now = config.migrate_now;
@@ -245,6 +269,7 @@ impl Proxy {
                 sessions: Arc::new(Sessions::default()),
                 metrics,
                 smtp: config.smtp.clone().map(Arc::new),
+                submission: config.submission.clone().map(Arc::new),
             }),
             project,
             workers: config.workers,
@@ -376,7 +401,9 @@ async fn accept(
                         Protocol::Pop3 => {
                             b"-ERR [SYS/TEMP] too many connections from your address\r\n"
                         }
-                        Protocol::Smtp => b"421 4.7.0 too many connections from your address\r\n",
+                        Protocol::Smtp | Protocol::Submission => {
+                            b"421 4.7.0 too many connections from your address\r\n"
+                        }
                     };
                     let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, bye).await;
                 }

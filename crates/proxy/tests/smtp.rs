@@ -22,6 +22,7 @@ fn postfix(name: &str, dovecot: &Dovecot) -> Postfix {
         domains: vec!["example.org".into()],
         lmtp_port: dovecot.lmtp_port,
         trust_loopback_proxy: true,
+        sasl_port: None,
     })
     .expect("Postfix must start")
 }

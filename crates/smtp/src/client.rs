@@ -84,6 +84,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.io.into_inner()
     }
 
+    /// The stream and what the server sent that was read but not used
+    /// (a proxy relaying the session passes it on first).
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        let unread = self.io.buffer().to_vec();
+        (self.io.into_inner(), unread)
+    }
+
+    /// `AUTH PLAIN` with the initial response (RFC 4954, RFC 4616):
+    /// `authzid` acts for another user (empty: for oneself). The server's
+    /// answer, 235 when authenticated. The command line, which carries the
+    /// password, is wiped after it is sent.
+    pub async fn auth_plain(
+        &mut self,
+        authzid: &str,
+        authcid: &str,
+        password: &str,
+    ) -> Result<Reply, ClientError> {
+        let message = zeroize::Zeroizing::new(format!("{authzid}\0{authcid}\0{password}"));
+        let encoded = zeroize::Zeroizing::new(mailport_mail::base64::base64(message.as_bytes()));
+        let line = zeroize::Zeroizing::new(format!("AUTH PLAIN {}", encoded.as_str()));
+        self.command(&line).await
+    }
+
     /// EHLO (or LHLO); the extensions are kept.
     pub async fn hello(&mut self, name: &str) -> Result<(), ClientError> {
         let verb = match self.dialect {

@@ -50,6 +50,9 @@ pub struct DovecotOptions {
     /// Also take mail by LMTP on a loopback port (an MTA delivers there):
     /// `user@any.domain` is delivered to `user`'s INBOX.
     pub lmtp: bool,
+    /// Also answer an MTA's SMTP AUTH (Postfix's `smtpd_sasl_type =
+    /// dovecot`) on a loopback port, against the same users.
+    pub sasl: bool,
 }
 
 impl Default for DovecotOptions {
@@ -70,6 +73,7 @@ impl Default for DovecotOptions {
             certs: None,
             pop3: false,
             lmtp: false,
+            sasl: false,
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct Dovecot {
     pub pop3s_port: u16,
     /// LMTP listener; 0 unless [`DovecotOptions::lmtp`].
     pub lmtp_port: u16,
+    /// The authentication service for an MTA; 0 unless [`DovecotOptions::sasl`].
+    pub sasl_port: u16,
     pub certs: TestCerts,
     pub options: DovecotOptions,
 }
@@ -139,12 +145,14 @@ impl Dovecot {
             (0, 0)
         };
         let lmtp_port = if options.lmtp { free_port()? } else { 0 };
+        let sasl_port = if options.sasl { free_port()? } else { 0 };
         let ports = Ports {
             imap: imap_port,
             imaps: imaps_port,
             pop3: pop3_port,
             pop3s: pop3s_port,
             lmtp: lmtp_port,
+            sasl: sasl_port,
         };
         let mut passwd = String::new();
         for (user, pass) in &options.users {
@@ -187,6 +195,7 @@ impl Dovecot {
             pop3_port,
             pop3s_port,
             lmtp_port,
+            sasl_port,
             certs,
             options,
         };
@@ -198,7 +207,7 @@ impl Dovecot {
             )));
         }
         let deadline = Instant::now() + Duration::from_secs(15);
-        for port in [imap_port, pop3_port, lmtp_port] {
+        for port in [imap_port, pop3_port, lmtp_port, sasl_port] {
             if port == 0 {
                 continue;
             }
@@ -378,6 +387,7 @@ struct Ports {
     pop3: u16,
     pop3s: u16,
     lmtp: u16,
+    sasl: u16,
 }
 
 fn config(root: &Path, o: &DovecotOptions, certs: &TestCerts, ports: &Ports) -> String {
@@ -490,7 +500,7 @@ service imap-login {{
     ssl = yes
   }}
 }}
-{master}{pop3}{lmtp}service anvil {{
+{master}{pop3}{lmtp}{sasl}service anvil {{
   unix_listener anvil-auth-penalty {{
     mode = 0
   }}
@@ -503,6 +513,13 @@ service imap-login {{
         imap_port = ports.imap,
         imaps_port = ports.imaps,
         extra = o.extra_conf,
+        sasl = match o.sasl {
+            true => format!(
+                "service auth {{\n  inet_listener sasl {{\n    address = 127.0.0.1\n    port = {}\n  }}\n}}\n",
+                ports.sasl
+            ),
+            false => String::new(),
+        },
         master = match o.master_user {
             Some(_) => format!(
                 "auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n  pass = yes\n  args = {r}/master-users\n}}\n"
