@@ -76,7 +76,8 @@ pub async fn submission(
     server: &Submission,
     client: SocketAddr,
 ) -> Result<Backend, LoginFailure> {
-    let unavailable = |e: &dyn std::fmt::Display| LoginFailure::Unavailable(format!("{server}: {e}"));
+    let unavailable =
+        |e: &dyn std::fmt::Display| LoginFailure::Unavailable(format!("{server}: {e}"));
     let config = &connector.config;
     let timeout = config.timeout;
     let tcp = connect_tcp(&server.host, server.port, timeout)
@@ -140,7 +141,9 @@ pub async fn submission(
             Err(e) => return Err(unavailable(&e)),
         },
         Credentials::Token(_) => {
-            return Err(unavailable(&"OAuth tokens are not supported for submission"))
+            return Err(unavailable(
+                &"OAuth tokens are not supported for submission",
+            ))
         }
     };
     match answer {

@@ -249,7 +249,10 @@ impl Gate {
                 Ok(c) => c,
                 Err(why) => return Decision::Unavailable(why),
             };
-        let decision = match self.backend("destination", &connector, protocol, client).await {
+        let decision = match self
+            .backend("destination", &connector, protocol, client)
+            .await
+        {
             Ok(b) => Decision::Relay(b, ServedBy::Destination),
             Err(LoginFailure::Refused(why)) => Decision::Refused(why),
             Err(LoginFailure::Unavailable(why)) => Decision::Unavailable(why),

@@ -60,6 +60,6 @@ pub mod submission_front;
 
 pub use front::Protocol;
 pub use gate::{Gate, UnknownUsers};
-pub use servers::{Pop3Servers, Submission, SubmissionServers};
 pub use schedule::Schedule;
 pub use server::{Listen, Proxy, ProxyConfig};
+pub use servers::{Pop3Servers, Submission, SubmissionServers};

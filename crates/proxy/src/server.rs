@@ -18,9 +18,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::front::{Front, Protocol};
 use crate::gate::{Gate, UnknownUsers};
-use crate::servers::Pop3Servers;
 use crate::metrics::{self, Metrics};
 use crate::schedule::{self, Schedule};
+use crate::servers::Pop3Servers;
 use crate::sessions::Sessions;
 
 /// One listening socket and what it speaks.

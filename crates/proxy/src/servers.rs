@@ -132,12 +132,21 @@ mod tests {
         let s = Submission::parse("smtp://mail.old.example").unwrap();
         assert_eq!((s.port, s.implicit_tls), (587, false));
         let s = Submission::parse("smtps://mail.old.example").unwrap();
-        assert_eq!((s.host.as_str(), s.port, s.implicit_tls), ("mail.old.example", 465, true));
+        assert_eq!(
+            (s.host.as_str(), s.port, s.implicit_tls),
+            ("mail.old.example", 465, true)
+        );
         let s = Submission::parse("smtp://127.0.0.1:2587/").unwrap();
         assert_eq!(s.to_string(), "smtp://127.0.0.1:2587");
         let s = Submission::parse("smtp://[::1]:25").unwrap();
         assert_eq!((s.host.as_str(), s.port), ("::1", 25));
-        for bad in ["imap://x", "smtp://", "smtp://x:port", "x:587", "smtp://u@x"] {
+        for bad in [
+            "imap://x",
+            "smtp://",
+            "smtp://x:port",
+            "x:587",
+            "smtp://u@x",
+        ] {
             let e = Submission::parse(bad).unwrap_err();
             assert!(e.contains("smtp://HOST"), "{bad}: {e}");
         }

@@ -202,6 +202,10 @@ pub(crate) async fn before_login(
             }
         }
     }
-    send(&mut io, &reply(421, "4.7.0", "too many commands before AUTH")).await?;
+    send(
+        &mut io,
+        &reply(421, "4.7.0", "too many commands before AUTH"),
+    )
+    .await?;
     Ok(None)
 }

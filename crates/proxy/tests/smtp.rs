@@ -4,15 +4,20 @@
 //! on the server that serves its mailbox; a message for recipients on both
 //! goes to one, the other is deferred (452) for a transaction of its own;
 //! during a final pass the sender is told to try later; other domains are
-//! refused; every relay and delivery is recorded.
+//! refused; every relay and delivery is recorded. Submission: users'
+//! clients send through the proxy with AUTH, relayed to the submission
+//! service of the server that serves them.
 
 mod common;
 
 use std::process::Command;
 
-use common::{eventually, inbox_count, proxy, python, wait_for, world, World, USERS};
+use common::{
+    eventually, inbox_count, localhost_certificates, proxy, python, wait_for, world, World, USERS,
+};
 use mailport_proxy::smtp_front::{Mta, SmtpConfig};
-use mailport_proxy::Listen;
+use mailport_proxy::submission_front::SubmissionConfig;
+use mailport_proxy::{Listen, Submission, SubmissionServers};
 use mailport_store::{AccountRow, MailboxState, ServedBy};
 use mailport_testbed::{Dovecot, Postfix, PostfixOptions};
 
@@ -22,7 +27,8 @@ fn postfix(name: &str, dovecot: &Dovecot) -> Postfix {
         domains: vec!["example.org".into()],
         lmtp_port: dovecot.lmtp_port,
         trust_loopback_proxy: true,
-        sasl_port: None,
+        sasl_port: Some(dovecot.sasl_port),
+        certs: Some(dovecot.certs.clone()),
     })
     .expect("Postfix must start")
 }
@@ -243,6 +249,165 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
             last.why.as_str()
         ),
         ("sales@example.org", "old", "no mailbox")
+    );
+    cancel.cancel();
+    running.await.unwrap();
+}
+
+/// Sends one message with smtplib: argv = port, how (starttls, tls, or
+/// plain to try AUTH without TLS), CA, user ("" for none), password, to.
+const SUBMIT: &str = r#"
+import base64, smtplib, ssl, sys
+port, how, ca, user, password, to = sys.argv[1:7]
+ctx = ssl.create_default_context(cafile=ca)
+try:
+    if how == "tls":
+        s = smtplib.SMTP_SSL("localhost", int(port), context=ctx)
+    else:
+        s = smtplib.SMTP("localhost", int(port))
+        if how == "starttls":
+            s.starttls(context=ctx)
+    s.ehlo("laptop.example.org")
+    if how == "plain":
+        plain = base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
+        print("offered" if s.has_extn("auth") else "not offered", s.docmd("AUTH", "PLAIN " + plain))
+        sys.exit(0)
+    if user:
+        s.login(user, password)
+    sender = (user or "nobody") + "@example.org"
+    body = "From: %s\r\nTo: %s\r\nSubject: submitted\r\n\r\nhi\r\n" % (sender, to)
+    s.sendmail(sender, [to], body.encode())
+    s.quit()
+    print("sent")
+except smtplib.SMTPException as e:
+    print("refused", e)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn submission_sends_as_the_user_through_the_server_that_serves_it() {
+    let World {
+        dir,
+        src,
+        dst,
+        project,
+    } = world(false).await;
+    let (old_mta, new_mta) = (
+        postfix("old.example.org", &src),
+        postfix("new.example.org", &dst),
+    );
+    let (alice, alice_pw) = USERS[0];
+    let (bob, bob_pw) = USERS[1];
+    let (certificates, ca) = localhost_certificates(&dir);
+    let at = |port: u16| Submission::parse(&format!("smtp://127.0.0.1:{port}")).unwrap();
+    let config = SubmissionConfig {
+        hostname: "mail.example.org".into(),
+        servers: SubmissionServers {
+            source: at(old_mta.submission_port),
+            destination: at(new_mta.submission_port),
+        },
+    };
+    let any = "127.0.0.1:0".parse().unwrap();
+    let (addrs, cancel, running) = proxy(
+        &project,
+        vec![Listen::Submission(any), Listen::Submissions(any)],
+        Some(certificates),
+        |c| c.submission = Some(config),
+    )
+    .await;
+    let (starttls, implicit) = (addrs[0].addr().port(), addrs[1].addr().port());
+    let submit = |port: u16, how: &str, user: &str, password: &str, to: &str| {
+        let args = [
+            port.to_string(),
+            how.into(),
+            ca.clone(),
+            user.into(),
+            password.into(),
+            to.into(),
+        ];
+        python(SUBMIT, &args)
+    };
+    let store = &project.store;
+
+    // alice, on the old server and never seen: her login is checked by the
+    // old server's submission service, captured, and her mail sent there.
+    let bob_at_source = inbox_count(&src, bob).await;
+    let said = submit(starttls, "starttls", alice, alice_pw, "bob@example.org");
+    assert_eq!(said.trim(), "sent");
+    eventually("alice's mail to bob, through the old server", || async {
+        inbox_count(&src, bob).await == bob_at_source + 1
+    })
+    .await;
+    let account = store.account("acme", alice).await.unwrap().unwrap();
+    assert_eq!(account.served_by, ServedBy::Source);
+    assert!(account.password_hash.is_some(), "not captured");
+    assert!(
+        old_mta.log().contains("sasl_username=alice"),
+        "{}",
+        old_mta.log()
+    );
+
+    // Refusals: a wrong password (the server's 535), no AUTH at all, and
+    // AUTH before TLS (not offered, and refused when tried).
+    let said = submit(implicit, "tls", alice, "wrong", "bob@example.org");
+    assert!(
+        said.starts_with("refused") && said.contains("535"),
+        "{said}"
+    );
+    let said = submit(starttls, "starttls", "", "", "bob@example.org");
+    assert!(
+        said.starts_with("refused") && said.contains("530"),
+        "{said}"
+    );
+    let said = submit(starttls, "plain", alice, alice_pw, "");
+    assert!(
+        said.starts_with("not offered") && said.contains("530"),
+        "{said}"
+    );
+
+    // bob has moved: his own password, checked by the new server's
+    // submission service, sends through the new server.
+    let moved = AccountRow {
+        login: bob.into(),
+        served_by: ServedBy::Destination,
+        password_hash: None,
+        first_login_at: 1,
+        last_login_at: 1,
+        moved_at: Some(2),
+        following: false,
+        detail: None,
+        changed_at: None,
+    };
+    store.put_account("acme", &moved).await.unwrap();
+    let alice_at_destination = inbox_count(&dst, alice).await;
+    let said = submit(implicit, "tls", bob, bob_pw, "alice@example.org");
+    assert_eq!(said.trim(), "sent");
+    eventually("bob's mail to alice, through the new server", || async {
+        inbox_count(&dst, alice).await == alice_at_destination + 1
+    })
+    .await;
+    assert!(
+        new_mta.log().contains("sasl_username=bob"),
+        "{}",
+        new_mta.log()
+    );
+    assert!(!old_mta.log().contains("sasl_username=bob"));
+
+    // During bob's final pass: try again later.
+    assert!(store
+        .set_served_by(
+            "acme",
+            bob,
+            ServedBy::Destination,
+            ServedBy::Moving,
+            3,
+            None
+        )
+        .await
+        .unwrap());
+    let said = submit(starttls, "starttls", bob, bob_pw, "alice@example.org");
+    assert!(
+        said.starts_with("refused") && said.contains("454"),
+        "{said}"
     );
     cancel.cancel();
     running.await.unwrap();

@@ -25,6 +25,8 @@ pub struct PostfixOptions {
     /// checking passwords with the Dovecot authentication service on this
     /// port ([`crate::DovecotOptions::sasl`]).
     pub sasl_port: Option<u16>,
+    /// Offer STARTTLS with this certificate (else no TLS at all).
+    pub certs: Option<crate::certs::TestCerts>,
 }
 
 pub struct Postfix {
@@ -138,10 +140,18 @@ smtpd_authorized_xforward_hosts = {trusted}
 queue_run_delay = 2s
 minimal_backoff_time = 2s
 maximal_backoff_time = 10s
-"#,
+{tls}"#,
             host = options.hostname,
             domains = options.domains.join(", "),
             lmtp = options.lmtp_port,
+            tls = match &options.certs {
+                Some(c) => format!(
+                    "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+                    c.cert_pem.display(),
+                    c.key_pem.display()
+                ),
+                None => String::new(),
+            },
             trusted = if options.trust_loopback_proxy {
                 "127.0.0.0/8"
             } else {

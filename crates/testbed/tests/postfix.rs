@@ -22,6 +22,7 @@ async fn swaks_to_postfix_lands_in_dovecot() {
         lmtp_port: dovecot.lmtp_port,
         trust_loopback_proxy: false,
         sasl_port: Some(dovecot.sasl_port),
+        certs: None,
     })
     .expect("Postfix must start");
     let out = swaks(postfix.smtp_port, &[]);
@@ -32,7 +33,10 @@ async fn swaks_to_postfix_lands_in_dovecot() {
     // Submission: AUTH by the Dovecot's users, nothing without it.
     let port = postfix.submission_port;
     let auth = ["--auth", "PLAIN", "--auth-user", "alice"];
-    let out = swaks(port, &[&auth[..], &["--auth-password", "alice-secret"]].concat());
+    let out = swaks(
+        port,
+        &[&auth[..], &["--auth-password", "alice-secret"]].concat(),
+    );
     assert!(out.0, "{}", out.1);
     wait_for_inbox(&dovecot, &postfix, 2).await;
     let out = swaks(port, &[&auth[..], &["--auth-password", "wrong"]].concat());

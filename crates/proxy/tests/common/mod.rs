@@ -51,6 +51,7 @@ pub fn dovecot(pop3: bool, extra_conf: &str, layout: Layout) -> Dovecot {
     Dovecot::start(DovecotOptions {
         pop3,
         lmtp: true,
+        sasl: true,
         layout,
         extra_conf: extra_conf.to_string(),
         users: USERS
