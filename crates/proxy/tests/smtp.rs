@@ -29,8 +29,33 @@ fn postfix(name: &str, dovecot: &Dovecot) -> Postfix {
         trust_loopback_proxy: true,
         sasl_port: Some(dovecot.sasl_port),
         certs: Some(dovecot.certs.clone()),
+        ..Default::default()
     })
     .expect("Postfix must start")
+}
+
+/// An account of the project, served by `served_by`.
+fn account_row(login: &str, served_by: ServedBy) -> AccountRow {
+    AccountRow {
+        login: login.into(),
+        served_by,
+        password_hash: None,
+        first_login_at: 1,
+        last_login_at: 1,
+        moved_at: None,
+        following: false,
+        detail: None,
+        changed_at: None,
+    }
+}
+
+/// The SMTP front between the test's two MTAs.
+fn smtp_config(old_mta: &Postfix, new_mta: &Postfix) -> SmtpConfig {
+    SmtpConfig::new(
+        "mx.example.org".into(),
+        Mta::parse(&format!("smtp://127.0.0.1:{}", old_mta.smtp_port)).unwrap(),
+        Mta::parse(&format!("smtp://127.0.0.1:{}", new_mta.smtp_port)).unwrap(),
+    )
 }
 
 /// swaks's exit status and transcript.
@@ -74,18 +99,10 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
     let store = &project.store;
     for (user, pw) in USERS {
         project.capture(user, pw).await.unwrap();
-        let row = AccountRow {
-            login: user.into(),
-            served_by: ServedBy::Source,
-            password_hash: None,
-            first_login_at: 1,
-            last_login_at: 1,
-            moved_at: None,
-            following: false,
-            detail: None,
-            changed_at: None,
-        };
-        store.put_account("acme", &row).await.unwrap();
+        store
+            .put_account("acme", &account_row(user, ServedBy::Source))
+            .await
+            .unwrap();
     }
     assert!(store
         .set_served_by(
@@ -99,11 +116,7 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
         .await
         .unwrap());
     let _ = (alice_pw, bob_pw);
-    let config = SmtpConfig::new(
-        "mx.example.org".into(),
-        Mta::parse(&format!("smtp://127.0.0.1:{}", old_mta.smtp_port)).unwrap(),
-        Mta::parse(&format!("smtp://127.0.0.1:{}", new_mta.smtp_port)).unwrap(),
-    );
+    let config = smtp_config(&old_mta, &new_mta);
     let (addrs, cancel, running) = proxy(
         &project,
         vec![Listen::Smtp("127.0.0.1:0".parse().unwrap())],
@@ -367,15 +380,8 @@ async fn submission_sends_as_the_user_through_the_server_that_serves_it() {
     // bob has moved: his own password, checked by the new server's
     // submission service, sends through the new server.
     let moved = AccountRow {
-        login: bob.into(),
-        served_by: ServedBy::Destination,
-        password_hash: None,
-        first_login_at: 1,
-        last_login_at: 1,
         moved_at: Some(2),
-        following: false,
-        detail: None,
-        changed_at: None,
+        ..account_row(bob, ServedBy::Destination)
     };
     store.put_account("acme", &moved).await.unwrap();
     let alice_at_destination = inbox_count(&dst, alice).await;
@@ -408,6 +414,110 @@ async fn submission_sends_as_the_user_through_the_server_that_serves_it() {
     assert!(
         said.starts_with("refused") && said.contains("454"),
         "{said}"
+    );
+    cancel.cancel();
+    running.await.unwrap();
+}
+
+/// A real sending MTA (Postfix relaying to the proxy) told to try again
+/// during a final pass delivers the message after the move, once, to the
+/// new server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sending_mta_retries_mail_deferred_during_a_final_pass() {
+    let World {
+        dir: _dir,
+        src,
+        dst,
+        project,
+    } = world(false).await;
+    let (old_mta, new_mta) = (
+        postfix("old.example.org", &src),
+        postfix("new.example.org", &dst),
+    );
+    let (alice, alice_pw) = USERS[0];
+    let store = &project.store;
+    // alice logged in once: captured, her mailbox copied.
+    project.capture(alice, alice_pw).await.unwrap();
+    store
+        .put_account("acme", &account_row(alice, ServedBy::Source))
+        .await
+        .unwrap();
+    let (addrs, cancel, running) = proxy(
+        &project,
+        vec![Listen::Smtp("127.0.0.1:0".parse().unwrap())],
+        None,
+        |c| c.smtp = Some(smtp_config(&old_mta, &new_mta)),
+    )
+    .await;
+    wait_for(&project, alice, MailboxState::Completed).await;
+    // Her final pass begins (now: a stale one would be rolled back).
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    assert!(store
+        .set_served_by(
+            "acme",
+            alice,
+            ServedBy::Source,
+            ServedBy::Moving,
+            now(),
+            None
+        )
+        .await
+        .unwrap());
+    let sender = Postfix::start(PostfixOptions {
+        hostname: "mta.elsewhere.test".into(),
+        relay_port: Some(addrs[0].addr().port()),
+        ..Default::default()
+    })
+    .expect("Postfix must start");
+    let (at_source, at_destination) = (
+        inbox_count(&src, alice).await,
+        inbox_count(&dst, alice).await,
+    );
+    let (ok, said) = swaks(
+        sender.smtp_port,
+        "alice@example.org",
+        "sent during the move",
+    );
+    assert!(ok, "{said}");
+    for _ in 0..150 {
+        if sender.log().contains("451 4.2.0") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(sender.log().contains("451 4.2.0"), "{}", sender.log());
+    assert!(!sender.queue_is_empty(), "{}", sender.log_tail());
+
+    // The move ends: the retry lands on the new server, once.
+    assert!(store
+        .set_served_by(
+            "acme",
+            alice,
+            ServedBy::Moving,
+            ServedBy::Destination,
+            3,
+            None
+        )
+        .await
+        .unwrap());
+    sender.flush();
+    eventually("the retried message on the new server", || async {
+        inbox_count(&dst, alice).await == at_destination + 1 && sender.queue_is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(inbox_count(&dst, alice).await, at_destination + 1);
+    assert_eq!(inbox_count(&src, alice).await, at_source);
+    let rows = store.deliveries("acme", 0).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].server.as_str(), rows[0].why.as_str()),
+        ("new", "moved")
     );
     cancel.cancel();
     running.await.unwrap();

@@ -2,7 +2,8 @@
 //! service): an MTA on a loopback port that takes mail for some domains and
 //! delivers it by LMTP to a private Dovecot — the old or the new server's
 //! mail system in the SMTP tests. Nothing leaves the machine (every other
-//! destination is an error transport). Stopped on drop.
+//! destination is an error transport), except that a sending MTA (a
+//! `relay_port`) passes all its mail to one loopback port. Stopped on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::dovecot::HarnessError;
 use crate::server::free_port;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PostfixOptions {
     /// Its name in greetings and Received lines.
     pub hostname: String,
@@ -21,6 +22,9 @@ pub struct PostfixOptions {
     pub lmtp_port: u16,
     /// Loopback clients may use XCLIENT and XFORWARD (a trusted proxy).
     pub trust_loopback_proxy: bool,
+    /// A sending MTA: all mail goes to this loopback port (Postfix's
+    /// `relayhost`), deferred mail retried every few seconds.
+    pub relay_port: Option<u16>,
     /// Also a submission service (AUTH required, no TLS: loopback only),
     /// checking passwords with the Dovecot authentication service on this
     /// port ([`crate::DovecotOptions::sasl`]).
@@ -132,9 +136,7 @@ mynetworks = 127.0.0.0/8
 smtputf8_enable = yes
 virtual_mailbox_domains = {domains}
 virtual_transport = lmtp:inet:127.0.0.1:{lmtp}
-default_transport = error:nothing leaves this test machine
-relay_transport = error:nothing leaves this test machine
-smtpd_authorized_xclient_hosts = {trusted}
+{transports}smtpd_authorized_xclient_hosts = {trusted}
 smtpd_authorized_xforward_hosts = {trusted}
 # Retried deliveries come quickly in tests.
 queue_run_delay = 2s
@@ -144,6 +146,12 @@ maximal_backoff_time = 10s
             host = options.hostname,
             domains = options.domains.join(", "),
             lmtp = options.lmtp_port,
+            transports = match options.relay_port {
+                Some(port) => format!("relayhost = [127.0.0.1]:{port}\n"),
+                None => "default_transport = error:nothing leaves this test machine\n\
+                         relay_transport = error:nothing leaves this test machine\n"
+                    .into(),
+            },
             tls = match &options.certs {
                 Some(c) => format!(
                     "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
