@@ -22,7 +22,7 @@ async fn swaks_to_postfix_lands_in_dovecot() {
         lmtp_port: dovecot.lmtp_port,
         trust_loopback_proxy: false,
         sasl_port: Some(dovecot.sasl_port),
-        certs: None,
+        ..Default::default()
     })
     .expect("Postfix must start");
     let out = swaks(postfix.smtp_port, &[]);
