@@ -17,6 +17,7 @@
 //! recipient is recorded (where, why) for the retirement report.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,7 +83,8 @@ pub struct SmtpConfig {
     /// Refuse addresses of the organisation that have no mailbox, instead
     /// of relaying them to the old server.
     pub reject_unknown: bool,
-    /// Largest message taken (SIZE).
+    /// Largest message taken; SIZE announces the smaller of this and the
+    /// limits the two MTAs announce.
     pub max_size: u64,
     /// Recipients per message at most.
     pub max_recipients: usize,
@@ -91,6 +93,8 @@ pub struct SmtpConfig {
     /// Waiting for a command, and for each block of a message (RFC 5321
     /// §4.5.3.2.7: 5 minutes).
     pub timeout: Duration,
+    /// The SIZE each MTA announced when last seen (0: none known).
+    learned: Arc<[AtomicU64; 2]>,
 }
 
 impl SmtpConfig {
@@ -104,6 +108,59 @@ impl SmtpConfig {
             max_recipients: 100,
             max_errors: 10,
             timeout: Duration::from_secs(300),
+            learned: Arc::default(),
+        }
+    }
+
+    /// The largest message taken now: the configured limit, or less when
+    /// an MTA behind takes less (the sender learns it at EHLO rather than
+    /// after sending it all).
+    pub fn size_limit(&self) -> u64 {
+        self.learned
+            .iter()
+            .map(|l| l.load(Ordering::Relaxed))
+            .filter(|&n| n > 0)
+            .fold(self.max_size, u64::min)
+    }
+
+    fn learn(&self, server: Server, limit: Option<u64>) {
+        self.learned[server as usize].store(limit.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+/// Greets both MTAs once at start: their SIZE limits are known before the
+/// first sender asks, and one that does not answer is named in the log
+/// (its mail is answered "try again later" until it does).
+pub async fn learn_limits(config: Arc<SmtpConfig>) {
+    for server in [Server::Old, Server::New] {
+        let target = mta(&config, server);
+        let greeted = async {
+            let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+            let mut client = Client::connect(tcp, target.dialect, Duration::from_secs(30))
+                .await
+                .map_err(std::io::Error::other)?;
+            client
+                .hello(&config.hostname)
+                .await
+                .map_err(std::io::Error::other)?;
+            let limit = client.size_limit();
+            client.quit().await;
+            Ok::<_, std::io::Error>(limit)
+        };
+        match tokio::time::timeout(Duration::from_secs(30), greeted).await {
+            Ok(Ok(limit)) => config.learn(server, limit),
+            Ok(Err(e)) => tracing::warn!(
+                "the {} server's MTA ({}:{}) does not answer: {e}; its mail is answered \"try again later\" until it does",
+                server.as_str(),
+                target.host,
+                target.port
+            ),
+            Err(_) => tracing::warn!(
+                "the {} server's MTA ({}:{}) did not greet within 30 seconds",
+                server.as_str(),
+                target.host,
+                target.port
+            ),
         }
     }
 }
@@ -111,8 +168,8 @@ impl SmtpConfig {
 /// Which MTA a recipient's mail goes to, and why (recorded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
-    Old,
-    New,
+    Old = 0,
+    New = 1,
 }
 
 impl Server {
@@ -227,7 +284,7 @@ async fn session(
                 txn.abandon().await;
                 helo = Some(name);
                 let mut ext = vec![
-                    format!("SIZE {}", config.max_size),
+                    format!("SIZE {}", config.size_limit()),
                     "8BITMIME".into(),
                     "SMTPUTF8".into(),
                     "PIPELINING".into(),
@@ -308,9 +365,9 @@ async fn session(
                 let too_big = param(&params, "SIZE")
                     .flatten()
                     .and_then(|s| s.parse::<u64>().ok())
-                    .is_some_and(|n| n > config.max_size);
+                    .is_some_and(|n| n > config.size_limit());
                 if too_big {
-                    let text = format!("messages here are at most {} bytes", config.max_size);
+                    let text = format!("messages here are at most {} bytes", config.size_limit());
                     send(&mut io, &reply(552, "5.3.4", &text)).await?;
                     continue;
                 }
@@ -525,6 +582,7 @@ async fn open(
         .hello(&config.hostname)
         .await
         .map_err(|e| failed(&e))?;
+    config.learn(server, client.size_limit());
     let addr = peer.ip().to_string();
     let port = peer.port().to_string();
     let attributes = [
@@ -600,16 +658,11 @@ async fn data(
         .is_err()
     {
         // Read the message all the same, so the session stays in step.
-        let _ = read_data::<_, TcpStream>(io, None, config.max_size, config.timeout).await;
+        let _ = read_data::<_, TcpStream>(io, None, config.size_limit(), config.timeout).await;
         return Ok(unavailable);
     }
-    let end = read_data(
-        io,
-        Some(client.message_sink()),
-        config.max_size,
-        config.timeout,
-    )
-    .await;
+    let limit = config.size_limit();
+    let end = read_data(io, Some(client.message_sink()), limit, config.timeout).await;
     let end = match end {
         Ok(e) => e,
         Err(e) => return Err(std::io::Error::other(e.to_string())),
@@ -617,7 +670,7 @@ async fn data(
     if end.too_big {
         // The MTA never got the end: dropping it abandons the message.
         drop(client);
-        let text = format!("messages here are at most {} bytes", config.max_size);
+        let text = format!("messages here are at most {limit} bytes");
         return Ok(Reply::new(552, Some("5.3.4"), &text));
     }
     let answers = match client.after_data(txn.accepted.len()).await {

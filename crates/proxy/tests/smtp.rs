@@ -522,3 +522,127 @@ async fn a_sending_mta_retries_mail_deferred_during_a_final_pass() {
     cancel.cancel();
     running.await.unwrap();
 }
+
+/// A session that hits every limit, as a raw client: replies by step.
+const LIMITS: &str = r#"
+import json, socket, sys, time
+port = int(sys.argv[1])
+def connect():
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    return s, s.makefile("rb")
+def reply(f):
+    lines = []
+    while True:
+        l = f.readline()
+        if not l:
+            return " | ".join(lines + ["closed"])
+        lines.append(l.decode().rstrip())
+        if l[3:4] != b"-":
+            return " | ".join(lines)
+def cmd(c, line):
+    c[0].sendall(line + b"\r\n")
+    return reply(c[1])
+out = {}
+c = connect(); reply(c[1])
+out["ehlo"] = cmd(c, b"EHLO client.elsewhere.test")
+out["mail_size"] = cmd(c, b"MAIL FROM:<a@elsewhere.test> SIZE=300000")
+cmd(c, b"MAIL FROM:<a@elsewhere.test>")
+out["rcpt"] = [cmd(c, b"RCPT TO:<alice@example.org>") for _ in range(4)]
+out["data"] = cmd(c, b"DATA")
+c[0].sendall(b"Subject: too big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 300 + b".\r\n")
+out["too_big"] = reply(c[1])
+out["noop"] = cmd(c, b"NOOP")
+out["errors"] = [cmd(c, b"BOGUS") for _ in range(11)]
+out["after_errors"] = reply(c[1])
+c = connect(); reply(c[1])
+out["long_line"] = cmd(c, b"NOOP " + b"x" * 10000)
+c = connect(); reply(c[1])
+time.sleep(4)
+out["idle"] = reply(c[1])
+held = [connect() for _ in range(3)]
+for h in held:
+    reply(h[1])
+out["fourth"] = reply(connect()[1])
+print(json.dumps(out))
+"#;
+
+/// Every limit of the SMTP front answered with its RFC 5321 / 3463 reply;
+/// SIZE is the smaller MTA's; a message too big reaches no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn smtp_limits_are_answered_by_the_rfcs() {
+    let World {
+        dir: _dir,
+        src,
+        dst,
+        project,
+    } = world(false).await;
+    let old_mta = Postfix::start(PostfixOptions {
+        hostname: "old.example.org".into(),
+        domains: vec!["example.org".into()],
+        lmtp_port: src.lmtp_port,
+        main_cf: "message_size_limit = 200000\n".into(),
+        ..Default::default()
+    })
+    .expect("Postfix must start");
+    let new_mta = postfix("new.example.org", &dst);
+    let (alice, alice_pw) = USERS[0];
+    project.capture(alice, alice_pw).await.unwrap();
+    let mut config = smtp_config(&old_mta, &new_mta);
+    config.max_recipients = 3;
+    config.timeout = std::time::Duration::from_secs(2);
+    let (addrs, cancel, running) = proxy(
+        &project,
+        vec![Listen::Smtp("127.0.0.1:0".parse().unwrap())],
+        None,
+        |c| {
+            c.smtp = Some(config);
+            c.connections_per_address = 3;
+        },
+    )
+    .await;
+    let port = addrs[0].addr().port();
+    wait_for(&project, alice, MailboxState::Completed).await;
+    let at_source = inbox_count(&src, alice).await;
+    let said = python(LIMITS, &[port.to_string()]);
+    let out: serde_json::Value = serde_json::from_str(&said).expect(&said);
+    let text = |k: &str| out[k].as_str().unwrap_or_default().to_string();
+    assert!(text("ehlo").contains("SIZE 200000"), "{said}");
+    assert!(text("mail_size").starts_with("552 5.3.4"), "{said}");
+    let rcpt: Vec<&str> = out["rcpt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(rcpt[..3].iter().all(|r| r.starts_with("250")), "{said}");
+    assert!(rcpt[3].starts_with("452 4.5.3"), "{said}");
+    assert!(text("data").starts_with("354"), "{said}");
+    assert!(text("too_big").starts_with("552 5.3.4"), "{said}");
+    assert!(text("noop").starts_with("250"), "{said}");
+    let errors: Vec<&str> = out["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        errors[..10].iter().all(|r| r.starts_with("502 5.5.2")),
+        "{said}"
+    );
+    assert!(errors[10].starts_with("421 4.7.0"), "{said}");
+    assert_eq!(text("after_errors"), "closed", "{said}");
+    assert!(text("long_line").starts_with("500 5.5.2"), "{said}");
+    assert!(text("idle").starts_with("421 4.4.2"), "{said}");
+    assert!(text("fourth").starts_with("421 4.7.0"), "{said}");
+    // The message too big reached no one.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(inbox_count(&src, alice).await, at_source);
+    assert!(project
+        .store
+        .deliveries("acme", 0)
+        .await
+        .unwrap()
+        .is_empty());
+    cancel.cancel();
+    running.await.unwrap();
+}

@@ -31,6 +31,8 @@ pub struct PostfixOptions {
     pub sasl_port: Option<u16>,
     /// Offer STARTTLS with this certificate (else no TLS at all).
     pub certs: Option<crate::certs::TestCerts>,
+    /// Lines added to main.cf (e.g. `message_size_limit = 200000`).
+    pub main_cf: String,
 }
 
 pub struct Postfix {
@@ -142,8 +144,9 @@ smtpd_authorized_xforward_hosts = {trusted}
 queue_run_delay = 2s
 minimal_backoff_time = 2s
 maximal_backoff_time = 10s
-{tls}"#,
+{tls}{extra}"#,
             host = options.hostname,
+            extra = options.main_cf,
             domains = options.domains.join(", "),
             lmtp = options.lmtp_port,
             transports = match options.relay_port {
