@@ -23,6 +23,21 @@ pub struct DeliveryRow {
     pub why: String,
 }
 
+/// Deliveries to one recipient, by one route, on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCount {
+    pub recipient: String,
+    pub login: Option<String>,
+    pub server: String,
+    pub why: String,
+    /// Days since 1970-01-01.
+    pub day: i64,
+    pub messages: i64,
+    pub bytes: i64,
+    /// The last of them.
+    pub last_at: i64,
+}
+
 impl Store {
     pub async fn record_delivery(&self, project: &str, d: &DeliveryRow) -> Result<(), StoreError> {
         sqlx::query(
@@ -68,6 +83,41 @@ impl Store {
                     size: r.try_get(4).map_err(db("read"))?,
                     server: r.try_get(5).map_err(db("read"))?,
                     why: r.try_get(6).map_err(db("read"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deliveries at or after `since` counted by recipient, route and day:
+    /// what a report needs, however much mail went by.
+    pub async fn delivery_counts(
+        &self,
+        project: &str,
+        since: i64,
+    ) -> Result<Vec<DeliveryCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT recipient, login, server, why, at / 86400 AS day, \
+             CAST(COUNT(*) AS BIGINT), CAST(SUM(size) AS BIGINT), MAX(at) \
+             FROM deliveries WHERE project = $1 AND at >= $2 \
+             GROUP BY recipient, login, server, why, at / 86400 \
+             ORDER BY recipient, day, server, why",
+        )
+        .bind(project)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryCount {
+                    recipient: r.try_get(0).map_err(db("read"))?,
+                    login: r.try_get(1).map_err(db("read"))?,
+                    server: r.try_get(2).map_err(db("read"))?,
+                    why: r.try_get(3).map_err(db("read"))?,
+                    day: r.try_get(4).map_err(db("read"))?,
+                    messages: r.try_get(5).map_err(db("read"))?,
+                    bytes: r.try_get(6).map_err(db("read"))?,
+                    last_at: r.try_get(7).map_err(db("read"))?,
                 })
             })
             .collect()

@@ -32,7 +32,7 @@ mod deliveries;
 mod projects;
 mod uids;
 pub use accounts::{AccountRow, EventRow, ServedBy};
-pub use deliveries::DeliveryRow;
+pub use deliveries::{DeliveryCount, DeliveryRow};
 pub use projects::{Finish, MailboxRow, MailboxState, PassRow, ProjectRow};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};

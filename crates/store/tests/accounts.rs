@@ -183,6 +183,32 @@ async fn exercise(store: Store) {
     let late = store.deliveries("acme", 150).await.unwrap();
     assert_eq!((late.len(), late[0].server.as_str()), (1, "old"));
     assert!(store.deliveries("other", 0).await.unwrap().is_empty());
+
+    // Counted by recipient, route and day.
+    for at in [86_400 * 3 + 10, 86_400 * 3 + 20, 86_400 * 4] {
+        let d = DeliveryRow {
+            at,
+            sender: "x@elsewhere.test".into(),
+            recipient: "sales@example.org".into(),
+            login: None,
+            size: 100,
+            server: "old".into(),
+            why: "no mailbox".into(),
+        };
+        store.record_delivery("acme", &d).await.unwrap();
+    }
+    let counts = store.delivery_counts("acme", 86_400).await.unwrap();
+    let seen: Vec<_> = counts
+        .iter()
+        .map(|c| (c.recipient.as_str(), c.day, c.messages, c.bytes, c.last_at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("sales@example.org", 3, 2, 200, 86_400 * 3 + 20),
+            ("sales@example.org", 4, 1, 100, 86_400 * 4),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
