@@ -70,6 +70,15 @@ pub enum Command {
         #[command(flatten)]
         args: crate::proxy_args::AccountsArgs,
     },
+    /// What still depends on the old server: mailboxes not moved, addresses without a
+    /// mailbox still receiving mail, moved accounts whose mail still reaches it; and
+    /// whether it is safe to switch off (exit status 0 only then).
+    RetireReport {
+        #[command(flatten)]
+        place: Where,
+        #[command(flatten)]
+        args: crate::proxy_args::RetireArgs,
+    },
     /// Move a project's mailboxes: a pool of workers in this process until none is left.
     Run {
         #[command(flatten)]

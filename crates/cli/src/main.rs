@@ -23,6 +23,7 @@ mod projects;
 mod proxy;
 mod proxy_args;
 mod proxy_config;
+mod retire;
 mod summary;
 
 use std::io::IsTerminal;
@@ -109,6 +110,9 @@ fn main() -> ExitCode {
         Command::Run { place, args } => runtime.block_on(projects::run(&place, args)),
         Command::Proxy { place, args } => runtime.block_on(proxy::proxy(&place, args)),
         Command::Accounts { place, args } => runtime.block_on(proxy::accounts(&place, args)),
+        Command::RetireReport { place, args } => {
+            runtime.block_on(retire::retire_report(&place, args))
+        }
         Command::Worker { place, args } => runtime.block_on(projects::worker(&place, args)),
         Command::Status { place, args } => runtime.block_on(projects::status(&place, args)),
         Command::Report {

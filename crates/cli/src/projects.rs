@@ -864,6 +864,16 @@ pub async fn report(
         ReportFormat::Json => report::to_json(&r),
         ReportFormat::Html => report::to_html(&r),
     };
+    write_report(project, &text, output)?;
+    Ok(true)
+}
+
+/// A report to standard output, or to a file (said on standard error).
+pub(crate) fn write_report(
+    project: &str,
+    text: &str,
+    output: Option<&Path>,
+) -> Result<(), Failure> {
     match output {
         None => print!("{text}"),
         Some(path) => {
@@ -872,5 +882,5 @@ pub async fn report(
             eprintln!("{project}: report written to {}", path.display());
         }
     }
-    Ok(true)
+    Ok(())
 }

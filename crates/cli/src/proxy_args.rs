@@ -173,29 +173,30 @@ pub enum CutoverArg {
 #[derive(Clone, Copy, Debug)]
 pub struct Every(pub Option<std::time::Duration>);
 
-/// `90s`, `15m`, `2h`, `1d`, or `off`.
-fn every(s: &str) -> Result<Every, String> {
-    if s == "off" {
-        return Ok(Every(None));
-    }
+/// `90s`, `15m`, `2h`, `1d`, `2w` in seconds.
+fn seconds(s: &str) -> Option<u64> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?}: give a number and a unit, e.g. 30s, 15m, 2h, 1d, or off"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => {
-            return Err(format!(
-                "{s:?}: the unit is s, m, h or d (e.g. 15m), or say off"
-            ))
-        }
+    let n: u64 = n.parse().ok()?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
     };
-    match seconds {
-        0 => Err(format!("{s:?}: say off for none")),
-        s => Ok(Every(Some(std::time::Duration::from_secs(s)))),
+    n.checked_mul(unit)
+}
+
+/// A duration, or `off`.
+fn every(s: &str) -> Result<Every, String> {
+    match (s, seconds(s)) {
+        ("off", _) => Ok(Every(None)),
+        (_, Some(0)) => Err(format!("{s:?}: say off for none")),
+        (_, Some(n)) => Ok(Every(Some(std::time::Duration::from_secs(n)))),
+        (_, None) => Err(format!(
+            "{s:?}: give a number and a unit (s, m, h, d), e.g. 30s, 15m, 2h, 1d, or off"
+        )),
     }
 }
 
@@ -258,4 +259,59 @@ pub enum AccountsAction {
         #[arg(long)]
         all: bool,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct RetireArgs {
+    pub project: String,
+    /// The window: mail and passes of the last 30d, 12h, ... (s, m, h, d, w), or since a
+    /// date (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DURATION|DATE", default_value = "30d", value_parser = since)]
+    pub since: Since,
+    #[arg(long, value_enum, default_value_t = RetireFormat::Table)]
+    pub format: RetireFormat,
+    /// Write to this file (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// The start of a window: this long before now, or a fixed time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    Ago(u64),
+    At(i64),
+}
+
+impl Since {
+    /// Unix seconds, given the time now.
+    pub fn at(self, now: i64) -> i64 {
+        match self {
+            Since::Ago(s) => now - s as i64,
+            Since::At(t) => t,
+        }
+    }
+}
+
+fn since(s: &str) -> Result<Since, String> {
+    if let Some(day) = mailport_mail::date::parse_ymd(s) {
+        return Ok(Since::At(day));
+    }
+    match seconds(s) {
+        Some(n) => Ok(Since::Ago(n)),
+        None => Err(format!(
+            "{s:?}: give a duration such as 30d, 12h or 2w, or a date such as 2026-11-01"
+        )),
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetireFormat {
+    /// For people, on a terminal.
+    Table,
+    /// For spreadsheets: one line per item, the verdict last.
+    Csv,
+    /// For scripts.
+    Json,
+    /// One self-contained page.
+    Html,
 }

@@ -181,21 +181,10 @@ fn fields(r: &MailboxReport) -> [String; 12] {
 
 /// RFC 4180 CSV with a header line; the last line is the total.
 pub fn to_csv(report: &ProjectReport) -> String {
-    let quote = |s: &str| {
-        // A leading = + - @ would be a formula to a spreadsheet.
-        let s = match s.starts_with(['=', '+', '-', '@']) {
-            true => format!("'{s}"),
-            false => s.to_string(),
-        };
-        match s.contains([',', '"', '\n', '\r']) {
-            true => format!("\"{}\"", s.replace('"', "\"\"")),
-            false => s,
-        }
-    };
     let mut out = COLUMNS.join(",");
     out.push_str("\r\n");
     for r in report.mailboxes.iter().chain([&report.total]) {
-        let line: Vec<String> = fields(r).iter().map(|f| quote(f)).collect();
+        let line: Vec<String> = fields(r).iter().map(|f| csv_field(f)).collect();
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }
@@ -206,7 +195,20 @@ pub fn to_json(report: &ProjectReport) -> String {
     serde_json::to_string_pretty(report).unwrap_or_default()
 }
 
-fn html_escape(s: &str) -> String {
+/// One RFC 4180 field, quoted when it must be; never a formula to a
+/// spreadsheet (a leading = + - @ gets a quote mark).
+pub fn csv_field(s: &str) -> String {
+    let s = match s.starts_with(['=', '+', '-', '@']) {
+        true => format!("'{s}"),
+        false => s.to_string(),
+    };
+    match s.contains([',', '"', '\n', '\r']) {
+        true => format!("\"{}\"", s.replace('"', "\"\"")),
+        false => s,
+    }
+}
+
+pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -214,20 +216,31 @@ fn html_escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// One page, its style inline: opens anywhere, mailed as an attachment.
-pub fn to_html(report: &ProjectReport) -> String {
-    let t = &report.total;
-    let mut h = String::new();
-    let _ = write!(
-        h,
+/// The start of a report page up to `<body>`, its style inline: opens
+/// anywhere, mailed as an attachment.
+pub fn html_head(title: &str) -> String {
+    format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>mailport report: {p}</title><style>\
+         <title>{}</title><style>\
          body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}\
          table{{border-collapse:collapse;margin:1em 0}}\
          th,td{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}\
          th:first-child,td:first-child,td.text{{text-align:left}}\
          tr.failed td{{background:#fde8e8}} tr.total td{{font-weight:bold}}\
-         </style></head><body>\n<h1>Migration report: {p}</h1>\n\
+         p.verdict{{font-size:1.2em;font-weight:bold}}\
+         </style></head><body>\n",
+        html_escape(title)
+    )
+}
+
+/// One page, its style inline.
+pub fn to_html(report: &ProjectReport) -> String {
+    let t = &report.total;
+    let mut h = String::new();
+    h.push_str(&html_head(&format!("mailport report: {}", report.project)));
+    let _ = write!(
+        h,
+        "<h1>Migration report: {p}</h1>\n\
          <p>{n} mailboxes; {c} messages copied ({b} bytes), {a} already there, {f} failed, {s} skipped.</p>\n",
         p = html_escape(&report.project),
         n = report.mailboxes.len(),

@@ -31,6 +31,9 @@
 //!   sending mail, AUTH checked like an IMAP login, the session relayed
 //!   to the submission service of the account's server.
 //! - [`servers`]: the old and new servers' POP3 and submission services.
+//! - [`retire`]: the retirement report — what still depends on the old
+//!   server (mailboxes not moved, addresses without a mailbox, stale
+//!   routes) and whether it can be switched off.
 //! - [`sessions`]: open sessions on the old server by account, closed when
 //!   the account's final pass begins.
 //! - [`metrics`]: Prometheus text metrics on their own port.
@@ -51,6 +54,7 @@ pub mod metrics;
 pub mod password;
 pub mod pop3_front;
 pub mod relay;
+pub mod retire;
 pub mod schedule;
 pub mod server;
 pub mod servers;

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, inbox_count, plain_proxy, python, wait_for, world, World, APPEND, USERS};
+use common::{append, eventually, inbox_count, plain_proxy, python, wait_for, world, World, USERS};
 use mailport_proxy::Schedule;
 use mailport_store::{MailboxState, ServedBy};
 
@@ -22,13 +22,6 @@ c.login(sys.argv[2], sys.argv[3])
 print(c.select("INBOX", readonly=True)[1][0].decode())
 c.logout()
 "#;
-
-fn append(port: u16, user: &str, password: &str, tag: &str) {
-    python(
-        APPEND,
-        &[port.to_string(), user.into(), password.into(), tag.into()],
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delta_follow_and_automatic_cutover() {

@@ -122,4 +122,35 @@ impl Store {
             })
             .collect()
     }
+
+    /// Moved accounts whose mail was relayed to the old server after their
+    /// move, at or after `since`: (login, messages, the last at). Should be
+    /// none: each is a bug or a stale route.
+    pub async fn relayed_after_move(
+        &self,
+        project: &str,
+        since: i64,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.login, CAST(COUNT(*) AS BIGINT), MAX(d.at) FROM deliveries d \
+             JOIN accounts a ON a.project = d.project AND a.login = d.login \
+             WHERE d.project = $1 AND d.at >= $2 AND d.server = 'old' \
+             AND a.served_by = 'destination' AND a.moved_at IS NOT NULL AND d.at >= a.moved_at \
+             GROUP BY d.login ORDER BY d.login",
+        )
+        .bind(project)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("read"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(db("read"))?,
+                    r.try_get(1).map_err(db("read"))?,
+                    r.try_get(2).map_err(db("read"))?,
+                ))
+            })
+            .collect()
+    }
 }

@@ -209,6 +209,47 @@ async fn exercise(store: Store) {
             ("sales@example.org", 4, 1, 100, 86_400 * 4),
         ]
     );
+
+    // Relayed to the old server after the account moved: only what came
+    // after its move counts.
+    let moved_at = 86_400 * 5;
+    let moved = AccountRow {
+        login: "carol".into(),
+        served_by: ServedBy::Destination,
+        password_hash: None,
+        first_login_at: 1,
+        last_login_at: 1,
+        moved_at: Some(moved_at),
+        following: true,
+        detail: None,
+        changed_at: None,
+    };
+    store.put_account("acme", &moved).await.unwrap();
+    for (at, server) in [
+        (moved_at - 5, "old"),
+        (moved_at + 5, "old"),
+        (moved_at + 9, "new"),
+    ] {
+        let d = DeliveryRow {
+            at,
+            sender: "x@elsewhere.test".into(),
+            recipient: "carol@example.org".into(),
+            login: Some("carol".into()),
+            size: 100,
+            server: server.into(),
+            why: "not moved".into(),
+        };
+        store.record_delivery("acme", &d).await.unwrap();
+    }
+    assert_eq!(
+        store.relayed_after_move("acme", 0).await.unwrap(),
+        [("carol".to_string(), 1, moved_at + 5)]
+    );
+    assert!(store
+        .relayed_after_move("acme", moved_at + 6)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

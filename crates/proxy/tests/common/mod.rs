@@ -32,6 +32,14 @@ c.append("INBOX", None, None, b"From: someone@example.org\r\nSubject: " + tag + 
 c.logout()
 "#;
 
+/// Appends a message tagged `tag` to `user`'s INBOX at `port` (IMAP).
+pub fn append(port: u16, user: &str, password: &str, tag: &str) {
+    python(
+        APPEND,
+        &[port.to_string(), user.into(), password.into(), tag.into()],
+    );
+}
+
 pub fn python(script: &str, args: &[String]) -> String {
     let out = Command::new("python3")
         .arg("-c")
