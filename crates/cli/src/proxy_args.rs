@@ -263,6 +263,7 @@ pub enum AccountsAction {
 
 #[derive(Args, Debug)]
 pub struct RetireArgs {
+    /// The project (mailport project create) the proxy serves.
     pub project: String,
     /// The window: mail and passes of the last 30d, 12h, ... (s, m, h, d, w), or since a
     /// date (YYYY-MM-DD, UTC).

@@ -81,7 +81,7 @@ impl RetireReport {
     pub fn verdict(&self) -> String {
         if self.safe_to_retire() {
             return format!(
-                "safe to retire: every mailbox is moved and nothing reached the old server since {}",
+                "safe to retire: every mailbox is moved, and since {} no mail was relayed to the old server nor found arriving there",
                 format_utc(self.since)
             );
         }
@@ -225,7 +225,7 @@ pub async fn build(
             .get(&a.login)
             .into_iter()
             .flatten()
-            .filter(|(at, _)| *at > from && *at <= until)
+            .filter(|(at, _)| *at >= from && *at <= until)
             .copied()
             .collect();
         let arrived_directly: i64 = late.iter().map(|(_, n)| n).sum();
