@@ -34,6 +34,8 @@ pub struct Schedule {
     pub cutover_below: Option<u64>,
     /// Keep the captured passwords after the last pass that needs them.
     pub keep_credentials: bool,
+    /// One delta pass this long after each move.
+    pub settle_after: Duration,
 }
 
 impl Default for Schedule {
@@ -45,9 +47,14 @@ impl Default for Schedule {
             follow_every: Some(Duration::from_secs(5 * 60)),
             cutover_below: None,
             keep_credentials: false,
+            settle_after: SETTLE_AFTER,
         }
     }
 }
+
+/// An MTA hands a message to its mailbox server within a second or two
+/// when all is well; the settling pass waits well past that.
+pub const SETTLE_AFTER: Duration = Duration::from_secs(30);
 
 /// How often the accounts are looked at.
 const TICK: Duration = Duration::from_secs(2);
@@ -102,6 +109,10 @@ async fn tick(
             continue;
         }
         let age = Duration::from_secs(t.saturating_sub(m.last_good_at.unwrap_or(0)).max(0) as u64);
+        if unsettled(&account, &m, s.settle_after, t) {
+            queue_delta(project, &account.login).await?;
+            continue;
+        }
         match account.served_by {
             ServedBy::Source => {
                 if let Some(below) = s.cutover_below {
@@ -128,6 +139,16 @@ async fn tick(
         }
     }
     Ok(())
+}
+
+/// A moved account due its settling pass: `settle_after` has passed since
+/// the move, and no pass completed since then.
+fn unsettled(account: &AccountRow, m: &MailboxRow, settle_after: Duration, t: i64) -> bool {
+    let (ServedBy::Destination, Some(moved_at)) = (account.served_by, account.moved_at) else {
+        return false;
+    };
+    let due = moved_at + settle_after.as_secs() as i64;
+    t >= due && m.last_good_at.is_none_or(|good| good < due)
 }
 
 /// The mailbox's last pass was a good delta that copied at most `below`.

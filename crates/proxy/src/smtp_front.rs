@@ -575,6 +575,8 @@ async fn open(
         Ok(Err(e)) => return Err(failed(&e)),
         Err(_) => return Err(failed(&"no connection within 30 seconds")),
     };
+    // Commands and replies are small and answered one by one.
+    let _ = tcp.set_nodelay(true);
     let mut client = Client::connect(tcp, target.dialect, config.timeout)
         .await
         .map_err(|e| failed(&e))?;

@@ -108,6 +108,7 @@ async fn the_report_names_everything_that_still_needs_the_old_server() {
                 follow_every: Some(Duration::from_secs(1)),
                 cutover_below: None,
                 keep_credentials: false,
+                settle_after: mailport_proxy::schedule::SETTLE_AFTER,
             };
         },
     )

@@ -52,6 +52,7 @@ async fn delta_follow_and_automatic_cutover() {
             follow_every: None,
             cutover_below: None,
             keep_credentials: false,
+            settle_after: mailport_proxy::schedule::SETTLE_AFTER,
         };
     })
     .await;
@@ -95,6 +96,7 @@ async fn delta_follow_and_automatic_cutover() {
             follow_every: second,
             cutover_below: Some(0),
             keep_credentials: false,
+            settle_after: mailport_proxy::schedule::SETTLE_AFTER,
         };
     })
     .await;
@@ -170,6 +172,7 @@ async fn a_followed_account_is_brought_up_to_date_at_login() {
             follow_every: None,
             cutover_below: None,
             keep_credentials: true,
+            settle_after: mailport_proxy::schedule::SETTLE_AFTER,
         };
     })
     .await;
@@ -197,6 +200,52 @@ async fn a_followed_account_is_brought_up_to_date_at_login() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let m = project.store.mailbox("acme", alice).await.unwrap().unwrap();
     assert!(m.source_secret.is_some());
+    cancel.cancel();
+    running.await.unwrap();
+}
+
+/// Mail the old server's MTA puts in the mailbox just after the final pass
+/// (accepted before it, delivered a moment later) is carried over by one
+/// settling pass, even for an account nobody follows; then no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_moved_account_gets_one_settling_pass() {
+    let World {
+        dir: _dir,
+        src,
+        dst,
+        project,
+    } = world(false).await;
+    let (alice, alice_pw) = USERS[0];
+    let (port, cancel, running) = plain_proxy(&project, |c| {
+        c.schedule = Schedule {
+            delta_every: None,
+            follow_every: None,
+            cutover_below: None,
+            keep_credentials: false,
+            settle_after: Duration::from_secs(2),
+        };
+    })
+    .await;
+    let count = move || python(COUNT, &[port.to_string(), alice.into(), alice_pw.into()]);
+    tokio::task::spawn_blocking(count).await.unwrap();
+    wait_for(&project, alice, MailboxState::Completed).await;
+    mailport_proxy::cutover::cut_over(&project, alice)
+        .await
+        .unwrap();
+    let moved = inbox_count(&dst, alice).await;
+    append(
+        src.imap_port,
+        alice,
+        alice_pw,
+        "delivered-after-the-final-pass",
+    );
+    eventually("the settling pass", || async {
+        inbox_count(&dst, alice).await == moved + 1
+    })
+    .await;
+    append(src.imap_port, alice, alice_pw, "much-later");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(inbox_count(&dst, alice).await, moved + 1, "settled twice");
     cancel.cancel();
     running.await.unwrap();
 }

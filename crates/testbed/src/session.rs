@@ -236,3 +236,36 @@ pub async fn mailbox_differences(
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The Message-ID of every message in `mailbox` (`<...>`, as written;
+/// empty for a message without one), in UID order.
+pub async fn message_ids(c: &mut Session, mailbox: &[u8]) -> Result<Vec<String>, Error> {
+    if c.select(mailbox, true).await?.exists == 0 {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    c.body_fetch_start("1:*").await?;
+    while c.body_next().await?.is_some() {
+        let mut message = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = c.body_read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            message.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&message);
+        let header = text.split("\r\n\r\n").next().unwrap_or("");
+        let id = header
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("message-id")
+                    .then(|| value.trim().to_string())
+            })
+            .unwrap_or_default();
+        out.push(id);
+    }
+    Ok(out)
+}
