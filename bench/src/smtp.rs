@@ -424,6 +424,23 @@ async fn main() {
     }
     let elapsed = t.elapsed();
     wait_queues(&[&old_mta, &new_mta]).await;
+    // Each moved account's settling pass (30 s after its move) carries
+    // what the old MTA delivered after the final pass.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    loop {
+        let said = must(m, &state, &["accounts", "acme", "--json"]);
+        let rows: serde_json::Value =
+            serde_json::from_str(&said[said.find('[').unwrap_or(0)..]).unwrap_or_default();
+        let busy = rows
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["mailbox_state"] != "completed");
+        if !busy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // Counted at the receiving end by Message-ID.
     let sent = sent.lock().unwrap().clone();

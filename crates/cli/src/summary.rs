@@ -296,7 +296,7 @@ pub fn verify_table(v: &VerifyReport) -> String {
     }
     for m in &v.manifest {
         let what = match m.verdict {
-            Verdict::Present | Verdict::Skipped => continue,
+            Verdict::Present | Verdict::Skipped | Verdict::Arrived => continue,
             Verdict::Missing => "missing",
             Verdict::FlagsDiffer => "flags differ",
             Verdict::DateDiffers => "date differs",
@@ -318,11 +318,17 @@ pub fn verify_table(v: &VerifyReport) -> String {
         ));
     }
     let extra: u64 = v.folders.iter().map(|f| f.extra).sum();
-    out.push_str(if v.is_ok() {
-        "Every source message is on the destination, once.\n"
-    } else {
-        "NOT everything is on the destination exactly once: see above.\n"
+    let arrived: u64 = v.folders.iter().map(|f| f.arrived).sum();
+    out.push_str(match (v.is_ok(), arrived) {
+        (true, 0) => "Every source message is on the destination, once.\n",
+        (true, _) => "Every source message the copy saw is on the destination, once.\n",
+        (false, _) => "NOT everything is on the destination exactly once: see above.\n",
     });
+    if arrived > 0 {
+        out.push_str(&format!(
+            "{arrived} messages arrived on the source after the copy read their folder: not copied yet; the next pass copies them.\n"
+        ));
+    }
     if extra > 0 {
         out.push_str(&format!(
             "The destination also holds {extra} messages the source does not have (listed above; not an error: mail can arrive there during a migration).\n"

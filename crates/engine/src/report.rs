@@ -45,6 +45,10 @@ pub struct FolderReport {
     pub elapsed: Duration,
     /// A folder-level failure (could not read or create the folder).
     pub error: Option<String>,
+    /// (UIDVALIDITY, UIDNEXT) when the pass opened the source folder:
+    /// messages with UIDs from there on arrived after it read the folder.
+    #[serde(skip)]
+    pub arrivals_from: Option<(u32, u32)>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

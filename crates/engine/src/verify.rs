@@ -17,6 +17,11 @@
 //! extra (no source counterpart). Duplicates fail the check — "nothing
 //! twice" is the promise; extra messages do not — mail arriving on the
 //! destination during a migration is normal — but are listed.
+//!
+//! After a copy, source messages that arrived after the copy read their
+//! folder (a UID at or past the UIDNEXT it saw) and are not on the
+//! destination yet are *arrived*, not missing: the next pass copies them.
+//! Mail keeps arriving at a live mailbox; that is not a failed copy.
 
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +51,9 @@ pub enum Verdict {
     /// (or, in quick mode, its size) differs.
     Changed,
     Missing,
+    /// Not on the destination, but it arrived on the source after the copy
+    /// read the folder: the next pass copies it.
+    Arrived,
     /// Left out by the copy options (filters).
     Skipped,
     /// A second (third, ...) destination copy of one source message.
@@ -81,6 +89,8 @@ pub struct FolderCheck {
     pub source_messages: u64,
     pub present: u64,
     pub missing: u64,
+    /// Not copied yet: arrived on the source after the copy read the folder.
+    pub arrived: u64,
     pub flags_differ: u64,
     pub date_differs: u64,
     /// Present with only line endings changed by the destination (counted
@@ -195,12 +205,13 @@ fn compare(s: &Seen, d: &Seen, level: usize) -> (Verdict, Option<Change>) {
     (verdict, change)
 }
 
+/// `arrived_from`: (UIDVALIDITY, UIDNEXT) when the copy read the folder.
 async fn check_folder(
     src: &mut SourceSession,
     dst: &mut SourceSession,
     f: &FolderPlan,
-    opts: &CopyOptions,
-    quick: bool,
+    (opts, quick): (&CopyOptions, bool),
+    arrived_from: Option<(u32, u32)>,
     manifest: &mut Vec<ManifestLine>,
 ) -> FolderCheck {
     let mut c = FolderCheck {
@@ -247,6 +258,11 @@ async fn check_folder(
                 (v, change, Some(dest[d].meta.uid))
             }
             None if skip_reason(&s.meta, opts).is_some() => (Verdict::Skipped, None, None),
+            None if arrived_from
+                .is_some_and(|(uv, next)| uv == uidvalidity && s.meta.uid >= next) =>
+            {
+                (Verdict::Arrived, None, None)
+            }
             None => (Verdict::Missing, None, None),
         };
         match verdict {
@@ -255,6 +271,7 @@ async fn check_folder(
             Verdict::DateDiffers => c.date_differs += 1,
             Verdict::Changed => c.changed += 1,
             Verdict::Missing => c.missing += 1,
+            Verdict::Arrived => c.arrived += 1,
             Verdict::Skipped => c.skipped += 1,
             Verdict::Duplicate | Verdict::Extra => {}
         }
@@ -353,11 +370,16 @@ fn pair_up(source: &[Seen], dest: &[Seen], quick: bool) -> Pairs {
 }
 
 /// Verifies every planned folder on one connection pair.
+/// Source folder -> (UIDVALIDITY, UIDNEXT) when a copy read it (see
+/// [`crate::report::FolderReport::arrivals_from`]).
+pub type Arrivals = HashMap<String, (u32, u32)>;
+
 pub async fn verify(
     source: impl Into<Source>,
     destination: impl Into<Destination>,
     opts: &CopyOptions,
     quick: bool,
+    arrivals: &Arrivals,
 ) -> Result<VerifyReport, EngineError> {
     let (pair, plan) = open_listings(&source.into(), &destination.into(), &opts.plan).await?;
     // Both sides are read the same way.
@@ -368,7 +390,16 @@ pub async fn verify(
     };
     for f in &plan.folders {
         // A folder that cannot be read is reported, and the others checked.
-        let check = check_folder(&mut src, &mut dst, f, opts, quick, &mut report.manifest).await;
+        let arrived_from = arrivals.get(&f.source).copied();
+        let check = check_folder(
+            &mut src,
+            &mut dst,
+            f,
+            (opts, quick),
+            arrived_from,
+            &mut report.manifest,
+        )
+        .await;
         report.folders.push(check);
     }
     let _ = tokio::join!(src.logout(), dst.logout());

@@ -177,3 +177,80 @@ async fn a_cancelled_job_resumes_under_its_key_through_another_address() {
     // shared the INBOX, so the destination numbered them in another order).
     assert_eq!(a.differences(&b, &[]), Vec::<String>::new());
 }
+
+/// Delivers one message to alice's source INBOX as the job starts its
+/// verify: mail arriving after the copy read the folder.
+struct MailArrivesBeforeVerify {
+    port: u16,
+    password: String,
+}
+
+impl Progress for MailArrivesBeforeVerify {
+    fn phase(&self, phase: Phase<'_>) {
+        if !matches!(phase, Phase::Verifying) {
+            return;
+        }
+        let script = r#"
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login("alice", sys.argv[2])
+c.append("INBOX", None, None, b"From: late@example.org\r\nSubject: late\r\nMessage-ID: <late@example.org>\r\n\r\nhi\r\n")
+c.logout()
+"#;
+        let appended = std::process::Command::new("python3")
+            .args(["-c", script, &self.port.to_string(), &self.password])
+            .status()
+            .expect("python3 runs");
+        assert!(appended.success());
+    }
+}
+
+/// A message that reaches the source between the copy and its verify is
+/// not "missing" (the copy never saw it): it is counted as arrived, the
+/// verify passes, and the next pass copies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mail_arriving_during_the_verify_is_the_next_passs() {
+    let src = Dovecot::start(DovecotOptions::default()).expect("source Dovecot must start");
+    let dst = Dovecot::start(DovecotOptions::default()).expect("destination Dovecot must start");
+    let corpus = Corpus::generate(&CorpusOptions {
+        inbox_messages: 10,
+        large_attachment: 0,
+        seed: 5,
+    });
+    session::load(&mut login(&src).await, &corpus)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let src_url = format!("imap://alice@127.0.0.1:{}", src.imap_port);
+    let dst_url = format!("imap://alice@127.0.0.1:{}", dst.imap_port);
+    let source = || Source::Imap(common::connector(&src, &src_url));
+    let arrives = Arc::new(MailArrivesBeforeVerify {
+        port: src.imap_port,
+        password: src.password("alice").into(),
+    });
+    let first = job(source(), &dst, &dst_url, &store)
+        .run(arrives, Cancel::default())
+        .await
+        .unwrap();
+    let v = first.verify.expect("verified");
+    let inbox = v.folders.iter().find(|f| f.source == "INBOX").unwrap();
+    assert_eq!((inbox.arrived, inbox.missing), (1, 0), "{inbox:?}");
+    assert!(v.is_ok());
+    let seen = inbox.present;
+    let second = job(source(), &dst, &dst_url, &store)
+        .run(Arc::new(Quiet), Cancel::default())
+        .await
+        .unwrap();
+    let v = second.verify.expect("verified");
+    let inbox = v.folders.iter().find(|f| f.source == "INBOX").unwrap();
+    assert_eq!(
+        (inbox.arrived, inbox.missing, inbox.present),
+        (0, 0, seen + 1)
+    );
+}
+
+struct Quiet;
+impl Progress for Quiet {}

@@ -48,6 +48,7 @@ pub(super) async fn copy_folder(
         Ok(s) => s,
         Err(e) => return folder_error(report, "opening the source folder", &e),
     };
+    report.arrivals_from = status.uidnext.map(|next| (status.uidvalidity, next));
     // CONDSTORE: a folder finished completely last time whose HIGHESTMODSEQ,
     // UIDNEXT and count are unchanged has nothing new, changed or deleted.
     let seen_now = status.highest_modseq.map(|m| FolderState {

@@ -218,7 +218,15 @@ impl Job {
         progress.phase(Phase::Verifying);
         // Deleting from the source needs the bytes compared, whatever was asked.
         let quick = self.verify_quick && !self.delete_source_after_verify;
-        let v = verify::verify(source.clone(), destination, &opts, quick)
+        // What arrived on the source after the copy read a folder is the
+        // next pass's, not missing.
+        let arrivals: verify::Arrivals = report
+            .copy
+            .folders
+            .iter()
+            .filter_map(|f| Some((f.source.clone(), f.arrivals_from?)))
+            .collect();
+        let v = verify::verify(source.clone(), destination, &opts, quick, &arrivals)
             .await
             .map_err(JobError::Verify)?;
         progress.phase(Phase::Verified(&v));
@@ -268,9 +276,15 @@ impl Job {
             .await
             .map_err(JobError::Unreachable)?;
         progress.phase(Phase::Verifying);
-        let v = verify::verify(self.source, self.destination, &self.options, quick)
-            .await
-            .map_err(JobError::Verify)?;
+        let v = verify::verify(
+            self.source,
+            self.destination,
+            &self.options,
+            quick,
+            &verify::Arrivals::new(),
+        )
+        .await
+        .map_err(JobError::Verify)?;
         progress.phase(Phase::Verified(&v));
         Ok(v)
     }
