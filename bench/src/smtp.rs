@@ -542,6 +542,15 @@ async fn main() {
         report_ok &= got == want as i64;
         report.push_str(&format!("| {login} (never logged in) | {got} | {want} |\n"));
     }
+    for s in r["stale_routes"].as_array().into_iter().flatten() {
+        report.push_str(&format!(
+            "| {} (moved; mail still reached the old server: relayed {}, arrived there otherwise {}) | {} | |\n",
+            s["login"].as_str().unwrap_or(""),
+            s["relayed"],
+            s["arrived_directly"],
+            s["relayed"].as_i64().unwrap_or(0) + s["arrived_directly"].as_i64().unwrap_or(0),
+        ));
+    }
     let listed = r["no_mailbox"].as_array().map_or(0, |v| v.len())
         + r["not_moved"].as_array().map_or(0, |v| v.len());
     report_ok &= listed == ALIASES.len() + GHOSTS.len();
