@@ -9,7 +9,7 @@
 //!   bounded in size and time, read to its end (never past it) even when
 //!   too big.
 //! - [`client`]: the relay to the old or the new server's MTA, SMTP or
-//!   LMTP, with XCLIENT.
+//!   LMTP, with XCLIENT; AUTH PLAIN as a user at a submission service.
 //!
 //! Knows nothing of accounts or routing: the proxy decides.
 
