@@ -387,18 +387,37 @@ async fn an_operator_runs_the_proxy() {
     assert!(!rest.contains(USER.1));
 }
 
+/// A proxy process, killed when the test ends however it ends (a failed
+/// assertion must not leave it serving).
+struct Running(std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `mailport proxy acme ARGS` started in the background; its port and
 /// first line (from what it says on standard error), and the rest of what
 /// it says.
 fn start_proxy(
     state: &Path,
     args: &[&str],
-) -> (
-    std::process::Child,
-    BufReader<std::process::ChildStderr>,
-    u16,
-    String,
-) {
+) -> (Running, BufReader<std::process::ChildStderr>, u16, String) {
     let mut proxy = Command::new(MAILPORT)
         .args(["proxy", "acme"])
         .args(args)
@@ -419,18 +438,14 @@ fn start_proxy(
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (proxy, said, port, line)
+    (Running(proxy), said, port, line)
 }
 
 /// [`start_proxy`] from a configuration file.
 fn start_configured_proxy(
     state: &Path,
     cert: &str,
-) -> (
-    std::process::Child,
-    BufReader<std::process::ChildStderr>,
-    u16,
-) {
+) -> (Running, BufReader<std::process::ChildStderr>, u16) {
     let config = state.with_file_name("proxy.toml");
     std::fs::write(
         &config,
