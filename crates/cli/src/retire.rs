@@ -48,6 +48,10 @@ fn table(r: &retire::RetireReport) -> String {
         let mut t = Table::new();
         t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
         t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+        // Not a terminal (a pipe, a file): wrapped at a readable width.
+        if t.width().is_none() {
+            t.set_width(120);
+        }
         t.set_header(retire::COLUMNS);
         for row in rows {
             t.add_row(row);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use mailport_imap::server::{read_sasl_response, sasl_plain, Limits, Refusal, SaslResponse};
 use mailport_net::MaybeTls;
 use mailport_store::ServedBy;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
@@ -62,6 +62,8 @@ pub struct Front {
     pub metrics: Arc<Metrics>,
     /// The SMTP front's settings, when it listens.
     pub smtp: Option<Arc<crate::smtp_front::SmtpConfig>>,
+    /// Wrong SMTP commands by client address.
+    pub smtp_errors: crate::strikes::Strikes,
     /// The submission front's settings, when it listens.
     pub submission: Option<Arc<crate::submission_front::SubmissionConfig>>,
 }
@@ -202,6 +204,34 @@ pub(crate) async fn send<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8]) -> std
     io.write_all(bytes).await?;
     io.flush().await
 }
+
+/// The last reply of a connection the proxy ends (a limit was reached):
+/// sent, the write side shut, and what the client still sends read and
+/// dropped for a moment. Closing with unread input makes the kernel reset
+/// the connection, which can destroy that last reply before the client
+/// reads it.
+pub(crate) async fn send_and_close<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut BufReader<S>,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    send(io, bytes).await?;
+    let _ = io.get_mut().shutdown().await;
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut left: usize = 1 << 20;
+        while let Ok(n @ 1..) = io.read(&mut buf).await {
+            left = left.saturating_sub(n);
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+    Ok(())
+}
+
+/// How long [`send_and_close`] waits for the client to stop sending.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Why a SASL exchange gave no credentials; each protocol words its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,10 +14,9 @@
 //! Failed logins are counted per client address and per account: past the
 //! limit the proxy refuses without asking any server.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use mailport_engine::connector::Connector;
 use mailport_engine::{Credentials, Secret};
@@ -31,6 +30,7 @@ use crate::first_login;
 use crate::front::Protocol;
 use crate::password;
 use crate::servers::{Pop3Servers, SubmissionServers};
+use crate::strikes::Strikes;
 
 /// What to do with logins the project does not know (no mailbox, and not
 /// seen by the proxy before).
@@ -87,7 +87,7 @@ pub struct Gate {
     /// An operator's command creating the account on the destination,
     /// run after each new capture (see [`provision`]).
     pub provision: Option<String>,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    failures: Strikes,
 }
 
 impl Gate {
@@ -100,7 +100,7 @@ impl Gate {
             provision: None,
             migrate_now: None,
             metrics: Arc::default(),
-            failures: Mutex::default(),
+            failures: Strikes::new(FAILURES_ALLOWED, FAILURE_WINDOW),
         }
     }
 
@@ -116,7 +116,7 @@ impl Gate {
             format!("ip:{client}"),
             format!("user:{}", user.to_lowercase()),
         ];
-        if keys.iter().any(|k| self.failed_too_often(k)) {
+        if keys.iter().any(|k| self.failures.out(k)) {
             self.event(user, "refusal", client, "too many failed logins")
                 .await;
             self.metrics.login(protocol, "rate_limited");
@@ -126,7 +126,7 @@ impl Gate {
         self.metrics.login(protocol, decision.outcome());
         if let Decision::Refused(why) = &decision {
             for k in &keys {
-                self.count_failure(k);
+                self.failures.count(k);
             }
             self.event(user, "login", client, &format!("refused: {why}"))
                 .await;
@@ -385,28 +385,6 @@ impl Gate {
 
     async fn event(&self, user: &str, kind: &str, client: IpAddr, outcome: &str) {
         record(&self.project, user, kind, client, outcome).await;
-    }
-
-    fn failed_too_often(&self, key: &str) -> bool {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures
-            .get(key)
-            .is_some_and(|(n, since)| *n >= FAILURES_ALLOWED && since.elapsed() < FAILURE_WINDOW)
-    }
-
-    fn count_failure(&self, key: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded: old entries go when the table grows.
-        if failures.len() > 100_000 {
-            failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-        }
-        let entry = failures
-            .entry(key.to_string())
-            .or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= FAILURE_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
     }
 }
 

@@ -10,7 +10,9 @@ use mailport_net::MaybeTls;
 use tokio::io::BufReader;
 use zeroize::Zeroizing;
 
-use crate::front::{sasl_exchange, send, Front, LoggedIn, Protocol, SaslFailure, PRE_LOGIN_BUFFER};
+use crate::front::{
+    sasl_exchange, send, send_and_close, Front, LoggedIn, Protocol, SaslFailure, PRE_LOGIN_BUFFER,
+};
 use crate::gate::Decision;
 
 /// Commands before login, at most: a client needs a handful.
@@ -46,20 +48,18 @@ pub(crate) async fn before_login(
     loop {
         commands += 1;
         if commands > COMMANDS_BEFORE_LOGIN {
-            send(
-                &mut io,
-                &untagged("BYE", None, "too many commands before login"),
-            )
-            .await?;
+            let bye = untagged("BYE", None, "too many commands before login");
+            send_and_close(&mut io, &bye).await?;
             return Ok(None);
         }
         let request = match read_request(&mut io, &front.limits).await {
             Ok(Ok(r)) => r,
+            Ok(Err(refusal @ Refusal::Bye(_))) => {
+                send_and_close(&mut io, &refusal.reply()).await?;
+                return Ok(None);
+            }
             Ok(Err(refusal)) => {
                 send(&mut io, &refusal.reply()).await?;
-                if matches!(refusal, Refusal::Bye(_)) {
-                    return Ok(None);
-                }
                 continue;
             }
             Err(ReadError::Timeout(_)) => {

@@ -38,6 +38,8 @@
 //!   the account's final pass begins.
 //! - [`metrics`]: Prometheus text metrics on their own port.
 //! - [`password`]: Argon2id hashes of captured passwords.
+//! - [`strikes`]: failed logins and wrong SMTP commands counted per
+//!   client address (and account), for refusing without asking a server.
 //! - [`server`]: listeners, sessions, and the project's workers moving
 //!   mailboxes in the same process.
 //!
@@ -60,6 +62,7 @@ pub mod server;
 pub mod servers;
 pub mod sessions;
 pub mod smtp_front;
+pub mod strikes;
 pub mod submission_front;
 
 pub use front::Protocol;

@@ -12,7 +12,9 @@ use mailport_pop3::server::{err, ok, parse_command, Command, MAX_COMMAND_LINE};
 use tokio::io::BufReader;
 use zeroize::Zeroizing;
 
-use crate::front::{sasl_exchange, send, Front, LoggedIn, Protocol, PRE_LOGIN_BUFFER};
+use crate::front::{
+    sasl_exchange, send, send_and_close, Front, LoggedIn, Protocol, PRE_LOGIN_BUFFER,
+};
 use crate::gate::Decision;
 
 /// Commands before login, at most: a client needs a handful.
@@ -56,7 +58,7 @@ pub(crate) async fn before_login(
             Err(FramingError::TooLong { limit, .. }) => {
                 // Its end cannot be found: the conversation is over.
                 let text = format!("command line longer than {limit} bytes");
-                send(&mut io, &err(None, &text)).await?;
+                send_and_close(&mut io, &err(None, &text)).await?;
                 return Ok(None);
             }
             Err(FramingError::Timeout(_)) => {
@@ -167,6 +169,6 @@ pub(crate) async fn before_login(
             }
         }
     }
-    send(&mut io, &err(None, "too many commands before login")).await?;
+    send_and_close(&mut io, &err(None, "too many commands before login")).await?;
     Ok(None)
 }

@@ -268,6 +268,13 @@ impl Proxy {
                 login_deadline: config.login_deadline,
                 sessions: Arc::new(Sessions::default()),
                 metrics,
+                smtp_errors: crate::strikes::Strikes::new(
+                    config
+                        .smtp
+                        .as_ref()
+                        .map_or(30, |c| c.max_errors_per_address),
+                    crate::smtp_front::ERROR_WINDOW,
+                ),
                 smtp: config.smtp.clone().map(Arc::new),
                 submission: config.submission.clone().map(Arc::new),
             }),

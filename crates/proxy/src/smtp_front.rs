@@ -34,7 +34,8 @@ use mailport_store::{DeliveryRow, ServedBy};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::front::{send, Front, PRE_LOGIN_BUFFER};
+use crate::front::{send, send_and_close, Front, PRE_LOGIN_BUFFER};
+use crate::strikes::Strikes;
 
 /// Where mail goes: an MTA, by SMTP or LMTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +91,9 @@ pub struct SmtpConfig {
     pub max_recipients: usize,
     /// Wrong commands before the session is ended.
     pub max_errors: usize,
+    /// Wrong commands from one client address, over all its sessions in
+    /// [`ERROR_WINDOW`], before its new sessions are turned away.
+    pub max_errors_per_address: u32,
     /// Waiting for a command, and for each block of a message (RFC 5321
     /// §4.5.3.2.7: 5 minutes).
     pub timeout: Duration,
@@ -107,6 +111,7 @@ impl SmtpConfig {
             max_size: 50 << 20,
             max_recipients: 100,
             max_errors: 10,
+            max_errors_per_address: 30,
             timeout: Duration::from_secs(300),
             learned: Arc::default(),
         }
@@ -162,6 +167,23 @@ pub async fn learn_limits(config: Arc<SmtpConfig>) {
                 target.port
             ),
         }
+    }
+}
+
+/// How long wrong commands count against a client address.
+pub const ERROR_WINDOW: Duration = Duration::from_secs(600);
+
+/// A session's wrong commands, also counted against its client address.
+struct Errors<'a> {
+    n: usize,
+    strikes: &'a Strikes,
+    address: String,
+}
+
+impl Errors<'_> {
+    fn add(&mut self) {
+        self.n += 1;
+        self.strikes.count(&self.address);
     }
 }
 
@@ -238,27 +260,36 @@ async fn session(
         (false, _) => MaybeTls::Plain(tcp),
     };
     let mut io = BufReader::with_capacity(PRE_LOGIN_BUFFER, stream);
+    let mut errors = Errors {
+        n: 0,
+        strikes: &front.smtp_errors,
+        address: peer.ip().to_string(),
+    };
+    // Turned away instead of greeted (RFC 5321 §3.1).
+    if front.smtp_errors.out(&errors.address) {
+        let text = "too many wrong commands from your address; try again later";
+        return send_and_close(&mut io, &reply(421, "4.7.0", text)).await;
+    }
     let greeting = format!("{} ESMTP mailport proxy", config.hostname);
     send(&mut io, &Reply::new(220, None, &greeting).to_bytes()).await?;
     let mut helo: Option<String> = None;
     let mut domains = None;
     let mut txn = Transaction::default();
-    let mut errors = 0;
+
     let mut line = Vec::new();
     loop {
-        if errors >= config.max_errors {
-            send(&mut io, &reply(421, "4.7.0", "too many errors; closing")).await?;
+        if errors.n >= config.max_errors {
             txn.abandon().await;
-            return Ok(());
+            let bye = reply(421, "4.7.0", "too many errors; closing");
+            return send_and_close(&mut io, &bye).await;
         }
         line.clear();
         match read_line(&mut io, &mut line, MAX_COMMAND_LINE, config.timeout).await {
             Ok(()) => {}
             Err(FramingError::TooLong { limit, .. }) => {
-                let text = format!("command line longer than {limit} bytes; closing");
-                send(&mut io, &reply(500, "5.5.2", &text)).await?;
                 txn.abandon().await;
-                return Ok(());
+                let text = format!("command line longer than {limit} bytes; closing");
+                return send_and_close(&mut io, &reply(500, "5.5.2", &text)).await;
             }
             Err(FramingError::Timeout(_)) => {
                 send(&mut io, &reply(421, "4.4.2", "idle too long; closing")).await?;
@@ -273,7 +304,7 @@ async fn session(
         let command = match parse_command(without_line_end(&line)) {
             Ok(c) => c,
             Err(r) => {
-                errors += 1;
+                errors.add();
                 send(&mut io, &r.to_bytes()).await?;
                 continue;
             }
@@ -303,7 +334,7 @@ async fn session(
             }
             Command::StartTls => {
                 let Some(acceptor) = front.tls.as_ref().filter(|_| !tls) else {
-                    errors += 1;
+                    errors.add();
                     send(&mut io, &reply(454, "4.7.0", "TLS is not available here")).await?;
                     continue;
                 };
@@ -336,12 +367,12 @@ async fn session(
                 .await?;
             }
             Command::Auth { .. } => {
-                errors += 1;
+                errors.add();
                 let text = "AUTH is for sending mail (the submission port), not here";
                 send(&mut io, &reply(503, "5.5.1", text)).await?;
             }
             Command::Other(verb) => {
-                errors += 1;
+                errors.add();
                 send(
                     &mut io,
                     &reply(502, "5.5.2", &format!("{verb} is not implemented")),
@@ -349,12 +380,12 @@ async fn session(
                 .await?;
             }
             Command::Mail { .. } | Command::Rcpt { .. } | Command::Data if helo.is_none() => {
-                errors += 1;
+                errors.add();
                 send(&mut io, &reply(503, "5.5.1", "say EHLO first")).await?;
             }
             Command::Mail { from, params } => {
                 if txn.mail.is_some() {
-                    errors += 1;
+                    errors.add();
                     send(
                         &mut io,
                         &reply(503, "5.5.1", "a transaction is already open; RSET first"),
@@ -376,7 +407,7 @@ async fn session(
             }
             Command::Rcpt { to, .. } => {
                 if txn.mail.is_none() {
-                    errors += 1;
+                    errors.add();
                     send(&mut io, &reply(503, "5.5.1", "MAIL first")).await?;
                     continue;
                 }
@@ -391,13 +422,13 @@ async fn session(
                 )
                 .await;
                 if !answer.is_positive() && !answer.is_transient() {
-                    errors += 1;
+                    errors.add();
                 }
                 send(&mut io, &answer.to_bytes()).await?;
             }
             Command::Data => {
                 if txn.mail.is_none() {
-                    errors += 1;
+                    errors.add();
                     send(&mut io, &reply(503, "5.5.1", "MAIL first")).await?;
                     continue;
                 }

@@ -18,7 +18,9 @@ use mailport_net::MaybeTls;
 use mailport_smtp::server::{parse_command, Command, Reply, MAX_COMMAND_LINE};
 use tokio::io::BufReader;
 
-use crate::front::{sasl_exchange, send, Front, LoggedIn, Protocol, SaslFailure, PRE_LOGIN_BUFFER};
+use crate::front::{
+    sasl_exchange, send, send_and_close, Front, LoggedIn, Protocol, SaslFailure, PRE_LOGIN_BUFFER,
+};
 use crate::gate::Decision;
 use crate::servers::SubmissionServers;
 
@@ -79,7 +81,7 @@ pub(crate) async fn before_login(
             Ok(()) => {}
             Err(FramingError::TooLong { limit, .. }) => {
                 let text = format!("command line longer than {limit} bytes; closing");
-                send(&mut io, &reply(500, "5.5.2", &text)).await?;
+                send_and_close(&mut io, &reply(500, "5.5.2", &text)).await?;
                 return Ok(None);
             }
             Err(FramingError::Timeout(_)) => {
@@ -202,10 +204,7 @@ pub(crate) async fn before_login(
             }
         }
     }
-    send(
-        &mut io,
-        &reply(421, "4.7.0", "too many commands before AUTH"),
-    )
-    .await?;
+    let bye = reply(421, "4.7.0", "too many commands before AUTH");
+    send_and_close(&mut io, &bye).await?;
     Ok(None)
 }

@@ -100,6 +100,8 @@ async fn every_limit_before_login_is_answered() {
         .await
         .starts_with("* BYE line longer than 8192 bytes"));
     assert!(c.closed().await);
+    // Sent away: the proxy lingers until the client hangs up.
+    drop(c);
 
     // A client that keeps talking without logging in is sent away.
     let mut c = Client::connect(port).await;
@@ -113,6 +115,9 @@ async fn every_limit_before_login_is_answered() {
         .line()
         .await
         .starts_with("* BYE too many commands before login"));
+    drop(c);
+    // The proxy sees the hang-up and frees the connection's slot.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
     // Three connections from one address at most; a slot comes back when
     // a session ends.

@@ -350,9 +350,15 @@ async fn submission_sends_as_the_user_through_the_server_that_serves_it() {
         inbox_count(&src, bob).await == bob_at_source + 1
     })
     .await;
-    let account = store.account("acme", alice).await.unwrap().unwrap();
-    assert_eq!(account.served_by, ServedBy::Source);
-    assert!(account.password_hash.is_some(), "not captured");
+    // Captured after the client had its answer.
+    eventually("alice's login captured", || async {
+        store
+            .account("acme", alice)
+            .await
+            .unwrap()
+            .is_some_and(|a| a.served_by == ServedBy::Source && a.password_hash.is_some())
+    })
+    .await;
     assert!(
         old_mta.log().contains("sasl_username=alice"),
         "{}",
@@ -519,6 +525,28 @@ async fn a_sending_mta_retries_mail_deferred_during_a_final_pass() {
         (rows[0].server.as_str(), rows[0].why.as_str()),
         ("new", "moved")
     );
+
+    // One message for recipients on both servers: the sending MTA sends
+    // the deferred recipient again (452 4.5.3): once on each server.
+    let (bob, _) = USERS[1];
+    let bob_at_source = inbox_count(&src, bob).await;
+    let (ok, said) = swaks(
+        sender.smtp_port,
+        "alice@example.org,bob@example.org",
+        "to both",
+    );
+    assert!(ok, "{said}");
+    sender.flush();
+    eventually("the message on both servers", || async {
+        inbox_count(&dst, alice).await == at_destination + 2
+            && inbox_count(&src, bob).await == bob_at_source + 1
+            && sender.queue_is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(inbox_count(&dst, alice).await, at_destination + 2);
+    assert_eq!(inbox_count(&src, bob).await, bob_at_source + 1);
+    assert!(sender.log().contains("452 4.5.3"), "{}", sender.log());
     cancel.cancel();
     running.await.unwrap();
 }
@@ -563,6 +591,14 @@ held = [connect() for _ in range(3)]
 for h in held:
     reply(h[1])
 out["fourth"] = reply(connect()[1])
+for h in held:
+    h[1].close()
+    h[0].close()
+time.sleep(0.5)
+c = connect()
+out["greeting"] = reply(c[1])
+out["more_errors"] = [cmd(c, b"BOGUS") for _ in range(2)]
+out["turned_away"] = reply(connect()[1])
 print(json.dumps(out))
 "#;
 
@@ -589,6 +625,7 @@ async fn smtp_limits_are_answered_by_the_rfcs() {
     project.capture(alice, alice_pw).await.unwrap();
     let mut config = smtp_config(&old_mta, &new_mta);
     config.max_recipients = 3;
+    config.max_errors_per_address = 12;
     config.timeout = std::time::Duration::from_secs(2);
     let (addrs, cancel, running) = proxy(
         &project,
@@ -634,6 +671,12 @@ async fn smtp_limits_are_answered_by_the_rfcs() {
     assert!(text("long_line").starts_with("500 5.5.2"), "{said}");
     assert!(text("idle").starts_with("421 4.4.2"), "{said}");
     assert!(text("fourth").starts_with("421 4.7.0"), "{said}");
+    // Wrong commands count against the address over its sessions: the
+    // twelfth turns its next session away before the greeting.
+    assert!(
+        text("turned_away").starts_with("421 4.7.0 too many wrong commands"),
+        "{said}"
+    );
     // The message too big reached no one.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(inbox_count(&src, alice).await, at_source);

@@ -3,7 +3,9 @@
 //! summary, and an independent check that both sides hold the same mail;
 //! then a project of several mailboxes moved by workers, with its report;
 //! then a login through the proxy, whose mailbox moves in the background,
-//! and its cut-over: the next login reads the new server.
+//! and its cut-over: the next login reads the new server; mail through the
+//! proxy's SMTP front lands where each mailbox is, and the retirement
+//! report says what still needs the old server.
 //!
 //! Usage: mailport-demo [PATH-TO-mailport] [--keep]   (mailport: default next to this binary)
 //!
@@ -238,9 +240,15 @@ async fn project_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::e
 /// from there and moves the mailbox to the new server in the background.
 async fn proxy_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
     let (user, password) = ("frank", "frank-Demo-pw");
+    // grace has a mailbox on the old server but never logs in.
+    let grace = ("grace", "grace-Demo-pw");
     // The new server was provisioned with the same password.
     let options = || DovecotOptions {
-        users: vec![(user.to_string(), password.to_string())],
+        users: vec![
+            (user.to_string(), password.to_string()),
+            (grace.0.to_string(), grace.1.to_string()),
+        ],
+        lmtp: true,
         ..Default::default()
     };
     let (old, new) = (Dovecot::start(options())?, Dovecot::start(options())?);
@@ -278,17 +286,37 @@ async fn proxy_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::err
         "--to-tls-ca".into(),
         new.certs.ca_pem.display().to_string(),
         "--verify".into(),
+        "--domain".into(),
+        "example.org".into(),
     ];
     let mut ok = Command::new(mailport)
         .args(&create)
         .args(["--state", &state])
         .status()?
         .success();
+    // grace's mailbox is in the project, waiting for her password (the
+    // new server has her account already).
+    ok &= Command::new(mailport)
+        .args(["mailbox", "add", "demo-proxy", grace.0, "--ask-user"])
+        .args(["--destination-password", "--state", &state])
+        .env("MAILPORT_TO_PASSWORD", grace.1)
+        .status()?
+        .success();
+    let (relay_to, deliver_to) = (
+        format!("lmtp://127.0.0.1:{}", old.lmtp_port),
+        format!("lmtp://127.0.0.1:{}", new.lmtp_port),
+    );
     let proxy_args = [
         "proxy",
         "demo-proxy",
         "--listen-imaps",
         "127.0.0.1:0",
+        "--listen-smtp",
+        "127.0.0.1:0",
+        "--relay-to",
+        &relay_to,
+        "--deliver-to",
+        &deliver_to,
         "--tls-cert",
         &cert,
     ];
@@ -302,10 +330,13 @@ async fn proxy_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::err
         .stderr(std::process::Stdio::piped())
         .spawn()?;
     let mut said = std::io::BufReader::new(proxy.stderr.take().ok_or("no stderr")?);
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut said, &mut line)?;
-    print!("   {line}");
-    let port: u16 = line.trim().rsplit(':').next().unwrap_or("").parse()?;
+    let mut listening = || -> Result<u16, Box<dyn std::error::Error>> {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut said, &mut line)?;
+        print!("   {line}");
+        Ok(line.trim().rsplit(':').next().unwrap_or("").parse()?)
+    };
+    let (port, smtp_port) = (listening()?, listening()?);
     let mut c = session::login_tls_at(port, &certs.ca_pem, user, password).await?;
     let inbox = c.select(b"INBOX", true).await?.exists;
     println!("   {user} logged in through the proxy (served by the old server): INBOX holds {inbox} messages");
@@ -361,11 +392,93 @@ async fn proxy_demo(mailport: &std::path::Path) -> Result<bool, Box<dyn std::err
         "   {} {user} logs in through the proxy with the same password: served by the new server ({after} messages in INBOX)",
         if served_by_new { "OK  " } else { "DIFF" }
     );
+    ok &= smtp_demo(
+        mailport,
+        &state,
+        smtp_port,
+        &old,
+        &new,
+        (user, password),
+        grace,
+    )
+    .await?;
     Command::new("kill")
         .args(["-TERM", &proxy.id().to_string()])
         .status()?;
     ok &= proxy.wait()?.success();
     Ok(ok && same)
+}
+
+/// Mail through the proxy's SMTP front: to the moved account (the new
+/// server) and to one that never logged in (the old server); then the
+/// retirement report, which names the one not moved.
+async fn smtp_demo(
+    mailport: &std::path::Path,
+    state: &str,
+    port: u16,
+    old: &Dovecot,
+    new: &Dovecot,
+    moved: (&str, &str),
+    grace: (&str, &str),
+) -> Result<bool, Box<dyn std::error::Error>> {
+    println!("== Mail to both through the proxy's SMTP front (port {port})");
+    let before = (inbox(new, moved).await?, inbox(old, grace).await?);
+    let mut ok = true;
+    for to in [moved.0, grace.0] {
+        let said = send_mail(port, &format!("{to}@example.org")).await?;
+        println!("   to {to}@example.org: {said}");
+        ok &= said.starts_with("250");
+    }
+    let after = (inbox(new, moved).await?, inbox(old, grace).await?);
+    let landed = after == (before.0 + 1, before.1 + 1);
+    ok &= landed;
+    println!(
+        "   {} {} (moved) got it on the new server, {} (never logged in) on the old one",
+        if landed { "OK  " } else { "DIFF" },
+        moved.0,
+        grace.0
+    );
+    println!("== Running: mailport retire-report demo-proxy --state {state}");
+    let report = Command::new(mailport)
+        .args(["retire-report", "demo-proxy", "--state", state])
+        .status()?;
+    // Not safe yet (grace never moved): exit status 1 says so.
+    ok &= report.code() == Some(1);
+    Ok(ok)
+}
+
+/// Messages in `user`'s INBOX on `d`.
+async fn inbox(
+    d: &Dovecot,
+    (user, password): (&str, &str),
+) -> Result<u32, Box<dyn std::error::Error>> {
+    Ok(session::login(d.imap_port, user, password)
+        .await?
+        .select(b"INBOX", true)
+        .await?
+        .exists)
+}
+
+/// One message by SMTP; the answer after its data.
+async fn send_mail(port: u16, to: &str) -> Result<String, Box<dyn std::error::Error>> {
+    use mailport_smtp::client::{Client, Dialect};
+    use tokio::io::AsyncWriteExt;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let mut c = Client::connect(tcp, Dialect::Smtp, std::time::Duration::from_secs(30)).await?;
+    c.hello("sender.elsewhere.example").await?;
+    c.mail("someone@elsewhere.example", &[]).await?;
+    let r = c.rcpt(to, &[]).await?;
+    if !r.is_positive() {
+        return Ok(format!("{} {}", r.code, r.lines.join(" ")));
+    }
+    c.data().await?;
+    let message = format!(
+        "From: someone@elsewhere.example\r\nTo: {to}\r\nSubject: hello through the proxy\r\n\r\nhi\r\n.\r\n"
+    );
+    c.message_sink().write_all(message.as_bytes()).await?;
+    let r = c.after_data(1).await?.remove(0);
+    c.quit().await;
+    Ok(format!("{} {}", r.code, r.lines.join(" ")))
 }
 
 /// Leaves the servers and files where they are and says how to use them.
