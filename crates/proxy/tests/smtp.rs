@@ -72,11 +72,13 @@ fn swaks(port: u16, to: &str, subject: &str) -> (bool, String) {
     )
 }
 
+/// argv: port, CA, recipients; over STARTTLS, the certificate checked.
 const SMTPLIB: &str = r#"
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+import smtplib, ssl, sys
+s = smtplib.SMTP("localhost", int(sys.argv[1]))
+s.starttls(context=ssl.create_default_context(cafile=sys.argv[2]))
 s.ehlo("client.elsewhere.test")
-refused = s.sendmail("sender@elsewhere.test", sys.argv[2:], b"Subject: smtplib\r\n\r\nhello\r\n")
+refused = s.sendmail("sender@elsewhere.test", sys.argv[3:], b"Subject: smtplib\r\n\r\nhello\r\n")
 print(refused)
 s.quit()
 "#;
@@ -84,7 +86,7 @@ s.quit()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
     let World {
-        dir: _dir,
+        dir,
         src,
         dst,
         project,
@@ -95,6 +97,7 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
     );
     let (alice, alice_pw) = USERS[0];
     let (bob, bob_pw) = USERS[1];
+    let (certificates, ca) = localhost_certificates(&dir);
     // alice is still on the old server; bob has moved.
     let store = &project.store;
     for (user, pw) in USERS {
@@ -120,7 +123,7 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
     let (addrs, cancel, running) = proxy(
         &project,
         vec![Listen::Smtp("127.0.0.1:0".parse().unwrap())],
-        None,
+        Some(certificates),
         |c| c.smtp = Some(config.clone()),
     )
     .await;
@@ -151,11 +154,13 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
         counts().await == (alice0 + 2, bob0 + 1)
     })
     .await;
-    // Python's smtplib: the refused recipient is reported, the other gets it.
+    // Python's smtplib over STARTTLS (the proxy's certificate checked):
+    // the refused recipient is reported, the other gets it.
     let refused = python(
         SMTPLIB,
         &[
             port.to_string(),
+            ca.clone(),
             "bob@example.org".into(),
             "alice@example.org".into(),
         ],
