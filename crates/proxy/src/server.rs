@@ -250,6 +250,10 @@ impl Proxy {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let smtp = match config.smtp.clone() {
+            Some(s) => Some(s.with_tls(&project)?),
+            None => None,
+        };
         let metrics = Arc::new(Metrics::default());
         let mut gate = Gate::new(project.clone(), config.unknown_users);
         gate.pop3 = pop3;
@@ -275,7 +279,7 @@ impl Proxy {
                         .map_or(30, |c| c.max_errors_per_address),
                     crate::smtp_front::ERROR_WINDOW,
                 ),
-                smtp: config.smtp.clone().map(Arc::new),
+                smtp: smtp.map(Arc::new),
                 submission: config.submission.clone().map(Arc::new),
             }),
             project,

@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailport_engine::{Credentials, Secret};
 use mailport_imap::framing::{read_line, without_line_end, FramingError};
 use mailport_mail::date::now;
-use mailport_net::MaybeTls;
+use mailport_net::{MaybeTls, TlsConnector};
 use mailport_project::{Addressee, Project};
 use mailport_smtp::client::{Client, ClientError, Dialect};
 use mailport_smtp::data::read_data;
@@ -99,6 +100,21 @@ pub struct SmtpConfig {
     pub timeout: Duration,
     /// The SIZE each MTA announced when last seen (0: none known).
     learned: Arc<[AtomicU64; 2]>,
+    /// TLS to the MTAs when they offer STARTTLS: the project's settings of
+    /// each side (its CA); none: plain text.
+    tls: Option<Arc<MtaTls>>,
+}
+
+/// TLS client settings for the old and the new server's MTA.
+pub struct MtaTls {
+    pub old: TlsConnector,
+    pub new: TlsConnector,
+}
+
+impl std::fmt::Debug for MtaTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MtaTls")
+    }
 }
 
 impl SmtpConfig {
@@ -114,7 +130,26 @@ impl SmtpConfig {
             max_errors_per_address: 30,
             timeout: Duration::from_secs(300),
             learned: Arc::default(),
+            tls: None,
         }
+    }
+
+    /// STARTTLS to the MTAs, where they offer it, with the project's TLS
+    /// settings of each side (the old MTA is the source's, the new one the
+    /// destination's).
+    pub fn with_tls(mut self, project: &Project) -> Result<SmtpConfig, String> {
+        let side = |side: &str| -> Result<TlsConnector, String> {
+            let nobody = Credentials::Password(Secret::new(String::new()));
+            let c = project
+                .connector_for(side, "", nobody)
+                .map_err(|e| e.to_string())?;
+            Ok(c.tls().clone())
+        };
+        self.tls = Some(Arc::new(MtaTls {
+            old: side("source")?,
+            new: side("destination")?,
+        }));
+        Ok(self)
     }
 
     /// The largest message taken now: the configured limit, or less when
@@ -139,34 +174,23 @@ impl SmtpConfig {
 pub async fn learn_limits(config: Arc<SmtpConfig>) {
     for server in [Server::Old, Server::New] {
         let target = mta(&config, server);
-        let greeted = async {
-            let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
-            let mut client = Client::connect(tcp, target.dialect, Duration::from_secs(30))
-                .await
-                .map_err(std::io::Error::other)?;
-            client
-                .hello(&config.hostname)
-                .await
-                .map_err(std::io::Error::other)?;
-            let limit = client.size_limit();
-            client.quit().await;
-            Ok::<_, std::io::Error>(limit)
+        let why = match tokio::time::timeout(Duration::from_secs(30), greet(&config, server)).await
+        {
+            Ok(Ok(client)) => {
+                config.learn(server, client.size_limit());
+                client.quit().await;
+                continue;
+            }
+            Ok(Err(Opened::Failed(e))) => e,
+            Ok(Err(Opened::Refused(r))) => format!("it answered {}", r.code),
+            Err(_) => "no greeting within 30 seconds".into(),
         };
-        match tokio::time::timeout(Duration::from_secs(30), greeted).await {
-            Ok(Ok(limit)) => config.learn(server, limit),
-            Ok(Err(e)) => tracing::warn!(
-                "the {} server's MTA ({}:{}) does not answer: {e}; its mail is answered \"try again later\" until it does",
-                server.as_str(),
-                target.host,
-                target.port
-            ),
-            Err(_) => tracing::warn!(
-                "the {} server's MTA ({}:{}) did not greet within 30 seconds",
-                server.as_str(),
-                target.host,
-                target.port
-            ),
-        }
+        tracing::warn!(
+            "the {} server's MTA ({}:{}) does not answer: {why}; its mail is answered \"try again later\" until it does",
+            server.as_str(),
+            target.host,
+            target.port
+        );
     }
 }
 
@@ -214,7 +238,7 @@ struct Accepted {
 #[derive(Default)]
 struct Transaction {
     mail: Option<(Option<Address>, Vec<Param>)>,
-    downstream: Option<(Server, Client<TcpStream>)>,
+    downstream: Option<(Server, Client<MaybeTls>)>,
     accepted: Vec<Accepted>,
     /// Recipients asked for, accepted or not (the limit counts them).
     asked: usize,
@@ -588,8 +612,78 @@ enum Opened {
     Failed(String),
 }
 
-/// Connects to the MTA for `server`, says hello (with XCLIENT where it
-/// trusts the proxy) and gives it the sender.
+/// Connects to the MTA for `server` and says hello: over TLS when it
+/// offers STARTTLS (opportunistic, as MTAs do: a failed handshake is logged
+/// and the message goes in plain text).
+async fn greet(config: &SmtpConfig, server: Server) -> Result<Client<MaybeTls>, Opened> {
+    let target = mta(config, server);
+    let plain = || async {
+        let failed = |e: &dyn std::fmt::Display| Opened::Failed(e.to_string());
+        let connect = TcpStream::connect((target.host.as_str(), target.port));
+        let tcp = match tokio::time::timeout(Duration::from_secs(30), connect).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return Err(failed(&e)),
+            Err(_) => return Err(failed(&"no connection within 30 seconds")),
+        };
+        // Commands and replies are small and answered one by one.
+        let _ = tcp.set_nodelay(true);
+        let mut client = Client::connect(MaybeTls::Plain(tcp), target.dialect, config.timeout)
+            .await
+            .map_err(|e| failed(&e))?;
+        client
+            .hello(&config.hostname)
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(client)
+    };
+    let client = plain().await?;
+    let tls = match (&config.tls, server) {
+        (Some(t), Server::Old) => &t.old,
+        (Some(t), Server::New) => &t.new,
+        (None, _) => return Ok(client),
+    };
+    if !client.has("STARTTLS") {
+        return Ok(client);
+    }
+    match starttls(client, tls, config, &target.host).await {
+        Ok(c) => Ok(c),
+        Err(why) => {
+            tracing::warn!(
+                "TLS to the {} server's MTA ({}:{}) failed: {why}; sending in plain text",
+                server.as_str(),
+                target.host,
+                target.port
+            );
+            plain().await
+        }
+    }
+}
+
+async fn starttls(
+    mut client: Client<MaybeTls>,
+    tls: &TlsConnector,
+    config: &SmtpConfig,
+    host: &str,
+) -> Result<Client<MaybeTls>, String> {
+    client.starttls().await.map_err(|e| e.to_string())?;
+    let dialect = client.dialect();
+    let MaybeTls::Plain(tcp) = client.into_inner() else {
+        return Err("TLS was already on".into());
+    };
+    let stream = tls
+        .wrap(host, tcp, config.timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = Client::resume(stream, dialect, config.timeout);
+    client
+        .hello(&config.hostname)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(client)
+}
+
+/// Connects to the MTA for `server` ([`greet`]), tells it the real client
+/// with XCLIENT where it trusts the proxy, and gives it the sender.
 async fn open(
     config: &SmtpConfig,
     server: Server,
@@ -597,24 +691,9 @@ async fn open(
     params: &[Param],
     peer: SocketAddr,
     helo: &str,
-) -> Result<Client<TcpStream>, Opened> {
-    let target = mta(config, server);
+) -> Result<Client<MaybeTls>, Opened> {
     let failed = |e: &dyn std::fmt::Display| Opened::Failed(e.to_string());
-    let connect = TcpStream::connect((target.host.as_str(), target.port));
-    let tcp = match tokio::time::timeout(Duration::from_secs(30), connect).await {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => return Err(failed(&e)),
-        Err(_) => return Err(failed(&"no connection within 30 seconds")),
-    };
-    // Commands and replies are small and answered one by one.
-    let _ = tcp.set_nodelay(true);
-    let mut client = Client::connect(tcp, target.dialect, config.timeout)
-        .await
-        .map_err(|e| failed(&e))?;
-    client
-        .hello(&config.hostname)
-        .await
-        .map_err(|e| failed(&e))?;
+    let mut client = greet(config, server).await?;
     config.learn(server, client.size_limit());
     let addr = peer.ip().to_string();
     let port = peer.port().to_string();
@@ -691,7 +770,7 @@ async fn data(
         .is_err()
     {
         // Read the message all the same, so the session stays in step.
-        let _ = read_data::<_, TcpStream>(io, None, config.size_limit(), config.timeout).await;
+        let _ = read_data::<_, MaybeTls>(io, None, config.size_limit(), config.timeout).await;
         return Ok(unavailable);
     }
     let limit = config.size_limit();

@@ -144,6 +144,16 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
         counts().await == (alice0 + 1, bob0 + 1)
     })
     .await;
+    // Both MTAs offer STARTTLS: the proxy used it, their certificates
+    // checked with the project's CAs.
+    for mta in [&old_mta, &new_mta] {
+        assert!(
+            mta.log()
+                .contains("TLS connection established from localhost"),
+            "{}",
+            mta.log_tail()
+        );
+    }
 
     // Recipients on both servers: the first one's server takes the
     // message, the other recipient is deferred, never delivered twice.

@@ -80,6 +80,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     pub fn into_inner(self) -> S {
         self.io.into_inner()
     }

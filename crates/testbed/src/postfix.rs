@@ -157,7 +157,7 @@ maximal_backoff_time = 10s
             },
             tls = match &options.certs {
                 Some(c) => format!(
-                    "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+                    "smtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
                     c.cert_pem.display(),
                     c.key_pem.display()
                 ),
