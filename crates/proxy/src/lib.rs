@@ -26,7 +26,8 @@
 //!   accounts, automatic cut-over, erasing passwords no pass needs.
 //! - [`smtp_front`]: SMTP at the old address (port 25): each recipient's
 //!   mail to the server that serves its mailbox this minute, every relay
-//!   recorded (issue 15).
+//!   recorded (issue 15); [`smtp_downstream`]: the MTAs behind it (TLS,
+//!   XCLIENT, SIZE).
 //! - [`submission_front`]: submission (ports 587, 465): users' clients
 //!   sending mail, AUTH checked like an IMAP login, the session relayed
 //!   to the submission service of the account's server.
@@ -61,6 +62,7 @@ pub mod schedule;
 pub mod server;
 pub mod servers;
 pub mod sessions;
+pub mod smtp_downstream;
 pub mod smtp_front;
 pub mod strikes;
 pub mod submission_front;

@@ -340,7 +340,9 @@ impl Proxy {
             )));
         }
         if let Some(smtp) = &self.front.smtp {
-            background.push(tokio::spawn(crate::smtp_front::learn_limits(smtp.clone())));
+            background.push(tokio::spawn(crate::smtp_downstream::learn_limits(
+                smtp.clone(),
+            )));
         }
         let (project, workers, stop) = (self.project.clone(), self.workers, cancel.clone());
         background.push(tokio::spawn(async move {
