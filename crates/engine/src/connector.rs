@@ -73,7 +73,16 @@ impl Connector {
 
     /// Logs in over POP3 (a `pop3://` or `pop3s://` endpoint).
     pub async fn open_pop3(&self) -> Result<Pop3Session, SessionError> {
-        crate::pop3_source::log_in(self).await
+        crate::pop3_source::log_in(self, None).await
+    }
+
+    /// Logs in over POP3 on behalf of a client at `client` (a proxy): a
+    /// server that trusts the proxy is told its address (XCLIENT) first.
+    pub async fn open_pop3_for(
+        &self,
+        client: std::net::SocketAddr,
+    ) -> Result<Pop3Session, SessionError> {
+        crate::pop3_source::log_in(self, Some(client)).await
     }
 
     pub async fn open(&self) -> Result<ImapSession, SessionError> {

@@ -51,7 +51,7 @@ struct PopMessage {
 /// Connects, logs in and reads nothing yet.
 pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
     Ok(Pop3Source {
-        client: log_in(c).await?,
+        client: log_in(c, None).await?,
         messages: Vec::new(),
         numbering: None,
         ids: None,
@@ -61,7 +61,12 @@ pub(crate) async fn open(c: &Connector) -> Result<Pop3Source, SessionError> {
 }
 
 /// Connects (TLS, or STLS unless plain text is allowed) and logs in.
-pub(crate) async fn log_in(c: &Connector) -> Result<Client<MaybeTls>, SessionError> {
+/// `on_behalf_of`: the client a proxy logs in for, told to a server that
+/// trusts the proxy (Dovecot's XCLIENT) before the login.
+pub(crate) async fn log_in(
+    c: &Connector,
+    on_behalf_of: Option<std::net::SocketAddr>,
+) -> Result<Client<MaybeTls>, SessionError> {
     let cfg = &c.config;
     let ep = &cfg.endpoint;
     let fail = |e: mailport_pop3::Error| {
@@ -106,6 +111,13 @@ pub(crate) async fn log_in(c: &Connector) -> Result<Client<MaybeTls>, SessionErr
         }
     };
     let _ = client.capa().await;
+    if let Some(addr) = on_behalf_of {
+        let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+        client
+            .xclient(&[("ADDR", &ip), ("PORT", &port)])
+            .await
+            .map_err(fail)?;
+    }
     let user = ep.user.as_str();
     match &cfg.credentials {
         Credentials::Password(p) => {

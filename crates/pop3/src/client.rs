@@ -90,7 +90,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     pub async fn connect(stream: S, config: ClientConfig) -> Result<Self, Error> {
         let mut c = Self::resume(stream, config);
         let status = c.status("greeting").await?;
-        c.set_greeting(status.text);
+        // As written after `+OK`, its response code included (Dovecot
+        // offers `[XCLIENT]` there).
+        c.set_greeting(match status.code {
+            Some(code) => format!("[{code}] {}", status.text),
+            None => status.text,
+        });
         Ok(c)
     }
 
@@ -236,6 +241,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             }
         }
         r
+    }
+
+    /// Dovecot's XCLIENT, offered as `[XCLIENT]` in its greeting to the
+    /// clients it trusts (a proxy): the real client's address, for the
+    /// server's logs and checks. Whether the server took it.
+    pub async fn xclient(&mut self, attributes: &[(&str, &str)]) -> Result<bool, Error> {
+        if !self.greeting().to_ascii_uppercase().contains("[XCLIENT]") {
+            return Ok(false);
+        }
+        let args: Vec<String> = attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        match self.command(&format!("XCLIENT {}", args.join(" "))).await {
+            Ok(_) => Ok(true),
+            Err(Error::Err { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends a command without secrets and reads its status line.

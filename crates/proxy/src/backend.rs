@@ -51,7 +51,7 @@ pub async fn log_in(
             let why = "SMTP logins go to a submission service (backend::submission)";
             return Err(LoginFailure::Unavailable(why.into()));
         }
-        Protocol::Pop3 => connector.open_pop3().await.map(|client| {
+        Protocol::Pop3 => connector.open_pop3_for(client).await.map(|client| {
             let (stream, unread) = client.into_parts();
             Backend {
                 stream,

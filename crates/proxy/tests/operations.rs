@@ -1,7 +1,8 @@
 //! Running the proxy behind a load balancer and under watch: the PROXY
 //! protocol header gives the real client address, which the source Dovecot
 //! (trusting the proxy) logs as the remote address thanks to ID
-//! `x-originating-ip`, and which the proxy's events record; Prometheus
+//! `x-originating-ip` (IMAP) and XCLIENT (POP3), and which the proxy's
+//! events record; Prometheus
 //! metrics count sessions and logins; at stop, open sessions are told with
 //! a BYE and the proxy returns.
 
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{python, world_with, World, USERS};
-use mailport_proxy::Listen;
+use mailport_proxy::{Listen, Pop3Servers};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Logs in through a connection that starts with a PROXY v1 header naming
@@ -29,6 +30,22 @@ print(c.select("INBOX", readonly=True)[1][0].decode())
 c.logout()
 "#;
 
+/// The same over POP3 (poplib), naming 203.0.113.8:40002; prints the
+/// message count.
+const POP3_BEHIND_BALANCER: &str = r#"
+import poplib, socket, sys
+class Balanced(poplib.POP3):
+    def _create_socket(self, timeout):
+        s = socket.create_connection((self.host, self.port))
+        s.sendall(b"PROXY TCP4 203.0.113.8 127.0.0.1 40002 110\r\n")
+        return s
+c = Balanced("127.0.0.1", int(sys.argv[1]))
+c.user(sys.argv[2])
+c.pass_(sys.argv[3])
+print(c.stat()[0])
+c.quit()
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn behind_a_balancer_with_metrics_and_a_clean_stop() {
     let World {
@@ -36,7 +53,7 @@ async fn behind_a_balancer_with_metrics_and_a_clean_stop() {
         src,
         dst: _dst,
         project,
-    } = world_with(false, "login_trusted_networks = 127.0.0.0/8\n").await;
+    } = world_with(true, "login_trusted_networks = 127.0.0.0/8\n").await;
     let (alice, alice_pw) = USERS[0];
     let proxy = mailport_proxy::Proxy::bind(
         project.clone(),
@@ -45,8 +62,15 @@ async fn behind_a_balancer_with_metrics_and_a_clean_stop() {
             proxy_protocol: true,
             metrics: Some("127.0.0.1:0".parse().unwrap()),
             drain: Duration::from_secs(5),
+            pop3: Some(Pop3Servers {
+                source: Pop3Servers::parse(&format!("pop3://127.0.0.1:{}", src.pop3_port)).unwrap(),
+                destination: Pop3Servers::parse("pop3://127.0.0.1:9").unwrap(),
+            }),
             ..mailport_proxy::ProxyConfig::new(
-                vec![Listen::Imap("127.0.0.1:0".parse().unwrap())],
+                vec![
+                    Listen::Imap("127.0.0.1:0".parse().unwrap()),
+                    Listen::Pop3("127.0.0.1:0".parse().unwrap()),
+                ],
                 None,
             )
         },
@@ -54,6 +78,7 @@ async fn behind_a_balancer_with_metrics_and_a_clean_stop() {
     .await
     .unwrap();
     let port = proxy.local_addrs()[0].addr().port();
+    let pop3_port = proxy.local_addrs()[1].addr().port();
     let metrics = proxy.metrics_addr().unwrap();
     let cancel = mailport_engine::Cancel::default();
     let running = tokio::spawn(proxy.run(cancel.clone()));
@@ -81,6 +106,20 @@ async fn behind_a_balancer_with_metrics_and_a_clean_stop() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(clients, ["203.0.113.7"]);
+    // POP3 too: Dovecot announces XCLIENT to the proxy it trusts, and
+    // logs the client the proxy names with it.
+    let args = [pop3_port.to_string(), alice.into(), alice_pw.into()];
+    let count = tokio::task::spawn_blocking(move || python(POP3_BEHIND_BALANCER, &args))
+        .await
+        .unwrap();
+    assert!(count.trim().parse::<u32>().unwrap() > 0, "{count}");
+    let log = std::fs::read_to_string(src.dir().join("dovecot.log")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("pop3-login")
+            && l.contains("Login: user=<alice>")
+            && l.contains("rip=203.0.113.8")),
+        "{log}"
+    );
     // A connection without the header is dropped unanswered.
     let mut bare = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
