@@ -49,13 +49,14 @@ async fn exported_passwords_let_the_new_server_authenticate() {
         std::fs::read_to_string(&record).unwrap_or_default() == format!("{alice}\n{alice_pw}\n")
     })
     .await;
-    let events = project.store.events("acme", Some(alice), 10).await.unwrap();
-    assert!(
+    // Its outcome is recorded once it has exited.
+    eventually("the provisioning recorded", || async {
+        let events = project.store.events("acme", Some(alice), 10).await.unwrap();
         events
             .iter()
-            .any(|e| e.kind == "provision" && e.outcome == "ok"),
-        "{events:?}"
-    );
+            .any(|e| e.kind == "provision" && e.outcome == "ok")
+    })
+    .await;
 
     // Each scheme: the destination authenticates the exported hash.
     for scheme in [Scheme::Argon2id, Scheme::Sha512Crypt, Scheme::Bcrypt] {
