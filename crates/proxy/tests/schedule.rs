@@ -138,8 +138,12 @@ async fn delta_follow_and_automatic_cutover() {
         m.source_secret.is_none() && m.source_auth == "ask"
     })
     .await;
-    let events = store.events("acme", Some(alice), 20).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == "erase"), "{events:?}");
+    // The erasure's event is written just after it.
+    eventually("the erasure recorded", || async {
+        let events = store.events("acme", Some(alice), 20).await.unwrap();
+        events.iter().any(|e| e.kind == "erase")
+    })
+    .await;
     append(src.imap_port, alice, alice_pw, "after-following");
     let through = tokio::task::spawn_blocking(move || count(port))
         .await
