@@ -85,7 +85,7 @@ pub async fn proxy(w: &Where, a: ProxyArgs) -> Result<bool, Failure> {
             follow_every: a.follow_every.0,
             cutover_below: (a.cutover == CutoverArg::Auto).then_some(a.cutover_below),
             keep_credentials: a.keep_credentials,
-            settle_after: mailport_proxy::schedule::SETTLE_AFTER,
+            ..Schedule::default()
         },
         provision_command: a.provision_command.clone(),
         metrics: a.metrics,

@@ -276,7 +276,9 @@ impl Proxy {
                     config
                         .smtp
                         .as_ref()
-                        .map_or(30, |c| c.max_errors_per_address),
+                        .map_or(crate::smtp_front::ERRORS_PER_ADDRESS, |c| {
+                            c.max_errors_per_address
+                        }),
                     crate::smtp_front::ERROR_WINDOW,
                 ),
                 smtp: smtp.map(Arc::new),

@@ -117,7 +117,7 @@ impl SmtpConfig {
             max_size: 50 << 20,
             max_recipients: 100,
             max_errors: 10,
-            max_errors_per_address: 30,
+            max_errors_per_address: ERRORS_PER_ADDRESS,
             timeout: Duration::from_secs(300),
             learned: Arc::default(),
             tls: None,
@@ -157,6 +157,9 @@ impl SmtpConfig {
         self.learned[server as usize].store(limit.unwrap_or(0), Ordering::Relaxed);
     }
 }
+
+/// Wrong commands from one client address in [`ERROR_WINDOW`], by default.
+pub const ERRORS_PER_ADDRESS: u32 = 30;
 
 /// How long wrong commands count against a client address.
 pub const ERROR_WINDOW: Duration = Duration::from_secs(600);

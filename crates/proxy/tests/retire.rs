@@ -10,13 +10,14 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{append, eventually, inbox_count, proxy, wait_for, world, World, USERS};
+use common::{
+    account_row, append, eventually, inbox_count, mtas, proxy, smtp_config, wait_for, world, World,
+    USERS,
+};
 use mailport_project::csv_import::{Credential, ImportRow};
 use mailport_proxy::retire;
-use mailport_proxy::smtp_front::{Mta, SmtpConfig};
 use mailport_proxy::{Listen, Schedule};
-use mailport_store::{AccountRow, MailboxState, ServedBy};
-use mailport_testbed::{Postfix, PostfixOptions};
+use mailport_store::{MailboxState, ServedBy};
 
 fn swaks(port: u16, to: &str) {
     let out = Command::new("swaks")
@@ -39,20 +40,7 @@ async fn the_report_names_everything_that_still_needs_the_old_server() {
         dst,
         project,
     } = world(false).await;
-    let mta = |name: &str, lmtp_port: u16| {
-        Postfix::start(PostfixOptions {
-            hostname: name.into(),
-            domains: vec!["example.org".into()],
-            lmtp_port,
-            trust_loopback_proxy: true,
-            ..Default::default()
-        })
-        .expect("Postfix must start")
-    };
-    let (old_mta, new_mta) = (
-        mta("old.example.org", src.lmtp_port),
-        mta("new.example.org", dst.lmtp_port),
-    );
+    let (old_mta, new_mta) = mtas(&src, &dst);
     let store = &project.store;
     let (alice, alice_pw) = USERS[0];
     let (bob, bob_pw) = USERS[1];
@@ -60,17 +48,7 @@ async fn the_report_names_everything_that_still_needs_the_old_server() {
     // mailboxes of the project that never did.
     for (user, pw) in USERS {
         project.capture(user, pw).await.unwrap();
-        let row = AccountRow {
-            login: user.into(),
-            served_by: ServedBy::Source,
-            password_hash: None,
-            first_login_at: 1,
-            last_login_at: 1,
-            moved_at: None,
-            following: false,
-            detail: None,
-            changed_at: None,
-        };
+        let row = account_row(user, ServedBy::Source);
         store.put_account("acme", &row).await.unwrap();
     }
     let waiting: Vec<_> = ["carol", "dave"]
@@ -92,11 +70,7 @@ async fn the_report_names_everything_that_still_needs_the_old_server() {
         })
         .collect();
     store.put_mailboxes(&waiting).await.unwrap();
-    let config = SmtpConfig::new(
-        "mx.example.org".into(),
-        Mta::parse(&format!("smtp://127.0.0.1:{}", old_mta.smtp_port)).unwrap(),
-        Mta::parse(&format!("smtp://127.0.0.1:{}", new_mta.smtp_port)).unwrap(),
-    );
+    let config = smtp_config(&old_mta, &new_mta);
     let (addrs, cancel, running) = proxy(
         &project,
         vec![Listen::Smtp("127.0.0.1:0".parse().unwrap())],
@@ -108,7 +82,7 @@ async fn the_report_names_everything_that_still_needs_the_old_server() {
                 follow_every: Some(Duration::from_secs(1)),
                 cutover_below: None,
                 keep_credentials: false,
-                settle_after: mailport_proxy::schedule::SETTLE_AFTER,
+                ..Schedule::default()
             };
         },
     )

@@ -52,7 +52,7 @@ async fn delta_follow_and_automatic_cutover() {
             follow_every: None,
             cutover_below: None,
             keep_credentials: false,
-            settle_after: mailport_proxy::schedule::SETTLE_AFTER,
+            ..Schedule::default()
         };
     })
     .await;
@@ -96,7 +96,7 @@ async fn delta_follow_and_automatic_cutover() {
             follow_every: second,
             cutover_below: Some(0),
             keep_credentials: false,
-            settle_after: mailport_proxy::schedule::SETTLE_AFTER,
+            ..Schedule::default()
         };
     })
     .await;
@@ -176,7 +176,7 @@ async fn a_followed_account_is_brought_up_to_date_at_login() {
             follow_every: None,
             cutover_below: None,
             keep_credentials: true,
-            settle_after: mailport_proxy::schedule::SETTLE_AFTER,
+            ..Schedule::default()
         };
     })
     .await;

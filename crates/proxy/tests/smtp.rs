@@ -13,50 +13,13 @@ mod common;
 use std::process::Command;
 
 use common::{
-    eventually, inbox_count, localhost_certificates, proxy, python, wait_for, world, World, USERS,
+    account_row, eventually, inbox_count, localhost_certificates, mtas, postfix, proxy, python,
+    smtp_config, wait_for, world, World, USERS,
 };
-use mailport_proxy::smtp_front::{Mta, SmtpConfig};
 use mailport_proxy::submission_front::SubmissionConfig;
 use mailport_proxy::{Listen, Submission, SubmissionServers};
 use mailport_store::{AccountRow, MailboxState, ServedBy};
-use mailport_testbed::{Dovecot, Postfix, PostfixOptions};
-
-fn postfix(name: &str, dovecot: &Dovecot) -> Postfix {
-    Postfix::start(PostfixOptions {
-        hostname: name.into(),
-        domains: vec!["example.org".into()],
-        lmtp_port: dovecot.lmtp_port,
-        trust_loopback_proxy: true,
-        sasl_port: Some(dovecot.sasl_port),
-        certs: Some(dovecot.certs.clone()),
-        ..Default::default()
-    })
-    .expect("Postfix must start")
-}
-
-/// An account of the project, served by `served_by`.
-fn account_row(login: &str, served_by: ServedBy) -> AccountRow {
-    AccountRow {
-        login: login.into(),
-        served_by,
-        password_hash: None,
-        first_login_at: 1,
-        last_login_at: 1,
-        moved_at: None,
-        following: false,
-        detail: None,
-        changed_at: None,
-    }
-}
-
-/// The SMTP front between the test's two MTAs.
-fn smtp_config(old_mta: &Postfix, new_mta: &Postfix) -> SmtpConfig {
-    SmtpConfig::new(
-        "mx.example.org".into(),
-        Mta::parse(&format!("smtp://127.0.0.1:{}", old_mta.smtp_port)).unwrap(),
-        Mta::parse(&format!("smtp://127.0.0.1:{}", new_mta.smtp_port)).unwrap(),
-    )
-}
+use mailport_testbed::{Postfix, PostfixOptions};
 
 /// swaks's exit status and transcript.
 fn swaks(port: u16, to: &str, subject: &str) -> (bool, String) {
@@ -91,10 +54,7 @@ async fn each_recipient_gets_its_mail_where_its_mailbox_is() {
         dst,
         project,
     } = world(false).await;
-    let (old_mta, new_mta) = (
-        postfix("old.example.org", &src),
-        postfix("new.example.org", &dst),
-    );
+    let (old_mta, new_mta) = mtas(&src, &dst);
     let (alice, alice_pw) = USERS[0];
     let (bob, bob_pw) = USERS[1];
     let (certificates, ca) = localhost_certificates(&dir);
@@ -319,10 +279,7 @@ async fn submission_sends_as_the_user_through_the_server_that_serves_it() {
         dst,
         project,
     } = world(false).await;
-    let (old_mta, new_mta) = (
-        postfix("old.example.org", &src),
-        postfix("new.example.org", &dst),
-    );
+    let (old_mta, new_mta) = mtas(&src, &dst);
     let (alice, alice_pw) = USERS[0];
     let (bob, bob_pw) = USERS[1];
     let (certificates, ca) = localhost_certificates(&dir);
@@ -451,10 +408,7 @@ async fn a_sending_mta_retries_mail_deferred_during_a_final_pass() {
         dst,
         project,
     } = world(false).await;
-    let (old_mta, new_mta) = (
-        postfix("old.example.org", &src),
-        postfix("new.example.org", &dst),
-    );
+    let (old_mta, new_mta) = mtas(&src, &dst);
     let (alice, alice_pw) = USERS[0];
     let store = &project.store;
     // alice logged in once: captured, her mailbox copied.

@@ -14,11 +14,15 @@ use mailport_engine::Cancel;
 use mailport_net::tls_server::{CertSpec, Certificates};
 use mailport_project::{Admin, Project, ProjectKey, Settings};
 use mailport_proxy::server::Proxy;
+use mailport_proxy::smtp_front::{Mta, SmtpConfig};
 use mailport_proxy::{Listen, ProxyConfig};
 use mailport_store::{MailboxState, Store};
 use mailport_testbed::session;
 
-use mailport_testbed::{Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer, Layout};
+use mailport_store::{AccountRow, ServedBy};
+use mailport_testbed::{
+    Corpus, CorpusOptions, Dovecot, DovecotOptions, ImapServer, Layout, Postfix, PostfixOptions,
+};
 
 pub const USERS: [(&str, &str); 2] = [("alice", "alice-Pw-4r"), ("bob", "bob s3cret")];
 
@@ -221,4 +225,53 @@ pub async fn plain_proxy(
     })
     .await;
     (addrs[0].addr().port(), cancel, running)
+}
+
+/// The old and the new server's MTA in front of the source and the
+/// destination Dovecot.
+pub fn mtas(src: &Dovecot, dst: &Dovecot) -> (Postfix, Postfix) {
+    (
+        postfix("old.example.org", src),
+        postfix("new.example.org", dst),
+    )
+}
+
+/// A private Postfix delivering `example.org` to `dovecot` by LMTP,
+/// trusting the proxy (XCLIENT), with submission (SASL by the Dovecot) and
+/// STARTTLS.
+pub fn postfix(name: &str, dovecot: &Dovecot) -> Postfix {
+    Postfix::start(PostfixOptions {
+        hostname: name.into(),
+        domains: vec!["example.org".into()],
+        lmtp_port: dovecot.lmtp_port,
+        trust_loopback_proxy: true,
+        sasl_port: Some(dovecot.sasl_port),
+        certs: Some(dovecot.certs.clone()),
+        ..Default::default()
+    })
+    .expect("Postfix must start")
+}
+
+/// An account of the project, served by `served_by`.
+pub fn account_row(login: &str, served_by: ServedBy) -> AccountRow {
+    AccountRow {
+        login: login.into(),
+        served_by,
+        password_hash: None,
+        first_login_at: 1,
+        last_login_at: 1,
+        moved_at: None,
+        following: false,
+        detail: None,
+        changed_at: None,
+    }
+}
+
+/// The SMTP front between the test's two MTAs.
+pub fn smtp_config(old_mta: &Postfix, new_mta: &Postfix) -> SmtpConfig {
+    SmtpConfig::new(
+        "mx.example.org".into(),
+        Mta::parse(&format!("smtp://127.0.0.1:{}", old_mta.smtp_port)).unwrap(),
+        Mta::parse(&format!("smtp://127.0.0.1:{}", new_mta.smtp_port)).unwrap(),
+    )
 }
